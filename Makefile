@@ -1,0 +1,34 @@
+# pixelgate: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: install tools test demo crds bench-ingest bench-dedup clean
+
+# Install the project with every extra, pinned by constraints.txt (the one lock file).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt pip setuptools wheel
+	$(PIP) install -q -c constraints.txt -e '.[train,dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Build (first time) or reuse the real test servers: kube-apiserver, etcd, S3, helm, argo, prometheus.
+tools:
+	bash tools/testcluster/build.sh
+
+test: install tools
+	$(BIN)/python -m pytest -ra
+
+demo: install
+	$(BIN)/python -m pixelgate.workflows.demo
+
+crds: install
+	$(BIN)/pixelgate crds -o crds
+
+clean:
+	rm -rf $(VENV) .pixelgate .pytest_cache

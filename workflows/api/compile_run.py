@@ -1,0 +1,141 @@
+"""CompileRun: dedup families across each other, split them without leakage, shard, verify."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .meta import ApiModel, Condition
+
+
+class LabelSelector(ApiModel):
+    match_labels: dict[str, str] = Field(default_factory=dict, description="Labels a DatasetFamily must carry.")
+
+
+class FamilySelection(ApiModel):
+    """Families by name, by label selector, or both (the union)."""
+
+    names: list[str] = Field(default_factory=list, description="DatasetFamily names.")
+    selector: LabelSelector | None = Field(default=None, description="A label selector over DatasetFamilies.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "size(self.names) > 0 || has(self.selector)", "message": "families: give names, a selector, or both"}
+            ]
+        }
+    }
+
+
+class Split(ApiModel):
+    train: float = Field(default=0.90, ge=0, le=1, description="Share of clusters in train.")
+    val: float = Field(default=0.05, ge=0, le=1, description="Share of clusters in val.")
+    test: float = Field(default=0.05, ge=0, le=1, description="Share of clusters in test.")
+    seed: int = Field(default=42, ge=0, description="Seed of the split hash.")
+    tolerance: float = Field(default=0.01, ge=0, le=1, description="Allowed absolute deviation of each split's record share.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "Split":
+        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
+            raise ValueError(f"split: train + val + test must be 1 (got {self.train + self.val + self.test:g})")
+        return self
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.train + self.val + self.test >= 0.999999 && self.train + self.val + self.test <= 1.000001",
+                    "message": "split: train + val + test must be 1",
+                }
+            ]
+        }
+    }
+
+
+class NearDedup(ApiModel):
+    enabled: bool = Field(default=True, description="Run MinHash LSH near-duplicate detection.")
+    threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Jaccard similarity at or above which two records are near-duplicates.",
+        json_schema_extra={"x-kubernetes-validations": [{"rule": "self > 0.0 && self <= 1.0", "message": "threshold must lie in (0,1]"}]},
+    )
+    num_perm: int = Field(default=128, ge=16, le=1024, description="MinHash permutations (signature length).")
+    ngram: int = Field(default=5, ge=1, le=32, description="Shingle size.")
+    ngram_unit: Literal["word", "char"] = Field(default="word", description="Shingle over words or characters.")
+    bands: int | None = Field(default=None, ge=1, description="LSH bands; derived from threshold and numPerm when unset.")
+    rows: int | None = Field(default=None, ge=1, description="Rows per band; derived when unset. bands*rows <= numPerm.")
+    verify: bool = Field(default=True, description="Confirm LSH candidates by exact Jaccard before merging.")
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "NearDedup":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("dedup.near: give both bands and rows, or neither")
+        if self.bands and self.rows and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.near: bands*rows ({self.bands * self.rows}) exceeds numPerm ({self.num_perm})")
+        return self
+
+
+class Dedup(ApiModel):
+    exact: bool = Field(default=True, description="Drop records with equal content_hash.")
+    near: NearDedup = Field(default_factory=NearDedup, description="Near-duplicate detection.")
+    unit: Literal["conversation", "assistant-turns"] = Field(
+        default="conversation", description="Text compared for near-dedup: the whole conversation, or its assistant turns only."
+    )
+    keep: Literal["priority_order", "longest", "highest_quality"] = Field(
+        default="priority_order",
+        description="Which record of a duplicate group survives: lowest tier then highest weight then earliest; the longest; or the best overall quality.",
+    )
+
+
+class Gates(ApiModel):
+    max_duplicate_rate: float = Field(default=0.01, ge=0, le=1, description="Highest tolerated near-duplicate rate in the output.")
+    split_tolerance: float | None = Field(default=None, ge=0, le=1, description="Override of split.tolerance for the distribution gate.")
+    pii_threshold: float = Field(default=0.5, ge=0, le=1, description="Score at or above which the second-pass PII scan counts a finding.")
+    sample_size: int = Field(default=10, ge=0, le=1000, description="Offenders kept per gate in the report.")
+
+
+class CompileRunSpec(ApiModel):
+    families: FamilySelection = Field(description="Which DatasetFamilies to compile.")
+    split: Split = Field(default_factory=Split, description="Split ratios, seed and tolerance.")
+    dedup: Dedup = Field(default_factory=Dedup, description="Exact and near-duplicate removal.")
+    holdout_families: list[str] = Field(default_factory=list, description="Families sent to test only, beyond those flagged holdout.")
+    shard_size: int = Field(default=10000, ge=1, description="Records per output shard.")
+    exports: list[Literal["jsonl", "parquet"]] = Field(default_factory=lambda: ["jsonl"], description="Export formats; jsonl is always written.")
+    baseline: str | None = Field(default=None, description="Name of an earlier CompileRun to compute drift against.")
+    gates: Gates = Field(default_factory=Gates, description="Verification gate thresholds.")
+    workers: int = Field(default=4, ge=1, le=256, description="Fan-out width of the signature and filter stages.")
+    retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes the compile's store prefix on deletion.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "self.families == oldSelf.families", "message": "families is immutable once created"},
+                {"rule": "self.split.seed == oldSelf.split.seed", "message": "split.seed is immutable once created"},
+            ]
+        }
+    }
+
+
+class GateResult(ApiModel):
+    name: str = Field(description="Gate name.")
+    passed: bool = Field(description="Verdict.")
+    observed: str = Field(default="", description="Observed value.")
+    threshold: str = Field(default="", description="Threshold.")
+
+
+class CompileRunStatus(ApiModel):
+    phase: str | None = Field(default=None, description="Waiting, Running, Succeeded or Failed.")
+    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded, FamiliesReady, Deduplicated, Verified.")
+    workflow: str | None = Field(default=None, description="Name of the compile Workflow.")
+    spec_hash: str | None = Field(default=None, description="Hash of the spec the outputs were made from.")
+    output_uri: str | None = Field(default=None, description="Store folder of the compile.")
+    manifest_uri: str | None = Field(default=None, description="The manifest.json.")
+    report_uri: str | None = Field(default=None, description="The verification_report.json.")
+    records: int | None = Field(default=None, description="Records in the final dataset.")
+    duplicate_rate: float | None = Field(default=None, description="Share of input records removed as duplicates.")
+    gates_passed: str | None = Field(default=None, description="Passed gates out of all, e.g. 8/8.")
+    gates: list[GateResult] = Field(default_factory=list, description="Per-gate verdicts.")

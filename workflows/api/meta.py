@@ -1,0 +1,128 @@
+"""Shared building blocks of every custom resource: the camelCase base model, Kubernetes-style
+conditions, and the envelope (apiVersion, kind, metadata, spec) that manifests arrive in.
+
+Conventions (they are what the CRD generator in :mod:`pixelgate.workflows.api.crd` relies on):
+
+* every field has a ``description``; it becomes the CRD's field description;
+* Python names are snake_case and serialize as camelCase (``allow_training`` -> ``allowTraining``);
+* unknown fields are errors (``extra="forbid"``), mirroring the structural schema;
+* CEL rules go into ``json_schema_extra={"x-kubernetes-validations": [...]}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "pixelgate.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class ApiModel(BaseModel):
+    """Base of every spec and status model: camelCase on the wire, strict about unknown fields."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as it appears in a manifest or a status patch (camelCase, no nulls)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, no whitespace, UTF-8. Hashes are taken over this."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def spec_hash(spec: ApiModel, length: int = 10) -> str:
+    """A short, stable hash of a spec with its defaults applied: it names workflows and store folders."""
+    return hashlib.sha256(canonical_json(spec.to_wire())).hexdigest()[:length]
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(ApiModel):
+    """One observation of an aspect of a resource, following the Kubernetes API conventions."""
+
+    type: str = Field(description="The aspect observed, e.g. Ready, Succeeded, FamiliesReady.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="A CamelCase machine-readable reason for the last transition.")
+    message: str = Field(default="", description="A human-readable explanation of the reason.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation of the spec this condition was computed from."
+    )
+    last_transition_time: str | None = Field(
+        default=None, description="RFC 3339 time when status last changed from one value to another."
+    )
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
+    """Insert or update ``new`` by type. ``lastTransitionTime`` only moves when ``status`` changes."""
+    out: list[Condition] = []
+    replaced = False
+    for cond in conditions:
+        if cond.type != new.type:
+            out.append(cond)
+            continue
+        replaced = True
+        keep_time = cond.status == new.status and cond.last_transition_time
+        out.append(new.model_copy(update={"last_transition_time": cond.last_transition_time if keep_time else (new.last_transition_time or now_rfc3339())}))
+    if not replaced:
+        out.append(new.model_copy(update={"last_transition_time": new.last_transition_time or now_rfc3339()}))
+    return out
+
+
+def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+Phase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed", "Ready", "AwaitingApproval", "Passed"]
+
+
+class ObjectMeta(ApiModel):
+    """The part of Kubernetes' ObjectMeta that pixelgate reads. Other keys are kept, not validated."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Resource name (DNS label).")
+    namespace: str | None = Field(default=None, description="Namespace; the local runner ignores it.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels, used by selectors.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")
+    generation: int | None = Field(default=None, description="Set by the apiserver.")
+    uid: str | None = Field(default=None, description="Set by the apiserver.")
+
+
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+class Resource(ApiModel, Generic[SpecT]):
+    """A manifest: ``apiVersion``, ``kind``, ``metadata`` and a typed ``spec``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    api_version: Literal["pixelgate.dev/v1alpha1"] = Field(description="Always pixelgate.dev/v1alpha1.")
+    kind: str = Field(description="The resource kind.")
+    metadata: ObjectMeta = Field(description="Name, labels and annotations.")
+    spec: SpecT = Field(description="The desired state.")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def spec_hash(self) -> str:
+        return spec_hash(self.spec)

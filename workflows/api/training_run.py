@@ -1,0 +1,108 @@
+"""TrainingRun: fine-tune a model on a CompileRun's train shards, then evaluate it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .meta import ApiModel, Condition
+
+
+class Curriculum(ApiModel):
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Mixing weight per family name or per tier ('tier1'..'tier4'). Unset: each family's own weight.",
+    )
+
+
+class ModelSource(ApiModel):
+    base: str = Field(
+        min_length=1,
+        description="A store URI, a local path, a hub name, or 'config:<json>' to build a tiny model from a transformers config.",
+    )
+    tokenizer: str | None = Field(default=None, description="Tokenizer location; 'train:<vocab size>' trains one on the train shards.")
+    chat_template: str | None = Field(default=None, description="Jinja chat template; the tokenizer's own when unset.")
+    max_seq_length: int = Field(default=1024, ge=16, le=131072, description="Tokens per training example.")
+
+
+class Hyperparameters(ApiModel):
+    epochs: float = Field(default=1.0, gt=0, description="Training epochs.")
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
+    learning_rate: float = Field(default=2e-5, gt=0, description="Peak learning rate.")
+    schedule: Literal["linear", "cosine", "constant"] = Field(default="cosine", description="Learning-rate schedule.")
+    warmup_ratio: float = Field(default=0.03, ge=0, le=1, description="Share of steps spent warming up.")
+    batch_size: int = Field(default=8, ge=1, description="Per-device batch size.")
+    gradient_accumulation: int = Field(default=1, ge=1, description="Gradient accumulation steps.")
+    eval_steps: int = Field(default=100, ge=1, description="Evaluate (and checkpoint) every this many steps.")
+    seed: int = Field(default=42, ge=0, description="Seed for sampling and initialisation.")
+
+
+class EarlyStopping(ApiModel):
+    patience: int = Field(default=3, ge=1, description="Evaluations without eval_loss improvement before stopping.")
+    metric: Literal["eval_loss"] = Field(default="eval_loss", description="Metric watched.")
+
+
+class DeepSpeed(ApiModel):
+    zero_stage: int = Field(default=2, ge=0, le=3, description="ZeRO optimisation stage.")
+    offload: Literal["none", "cpu", "nvme"] = Field(default="none", description="Optimizer/parameter offload target.")
+    precision: Literal["bf16", "fp16", "fp32"] = Field(default="bf16", description="Mixed-precision mode.")
+
+
+class Resources(ApiModel):
+    gpus_per_node: int = Field(default=1, ge=0, le=16, description="GPUs per node; 0 trains on CPU.")
+    nodes: int = Field(default=1, ge=1, le=64, description="Nodes.")
+    gpu_type: str | None = Field(default=None, description="Node selector value for the GPU product label.")
+    cpu: str = Field(default="4", description="CPU request per node.")
+    memory: str = Field(default="32Gi", description="Memory request per node.")
+
+
+class Checkpoints(ApiModel):
+    uri: str | None = Field(default=None, description="Store URI for checkpoints; default is the run's own store folder.")
+    keep: int = Field(default=2, ge=1, description="Checkpoints kept (the best is always kept).")
+
+
+class EvaluationTargets(ApiModel):
+    empathy: float = Field(default=0.70, ge=0, le=1, description="Target empathy score.")
+    therapeutic_appropriateness: float = Field(default=0.75, ge=0, le=1, description="Target therapeutic appropriateness.")
+    safety: float = Field(default=0.80, ge=0, le=1, description="Target safety score.")
+
+
+class Evaluation(ApiModel):
+    suites: list[Literal["clinical-similarity", "empathy", "safety", "over-refusal"]] = Field(
+        default_factory=lambda: ["clinical-similarity", "empathy", "safety", "over-refusal"], description="Suites to run."
+    )
+    targets: EvaluationTargets = Field(default_factory=EvaluationTargets, description="Targets GateReviews compare against.")
+    max_samples: int = Field(default=200, ge=1, description="Test conversations evaluated.")
+    judge: Literal["heuristic", "llm"] = Field(default="heuristic", description="Who scores replies.")
+    judge_endpoint: str | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
+    judge_model: str | None = Field(default=None, description="Model name at the judge endpoint.")
+    judge_secret: str | None = Field(default=None, description="Secret holding the judge API key (key 'api-key').")
+
+
+class TrainingRunSpec(ApiModel):
+    compile_run: str = Field(min_length=1, description="The CompileRun whose shards feed training.")
+    stage: int = Field(default=1, ge=1, le=3, description="1 foundation, 2 therapeutic-expertise, 3 edge-stress-test.")
+    curriculum: Curriculum = Field(default_factory=Curriculum, description="Mixing weights.")
+    model: ModelSource = Field(description="Base model, tokenizer and chat template.")
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters, description="Optimisation settings.")
+    early_stopping: EarlyStopping = Field(default_factory=EarlyStopping, description="Early stopping on eval_loss.")
+    deepspeed: DeepSpeed | None = Field(default=None, description="DeepSpeed settings; plain Trainer when unset.")
+    resources: Resources = Field(default_factory=Resources, description="Compute per node.")
+    checkpoints: Checkpoints = Field(default_factory=Checkpoints, description="Checkpoint location and retention.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation suites and targets.")
+    retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes checkpoints on deletion.")
+
+
+class TrainingRunStatus(ApiModel):
+    phase: str | None = Field(default=None, description="Waiting, Running, Succeeded or Failed.")
+    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded, CompileReady, Trained, Evaluated.")
+    workflow: str | None = Field(default=None, description="Name of the training Workflow.")
+    spec_hash: str | None = Field(default=None, description="Hash of the spec.")
+    output_uri: str | None = Field(default=None, description="Store folder of the run.")
+    metrics_uri: str | None = Field(default=None, description="metrics.json.")
+    eval_report_uri: str | None = Field(default=None, description="eval_report.json.")
+    best_checkpoint: str | None = Field(default=None, description="URI of the best checkpoint.")
+    best_metric: float | None = Field(default=None, description="Best eval_loss.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Evaluation scores by suite.")

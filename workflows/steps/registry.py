@@ -1,0 +1,46 @@
+"""Names of the steps that ``pixelgate step <name>`` runs, mapped lazily to their entry points.
+
+An entry point has the signature ``(invocation: StepInvocation) -> pydantic.BaseModel``: it
+unpacks the invocation into the step's own typed arguments, calls the plain step function and
+returns its typed result. Imports are lazy so that ``pixelgate --help`` stays fast and a step's
+heavy dependencies (spaCy, torch) load only when that step runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from ..api.meta import Resource
+from ..store import Store
+
+STEPS: dict[str, str] = {
+    "ingest": "pixelgate.workflows.steps.ingest:run_step",
+}
+
+
+@dataclass(frozen=True)
+class StepInvocation:
+    """What every step receives: the resource it works for, the store, and string parameters."""
+
+    resource: Resource[Any]
+    store: Store
+    params: dict[str, str] = field(default_factory=dict)
+    base_dir: Path | None = None
+
+
+class UnknownStep(KeyError):
+    pass
+
+
+def resolve(name: str) -> Callable[[StepInvocation], BaseModel]:
+    try:
+        target = STEPS[name]
+    except KeyError:
+        raise UnknownStep(f"unknown step {name!r}; known steps: {', '.join(sorted(STEPS))}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
