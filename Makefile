@@ -32,3 +32,9 @@ crds: install
 
 clean:
 	rm -rf $(VENV) .pixelgate .pytest_cache
+
+# Container images (images/*/Dockerfile), where a Docker engine runs. Knobs (REGISTRY, TAG,
+# PYTHON_IMAGE, RUNTIME_IMAGE, PIP_CERT, DOCKER) are documented in images/build.sh.
+.PHONY: images
+images:
+	bash images/build.sh operator steps train

@@ -54,7 +54,8 @@ def _load_spec_document(spec: str) -> tuple[dict, Path | None]:
 @click.option("--store", "store_uri", default=None, help="Store URI (directory or s3://bucket/prefix).")
 @click.option("--param", "params", multiple=True, help="key=value parameter for the step; repeatable.")
 @click.option("--result", "result_path", type=click.Path(dir_okay=False), help="Write the JSON result here too (Argo output parameter).")
-def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], result_path: str | None) -> None:
+@click.option("--output-dir", "output_dir", type=click.Path(file_okay=False), help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).")
+def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], result_path: str | None, output_dir: str | None) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
     from .steps.registry import StepInvocation, UnknownStep, resolve
 
@@ -73,12 +74,64 @@ def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], r
         if not sep:
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--param")
         parsed[key] = value
-    result = entry(StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir))
+    from .render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields
+
+    try:
+        result = entry(StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir))
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        click.echo(f"transient error, retry may succeed: {err!r}", err=True)
+        raise SystemExit(TRANSIENT_EXIT_CODE) from err
     payload = result.model_dump_json()
     if result_path:
         Path(result_path).parent.mkdir(parents=True, exist_ok=True)
         Path(result_path).write_text(payload)
+    if output_dir:
+        write_output_fields(result, Path(output_dir))
     click.echo(payload)
+
+
+@main.command()
+@click.option("-f", "--filename", "paths", multiple=True, required=True, help="Manifest file or folder; repeatable.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder for the Workflow manifests.")
+@click.option("--store", "store_uri", default="s3://pixelgate", show_default=True, help="Store URI the workflows use.")
+@click.option("--image", default=None, help="Step image (default: the pipeline version's image).")
+def render(paths: tuple[str, ...], out_dir: str, store_uri: str, image: str | None) -> None:
+    """Render resources into Argo Workflow manifests (what the operator submits)."""
+    from .render.files import render_files
+
+    try:
+        written = render_files(list(paths), Path(out_dir), store_uri=store_uri, image=image)
+    except (ManifestError, FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    for ref, path in written:
+        click.echo(f"{ref}\t{path or '(no workflow: decided by review)'}")
+
+
+@main.command()
+@click.option("-f", "--filename", "paths", multiple=True, required=True, help="Manifest file, folder or - (stdin); repeatable.")
+@click.option("--store", "store_uri", default=None, help="Store: a folder or s3://bucket/prefix [default: ./.pixelgate/store].")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Parallel step processes.")
+@click.option("--no-cache", is_flag=True, help="Rerun every step even when its inputs are unchanged.")
+@click.option("--image", default=None, help="Image recorded in the manifests (part of the cache key).")
+def run(paths: tuple[str, ...], store_uri: str | None, workers: int, no_cache: bool, image: str | None) -> None:
+    """Run resources on this machine by interpreting their rendered Argo manifests."""
+    from .local.cli import run_command
+
+    raise SystemExit(run_command(list(paths), store_uri=store_uri, workers=workers, use_cache=not no_cache, image=image))
+
+
+@main.command("demo-data")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="examples/quickstart/data", show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Seed: the same seed writes the same bytes.")
+@click.option("--size", default=120, show_default=True, type=click.IntRange(12), help="Conversations in the main family.")
+def demo_data(out_dir: str, seed: int, size: int) -> None:
+    """Write the quickstart's sample families (every defect the pipeline handles)."""
+    from .demo import generate
+
+    for family, path in generate(Path(out_dir), seed=seed, size=size).items():
+        click.echo(f"{family}\t{path}")
 
 
 @main.command()

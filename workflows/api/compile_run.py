@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .meta import ApiModel, Condition
+from .run_status import WorkflowStatus
 
 
 class LabelSelector(ApiModel):
@@ -108,15 +109,8 @@ class CompileRunSpec(ApiModel):
     gates: Gates = Field(default_factory=Gates, description="Verification gate thresholds.")
     workers: int = Field(default=4, ge=1, le=256, description="Fan-out width of the signature and filter stages.")
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes the compile's store prefix on deletion.")
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {"rule": "self.families == oldSelf.families", "message": "families is immutable once created"},
-                {"rule": "self.split.seed == oldSelf.split.seed", "message": "split.seed is immutable once created"},
-            ]
-        }
-    }
+    # families and split.seed become immutable once the compile has run: a rule over the whole
+    # object (it reads oldSelf.status), so it lives in crd.ROOT_VALIDATIONS.
 
 
 class GateResult(ApiModel):
@@ -126,12 +120,11 @@ class GateResult(ApiModel):
     threshold: str = Field(default="", description="Threshold.")
 
 
-class CompileRunStatus(ApiModel):
-    phase: str | None = Field(default=None, description="Waiting, Running, Succeeded or Failed.")
-    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded, FamiliesReady, Deduplicated, Verified.")
-    workflow: str | None = Field(default=None, description="Name of the compile Workflow.")
-    spec_hash: str | None = Field(default=None, description="Hash of the spec the outputs were made from.")
+class CompileRunStatus(WorkflowStatus):
+    """Observed state of the compile, written by the operator (and by the local runner)."""
+
+    phase: str | None = Field(default=None, description="Waiting, Pending, Running, Succeeded or Failed.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded (summary), FamiliesReady, Deduplicated, Verified.")
     output_uri: str | None = Field(default=None, description="Store folder of the compile.")
     manifest_uri: str | None = Field(default=None, description="The manifest.json.")
     report_uri: str | None = Field(default=None, description="The verification_report.json.")

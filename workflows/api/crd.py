@@ -13,6 +13,7 @@ The pydantic JSON Schema is rewritten into a Kubernetes *structural* schema:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,45 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
             node["x-kubernetes-preserve-unknown-fields"] = True
     if node.get("type") is None and "enum" not in node and "properties" not in node and "anyOf" not in node:
         node["x-kubernetes-preserve-unknown-fields"] = True
-    return {key: (value if key in ("default", "enum", "x-kubernetes-validations") else _inline(value, defs)) for key, value in node.items()}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties":  # a map of field name -> schema, not a schema itself
+            out[key] = {name: _inline(child, defs) for name, child in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _inline(value, defs)
+        else:
+            out[key] = value
+    return out
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON Schema as a Kubernetes structural schema."""
     raw = model.model_json_schema(by_alias=True, schema_generator=_CrdJsonSchema, mode="validation")
     return _inline({k: v for k, v in raw.items() if k != "$defs"}, raw.get("$defs", {}))
+
+
+# Rules over the whole object: transition rules that need the old status.
+ROOT_VALIDATIONS: dict[str, list[dict[str, str]]] = {
+    "CompileRun": [
+        {
+            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.families == oldSelf.spec.families",
+            "message": "spec.families is immutable once the CompileRun has run; create a new CompileRun",
+            "reason": "FieldValueForbidden",
+            "fieldPath": ".spec.families",
+        },
+        {
+            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.split.seed == oldSelf.spec.split.seed",
+            "message": "spec.split.seed is immutable once the CompileRun has run; create a new CompileRun",
+            "reason": "FieldValueForbidden",
+            "fieldPath": ".spec.split.seed",
+        },
+    ],
+}
+
+
+def _kind_description(kind: Kind) -> str:
+    doc = sys.modules[kind.spec.__module__].__doc__ or kind.kind
+    return " ".join(doc.split())
 
 
 def crd_for(kind: Kind) -> dict[str, Any]:
@@ -102,14 +135,50 @@ def crd_for(kind: Kind) -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": (kind.spec.__doc__ or kind.kind).strip().splitlines()[0],
+                            "description": _kind_description(kind),
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "pixelgate.dev/v1alpha1"},
                                 "kind": {"type": "string", "description": kind.kind},
                                 "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
+                                "spec": {**spec_schema, "description": spec_schema.get("description") or f"Desired state of the {kind.kind}."},
+                                "status": {**status_schema, "description": status_schema.get("description") or f"Observed state of the {kind.kind}, written by the operator."},
+                            },
+                            **({"x-kubernetes-validations": ROOT_VALIDATIONS[kind.kind]} if kind.kind in ROOT_VALIDATIONS else {}),
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def peering_crd(kind: str, scope: str) -> dict[str, Any]:
+    """kopf's peering resource (kopf.dev/v1): the operator replicas agree there on who is active."""
+    plural = f"{kind.lower()}s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.kopf.dev", "labels": {"app.kubernetes.io/part-of": "pixelgate"}},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Operator replicas' heartbeats (kopf peering): only the highest-priority replica is active.",
+                            "properties": {
+                                "status": {
+                                    "type": "object",
+                                    "description": "Peer identity -> priority, lifetime and last heartbeat; written by kopf.",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
                             },
                         }
                     },
@@ -119,17 +188,26 @@ def crd_for(kind: Kind) -> dict[str, Any]:
     }
 
 
+_HEADER = "# Generated by `pixelgate crds` from pixelgate.workflows.api; do not edit.\n"
+
+
 def render_crd_yaml(kind: Kind) -> str:
-    return "# Generated by `pixelgate crds` from pixelgate.workflows.api; do not edit.\n" + yaml.safe_dump(
-        crd_for(kind), sort_keys=False, width=120
-    )
+    return _HEADER + yaml.safe_dump(crd_for(kind), sort_keys=False, width=120)
+
+
+def generated_crds() -> dict[str, str]:
+    """File name -> YAML of every CRD pixelgate installs (ours and kopf's peering)."""
+    files = {f"{GROUP}_{kind.plural}.yaml": render_crd_yaml(kind) for kind in KINDS.values()}
+    for kind, scope in (("KopfPeering", "Namespaced"), ("ClusterKopfPeering", "Cluster")):
+        files[f"kopf.dev_{kind.lower()}s.yaml"] = _HEADER + yaml.safe_dump(peering_crd(kind, scope), sort_keys=False, width=120)
+    return files
 
 
 def write_crds(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind in KINDS.values():
-        path = out_dir / f"{GROUP}_{kind.plural}.yaml"
-        path.write_text(render_crd_yaml(kind))
+    for name, text in generated_crds().items():
+        path = out_dir / name
+        path.write_text(text)
         paths.append(path)
     return paths

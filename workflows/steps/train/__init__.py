@@ -1,1 +1,138 @@
-"""The train step."""
+"""The train and evaluate steps of a TrainingRun.
+
+``train_run`` trains (or resumes) and writes ``trainings/<name>/<hash>/model/`` and
+``metrics.json``; ``evaluate_run`` evaluates that model and writes ``eval_report.json`` and then
+``trainings/<name>/latest.json``. Both are idempotent: a finished step returns its stored result.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ... import layout
+from ...api.meta import spec_hash
+from ...api.training_run import TrainingRunSpec
+from ...store import Store, open_store, write_pointer
+from ..registry import StepInvocation
+from .checkpoints import CheckpointStore
+
+DEFAULT_WORKDIR = ".pixelgate/work"
+
+
+class TrainResult(BaseModel):
+    spec_hash: str = Field(description="Hash of the TrainingRun spec.")
+    output_uri: str = Field(description="Store folder of the run.")
+    metrics_uri: str = Field(description="metrics.json.")
+    model_uri: str = Field(description="The trained model (best checkpoint's weights) and tokenizer.")
+    best_checkpoint: str | None = Field(description="URI of the best checkpoint.")
+    best_metric: float | None = Field(description="Best eval_loss.")
+    global_step: int = Field(description="Optimizer steps done.")
+    tokens_per_second: float = Field(description="Training throughput of the last process.")
+
+
+class EvaluateResult(BaseModel):
+    spec_hash: str = Field(description="Hash of the TrainingRun spec.")
+    output_uri: str = Field(description="Store folder of the run.")
+    eval_report_uri: str = Field(description="eval_report.json.")
+    scores: dict[str, float] = Field(description="Score per suite (and headline metric).")
+    targets_met: bool = Field(description="Every evaluation target met.")
+
+
+def checkpoint_store(spec: TrainingRunSpec, store: Store, name: str) -> CheckpointStore:
+    if spec.checkpoints.uri:
+        return CheckpointStore(open_store(spec.checkpoints.uri), "")
+    return CheckpointStore(store, layout.training_checkpoints(name, spec_hash(spec)))
+
+
+def _workdir(workdir: str | os.PathLike[str] | None, name: str, digest: str) -> Path:
+    base = Path(workdir or os.environ.get("PIXELGATE_WORKDIR", DEFAULT_WORKDIR))
+    return (base / "trainings" / name / digest).resolve()
+
+
+def _upload_folder(store: Store, folder: Path, prefix: str) -> None:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store.write_bytes(f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
+
+
+def _train_result(store: Store, name: str, digest: str, metrics: dict[str, Any]) -> TrainResult:
+    return TrainResult(
+        spec_hash=digest,
+        output_uri=store.url(layout.training_root(name, digest)),
+        metrics_uri=store.url(layout.training_file(name, digest, "metrics.json")),
+        model_uri=store.url(layout.training_file(name, digest, "model")),
+        best_checkpoint=metrics["best_checkpoint"],
+        best_metric=metrics["best_eval_loss"],
+        global_step=metrics["global_step"],
+        tokens_per_second=metrics["tokens_per_second"],
+    )
+
+
+def train_run(
+    name: str,
+    spec: TrainingRunSpec,
+    store: Store,
+    workdir: str | os.PathLike[str] | None = None,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train the TrainingRun ``name``; resumes from the store's latest checkpoint after a restart."""
+    from .trainer import train
+
+    digest = spec_hash(spec)
+    metrics_key = layout.training_file(name, digest, "metrics.json")
+    if store.exists(metrics_key):
+        return _train_result(store, name, digest, store.read_json(metrics_key))
+    outcome = train(spec, store, checkpoint_store(spec, store, name), _workdir(workdir, name, digest), callbacks)
+    _upload_folder(store, outcome.model_dir, layout.training_file(name, digest, "model"))
+    metrics = outcome.metrics.model_dump(mode="json")
+    store.write_json(metrics_key, metrics)
+    return _train_result(store, name, digest, metrics)
+
+
+def evaluate_run(
+    name: str,
+    spec: TrainingRunSpec,
+    store: Store,
+    workdir: str | os.PathLike[str] | None = None,
+    prompts_dir: Path | None = None,
+) -> EvaluateResult:
+    """Evaluate the trained model; write eval_report.json, then ``trainings/<name>/latest.json``."""
+    from ...evaluation.run import evaluate_model
+
+    digest = spec_hash(spec)
+    report_key = layout.training_file(name, digest, "eval_report.json")
+    if not store.exists(report_key):
+        model_prefix = layout.training_file(name, digest, "model")
+        if not store.list(model_prefix):
+            raise FileNotFoundError(f"TrainingRun {name!r} has no trained model at {store.url(model_prefix)}; run the train step first")
+        report = evaluate_model(name, spec, store, model_prefix, _workdir(workdir, name, digest) / "eval", prompts_dir)
+        store.write_json(report_key, report.model_dump(mode="json"))
+    report = store.read_json(report_key)
+    write_pointer(store, layout.training_pointer(name), layout.training_root(name, digest), spec_hash=digest)
+    return EvaluateResult(
+        spec_hash=digest,
+        output_uri=store.url(layout.training_root(name, digest)),
+        eval_report_uri=store.url(report_key),
+        scores=report["scores"],
+        targets_met=report["targets_met"],
+    )
+
+
+def _unpack(invocation: StepInvocation) -> tuple[str, TrainingRunSpec]:
+    spec = invocation.resource.spec
+    if not isinstance(spec, TrainingRunSpec):
+        raise TypeError(f"the train/evaluate steps need a TrainingRun, got {invocation.resource.kind}")
+    return invocation.resource.name, spec
+
+
+def run_train_step(invocation: StepInvocation) -> TrainResult:
+    name, spec = _unpack(invocation)
+    return train_run(name, spec, invocation.store, invocation.params.get("workdir"))
+
+
+def run_evaluate_step(invocation: StepInvocation) -> EvaluateResult:
+    name, spec = _unpack(invocation)
+    return evaluate_run(name, spec, invocation.store, invocation.params.get("workdir"))

@@ -1,0 +1,87 @@
+"""kopf handler registration: one :class:`kopf.OperatorRegistry` per operator run, built by
+:func:`build_registry`, so several operators (tests) can live in one process with their own config.
+
+Per kind:
+
+* DatasetFamily, CompileRun, TrainingRun: create, update (``spec`` changes only) and resume run
+  :meth:`Reconciler.reconcile`; a delete handler (with a finalizer) only where ``spec.retention``
+  is ``Delete``;
+* GateReview: every event re-decides (cheap, pure, and it catches the approval annotation);
+* Workflows labelled ``pixelgate.dev/kind``: every event mirrors progress into the owner's status;
+* indexes for dependencies (see :mod:`.dependencies`); every event of our kinds refreshes the
+  metrics snapshot and, when a dependency changed, reconciles the resources waiting on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from pixelgate.workflows.api import KINDS
+from pixelgate.workflows.api.meta import GROUP, VERSION
+
+from . import dependencies as deps
+from .reconcile import STORE_PREFIX, Reconciler
+from .status import ARGO_GROUP, ARGO_VERSION, LABEL_KIND, LABEL_NAME
+
+RUN_KINDS = ("DatasetFamily", "CompileRun", "TrainingRun")
+INDEX_NAMES = ("families", "compiles", "trainings", "compile_deps", "training_deps", "review_deps")
+
+
+def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs[name] for name in INDEX_NAMES}
+
+
+def _retention_delete(spec: Any, **_: Any) -> bool:
+    return (spec or {}).get("retention") == "Delete"
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    res = {kind: dict(group=GROUP, version=VERSION, plural=KINDS[kind].plural, registry=registry) for kind in KINDS}
+
+    kopf.index(**res["DatasetFamily"], id="families")(deps.index_by_namespace)
+    kopf.index(**res["CompileRun"], id="compiles")(deps.index_by_namespace)
+    kopf.index(**res["TrainingRun"], id="trainings")(deps.index_by_namespace)
+    kopf.index(**res["CompileRun"], id="compile_deps")(deps.index_compile_dependents)
+    kopf.index(**res["TrainingRun"], id="training_deps")(deps.index_training_dependents)
+    kopf.index(**res["GateReview"], id="review_deps")(deps.index_review_dependents)
+
+    for kind in RUN_KINDS:
+
+        async def reconcile(namespace: str, name: str, _kind: str = kind, **kwargs: Any) -> None:
+            await reconciler.reconcile(_kind, namespace, name, _indexes(kwargs))
+
+        kopf.on.create(**res[kind], id="reconcile")(reconcile)
+        kopf.on.update(**res[kind], id="reconcile-spec", field="spec")(reconcile)
+        kopf.on.resume(**res[kind], id="resume")(reconcile)
+
+        async def cleanup(name: str, logger: Any, _kind: str = kind, **_: Any) -> None:
+            removed = await reconciler.delete_outputs(_kind, name)
+            logger.info("retention Delete: removed %d objects under %s/%s/", removed, STORE_PREFIX[_kind], name)
+
+        kopf.on.delete(**res[kind], id="retention-delete", when=_retention_delete)(cleanup)
+
+    for kind in KINDS:
+
+        async def observe(event: dict[str, Any], body: Any, namespace: str, name: str, _kind: str = kind, **kwargs: Any) -> None:
+            if event["type"] == "DELETED":
+                reconciler.metrics.observe(_kind, namespace, name, None)
+                return
+            extra = {"gate": body["spec"].get("gate")} if _kind == "GateReview" else reconciler.metrics.extra(_kind, namespace, name)
+            reconciler.metrics.observe(_kind, namespace, name, body.get("status") or {}, extra)
+            if _kind == "GateReview":
+                await reconciler.review(namespace, name, _indexes(kwargs))
+            else:
+                await reconciler.on_dependency_change(_kind, namespace, name, _indexes(kwargs))
+
+        kopf.on.event(**res[kind], id="observe")(observe)
+
+    @kopf.on.event(ARGO_GROUP, ARGO_VERSION, "workflows", labels={LABEL_KIND: kopf.PRESENT, LABEL_NAME: kopf.PRESENT}, registry=registry, id="mirror")
+    async def mirror(event: dict[str, Any], body: Any, labels: Any, **_: Any) -> None:
+        if event["type"] == "DELETED" or labels[LABEL_KIND] not in RUN_KINDS:
+            return
+        await reconciler.mirror(dict(body), labels[LABEL_KIND], labels[LABEL_NAME])
+
+    return registry

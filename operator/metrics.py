@@ -1,0 +1,154 @@
+"""Prometheus metrics on ``/metrics``; every name starts with ``pixelgate_``.
+
+Two sources:
+
+* counters and histograms the reconciler updates as it works (reconciles, latency, errors);
+* gauges computed at scrape time from a snapshot of every resource's status, which the watch
+  handlers keep current (so a deleted resource's series disappear with it).
+
+Labels are bounded: kind, phase, reason (an exception class or a CamelCase reason), namespace and
+resource name, gate name (the 8 verification gates), feature (drift features), metric (evaluation
+suites). No record ids, no free text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def _rate(part: Any, whole: Any) -> float | None:
+    return float(part) / float(whole) if isinstance(part, (int, float)) and isinstance(whole, (int, float)) and whole else None
+
+
+class _StatusCollector(Collector):
+    """Gauges derived from the resource snapshot at scrape time."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self.metrics.snapshot()
+        phases = GaugeMetricFamily("pixelgate_resources", "Resources by kind and phase.", labels=["kind", "phase"])
+        counts: dict[tuple[str, str], int] = {}
+        for (kind, _, _), (status, _) in snap.items():
+            key = (kind, status.get("phase") or "Unknown")
+            counts[key] = counts.get(key, 0) + 1
+        for (kind, phase), n in sorted(counts.items()):
+            phases.add_metric([kind, phase], n)
+        yield phases
+
+        fam = {
+            "records": GaugeMetricFamily("pixelgate_family_records", "Records written by the family's ingest.", labels=["namespace", "family"]),
+            "quarantine": GaugeMetricFamily("pixelgate_family_quarantine_rate", "Quarantined records / records read.", labels=["namespace", "family"]),
+            "pii": GaugeMetricFamily("pixelgate_family_pii_rate", "PII entities found per record read.", labels=["namespace", "family"]),
+            "quality": GaugeMetricFamily("pixelgate_family_quality_mean", "Mean overall quality score.", labels=["namespace", "family"]),
+        }
+        comp = {
+            "dup": GaugeMetricFamily("pixelgate_compile_duplicate_rate", "Share of input records removed as duplicates.", labels=["namespace", "compile"]),
+            "records": GaugeMetricFamily("pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]),
+            "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
+            "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
+            "js": GaugeMetricFamily("pixelgate_compile_drift_js", "Jensen-Shannon divergence against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
+        }
+        train = {
+            "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
+            "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
+        }
+        decision = GaugeMetricFamily(
+            "pixelgate_gate_decision", "1 for the GateReview's current decision (Pass, Fail, AwaitingApproval, Waiting).", labels=["namespace", "review", "gate", "decision"]
+        )
+        for (kind, ns, name), (status, extra) in sorted(snap.items()):
+            if kind == "DatasetFamily":
+                for key, value in (
+                    ("records", status.get("recordsOut")),
+                    ("quarantine", _rate(status.get("quarantined"), status.get("recordsIn"))),
+                    ("pii", _rate(status.get("piiEntities"), status.get("recordsIn"))),
+                    ("quality", status.get("qualityMean")),
+                ):
+                    if value is not None:
+                        fam[key].add_metric([ns, name], float(value))
+            elif kind == "CompileRun":
+                if status.get("duplicateRate") is not None:
+                    comp["dup"].add_metric([ns, name], float(status["duplicateRate"]))
+                if status.get("records") is not None:
+                    comp["records"].add_metric([ns, name], float(status["records"]))
+                for gate in status.get("gates") or []:
+                    comp["gate"].add_metric([ns, name, str(gate.get("name"))], 1.0 if gate.get("passed") else 0.0)
+                for feature, values in sorted((extra.get("drift") or {}).items()):
+                    for key in ("psi", "js"):
+                        if isinstance(values.get(key), (int, float)):
+                            comp[key].add_metric([ns, name, feature], float(values[key]))
+            elif kind == "TrainingRun":
+                for metric, value in sorted((status.get("scores") or {}).items()):
+                    train["metric"].add_metric([ns, name, metric], float(value))
+                if status.get("bestMetric") is not None:
+                    train["best"].add_metric([ns, name], float(status["bestMetric"]))
+            elif kind == "GateReview":
+                phase = status.get("phase")
+                current = status.get("decision") if phase in ("Passed", "Failed") else phase
+                for option in ("Pass", "Fail", "AwaitingApproval", "Waiting"):
+                    decision.add_metric([ns, name, str(extra.get("gate", "")), option], 1.0 if current == option else 0.0)
+        yield from fam.values()
+        yield from comp.values()
+        yield from train.values()
+        yield decision
+
+
+class Metrics:
+    """The operator's metrics, in their own registry (several operators may share a test process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter("pixelgate_reconcile", "Reconciles by kind and outcome.", ["kind", "outcome"], registry=self.registry)
+        self.errors = Counter("pixelgate_reconcile_errors", "Reconcile errors by kind and reason.", ["kind", "reason"], registry=self.registry)
+        self.latency = Histogram(
+            "pixelgate_reconcile_duration_seconds", "Reconcile latency by kind.", ["kind"], buckets=RECONCILE_BUCKETS, registry=self.registry
+        )
+        self.workflows_created = Counter("pixelgate_workflows_created", "Argo Workflows created, by kind.", ["kind"], registry=self.registry)
+        self.events = Counter("pixelgate_events", "Kubernetes Events emitted, by kind and reason.", ["kind", "reason"], registry=self.registry)
+        self._lock = threading.Lock()
+        self._snapshot: dict[tuple[str, str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        self.registry.register(_StatusCollector(self))
+        self._server: Any = None
+        self.port: int | None = None
+
+    def observe(self, kind: str, namespace: str, name: str, status: Mapping[str, Any] | None, extra: Mapping[str, Any] | None = None) -> None:
+        """Record a resource's latest status (None: it is gone)."""
+        with self._lock:
+            key = (kind, namespace, name)
+            if status is None:
+                self._snapshot.pop(key, None)
+            else:
+                self._snapshot[key] = (dict(status), dict(extra or {}))
+
+    def extra(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
+        with self._lock:
+            return self._snapshot.get((kind, namespace, name), ({}, {}))[1]
+
+    def snapshot(self) -> dict[tuple[str, str, str], tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        with self._lock:
+            return dict(self._snapshot)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Serve ``/metrics``; returns the bound port (pass 0 for a free one)."""
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+        self.port = int(self._server.server_port)
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+

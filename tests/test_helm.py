@@ -1,0 +1,222 @@
+"""The Helm chart (helm/pixelgate) with the real `helm`: lint, render with default and full values,
+values.schema.json rejecting bad values, RBAC and CRDs equal to their sources, and the rendered
+operator command line accepted by the real `pixelgate operator` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster.tools import run_tool
+
+REPO = Path(__file__).resolve().parent.parent
+CHART = REPO / "helm" / "pixelgate"
+FULL = CHART / "ci" / "full-values.yaml"
+NS = "pixelgate-system"
+
+
+def helm(helm_bin: Path, *args: str | Path) -> subprocess.CompletedProcess:
+    return run_tool([helm_bin, *args], timeout=120)
+
+
+def render(helm_bin: Path, *args: str | Path) -> list[dict]:
+    done = helm(helm_bin, "template", "pg", CHART, "--namespace", NS, *args)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    found = by_kind(docs, kind)
+    assert len(found) == 1, f"{len(found)} {kind}s"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def default(helm_bin) -> list[dict]:
+    return render(helm_bin)
+
+
+@pytest.fixture(scope="module")
+def full(helm_bin) -> list[dict]:
+    return render(helm_bin, "-f", FULL)
+
+
+def test_lint_default_and_full(helm_bin):
+    for args in ((), ("-f", FULL)):
+        done = helm(helm_bin, "lint", "--strict", CHART, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "0 chart(s) failed" in done.stdout
+
+
+def test_default_render(default):
+    kinds = sorted(d["kind"] for d in default)
+    assert kinds == sorted([
+        "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
+        "Service", "ServiceAccount", "ServiceAccount",
+    ])
+    # Optional parts are off by default; no Secret is ever rendered (credentials are references).
+    for kind in ("ServiceMonitor", "PrometheusRule", "ConfigMap", "Secret"):
+        assert not by_kind(default, kind), kind
+    deploy = one(default, "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/pixelgate/pixelgate-operator:0.1.0"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"healthz": 8080, "metrics": 9090}
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    sc = container["securityContext"]
+    assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
+    assert pod["serviceAccountName"] == "pg-pixelgate-operator"
+    assert "--all-namespaces" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PIXELGATE_IMAGE"]["value"] == "ghcr.io/pixelgate/pixelgate-steps:0.1.0"
+    assert "AWS_SECRET_ACCESS_KEY" not in env  # no Secret named: ambient credentials
+    svc = one(default, "Service")
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert one(default, "ClusterKopfPeering")["metadata"]["name"] == "pixelgate"
+
+
+def test_rendered_rbac_is_the_operator_tested_rules(default, full):
+    rules = yaml.safe_load((CHART / "files" / "operator-rbac.yaml").read_text())["rules"]
+    for docs in (default, full):
+        role = one(docs, "ClusterRole")
+        assert role["rules"] == rules
+        binding = one(docs, "ClusterRoleBinding")
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
+        sa = next(d for d in by_kind(docs, "ServiceAccount") if d["metadata"]["name"] == one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"])
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}]
+
+
+def _crd_docs(paths) -> dict[str, dict]:
+    out = {}
+    for p in paths:
+        for doc in yaml.safe_load_all(Path(p).read_text()):
+            if doc:
+                out[doc["metadata"]["name"]] = doc
+    return out
+
+
+def test_rendered_crds_equal_the_generated_crds(helm_bin, tmp_path):
+    expected = _crd_docs(sorted((REPO / "crds").glob("*.yaml")))
+    assert len(expected) == 6
+    # What `helm install` applies ...
+    shown = helm(helm_bin, "show", "crds", CHART)
+    assert shown.returncode == 0, shown.stderr
+    assert {d["metadata"]["name"]: d for d in yaml.safe_load_all(shown.stdout) if d} == expected
+    # ... and what a packaged chart carries (the crds/ link resolved into real files).
+    done = helm(helm_bin, "package", CHART, "--destination", tmp_path)
+    assert done.returncode == 0, done.stderr
+    (tgz,) = tmp_path.glob("pixelgate-*.tgz")
+    with tarfile.open(tgz) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    assert _crd_docs(sorted((tmp_path / "x" / "pixelgate" / "crds").glob("*.yaml"))) == expected
+
+
+def test_full_render(full):
+    deploy = one(full, "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deploy["spec"]["replicas"] == 2
+    assert container["image"] == "registry.example.com/ml/pixelgate-operator:0.1.0-rc1"
+    assert container["args"][:3] == ["operator", "--namespace=ml-data", "--namespace=ml-train"]
+    assert "--all-namespaces" not in container["args"] and "--verbose" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_SECRET_ACCESS_KEY"] == {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "pixelgate-s3", "key": "secret-key"}}}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "pixelgate-s3", "key": "access-key"}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "https://minio.example.com"
+    assert env["PIXELGATE_IMAGE"]["value"] == "registry.example.com/ml/pixelgate-steps:0.1.0-rc1"
+    assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert not by_kind(full, "Secret")
+
+    # Peering per watched namespace; the workflow identity in every namespace workflows run in.
+    assert sorted(p["metadata"]["namespace"] for p in by_kind(full, "KopfPeering")) == ["ml-data", "ml-train"]
+    assert not by_kind(full, "ClusterKopfPeering")
+    workflow_ns = [NS, "ml-data", "ml-train", "ml-eval"]
+    runners = [d for d in by_kind(full, "ServiceAccount") if d["metadata"]["name"] == "pixelgate-runner"]
+    assert sorted(r["metadata"]["namespace"] for r in runners) == sorted(workflow_ns)
+    for role in by_kind(full, "Role"):
+        assert role["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(full, "RoleBinding")) == sorted(workflow_ns)
+
+    # Argo's artifact repository: S3 keys by Secret reference.
+    repos = [d for d in by_kind(full, "ConfigMap") if d["metadata"]["name"] == "artifact-repositories"]
+    assert sorted(r["metadata"]["namespace"] for r in repos) == sorted(workflow_ns)
+    s3 = yaml.safe_load(repos[0]["data"]["pixelgate-s3"])["s3"]
+    assert s3["accessKeySecret"] == {"name": "pixelgate-s3", "key": "access-key"}
+    assert s3["secretKeySecret"] == {"name": "pixelgate-s3", "key": "secret-key"}
+    assert s3["bucket"] == "ml-argo" and s3["endpoint"] == "minio.example.com"
+
+    # kube-prometheus-stack parts.
+    monitor = one(full, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["selector"]["matchLabels"] == one(full, "Service")["spec"]["selector"]
+    assert monitor["spec"]["jobLabel"] in one(full, "Service")["metadata"]["labels"]
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}]
+    rule = one(full, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+
+    dashboards = [d for d in by_kind(full, "ConfigMap") if d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    files = sorted((CHART / "dashboards").glob("*.json"))
+    assert len(dashboards) == len(files) == 4
+    for cm in dashboards:
+        assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["annotations"] == {"grafana_folder": "pixelgate"}
+        ((name, text),) = cm["data"].items()
+        assert json.loads(text) == json.loads((CHART / "dashboards" / name).read_text())
+
+
+def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, monkeypatch):
+    """Every flag the chart passes exists in `pixelgate operator` and yields a valid OperatorConfig."""
+    from pixelgate.operator.cli import operator_command
+    from pixelgate.operator.config import OperatorConfig
+
+    for docs, scope in ((default, {"clusterwide": True, "namespaces": ()}), (full, {"clusterwide": False, "namespaces": ("ml-data", "ml-train")})):
+        (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+        args = container["args"]
+        assert args[0] == "operator"
+        for e in container["env"]:
+            if "value" in e:
+                monkeypatch.setenv(e["name"], e["value"])
+        ctx = operator_command.make_context("operator", list(args[1:]))
+        params = dict(ctx.params)
+        params.pop("verbose")
+        params["namespaces"] = tuple(params["namespaces"])
+        cfg = OperatorConfig(**params)
+        assert (cfg.clusterwide, cfg.namespaces) == (scope["clusterwide"], scope["namespaces"])
+        assert cfg.liveness_endpoint == "http://0.0.0.0:8080/healthz" and cfg.metrics_port == 9090
+        assert cfg.image == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_IMAGE")
+        assert cfg.store_uri == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_STORE")
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        (["--set", "operator.replicas=-1"], "replicas"),
+        (["--set", "operator.image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "operator.bogus=1"], "bogus"),
+        (["--set", "serviceMonitor.enabled=yes"], "enabled"),
+        (["--set", "store.uri=/data/local"], "uri"),
+        (["--set", "store.credentials.secretAccessKey=hunter2"], "secretAccessKey"),
+        (["--set", "operator.watch.allNamespaces=false"], "namespaces"),
+        (["--set", "operator.watch.namespaces={Not_A_Namespace}", "--set", "operator.watch.allNamespaces=false"], "namespaces"),
+        (["--set", "operator.metricsPort=70000"], "metricsPort"),
+        (["--set", "serviceMonitor.interval=often"], "interval"),
+    ],
+)
+def test_schema_rejects_bad_values(helm_bin, override, complaint):
+    done = helm(helm_bin, "template", "pg", CHART, *override)
+    assert done.returncode != 0, f"{override} was accepted"
+    assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
+    assert complaint in done.stderr, done.stderr

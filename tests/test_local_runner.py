@@ -1,0 +1,226 @@
+"""The local runner's interpreter on rendered manifests: DAG order, parameters, fan-out,
+retries, caching, and refusing what it does not know.
+
+These tests drive the interpreter with a launcher that plays the step container (it writes
+the result files a real `pixelgate step` writes), so every path of the interpreter is
+exercised without the data steps; tests/test_local_runner_e2e.py runs the real steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from pixelgate.workflows.api import parse_resource
+from pixelgate.workflows.local.cache import NodeCache
+from pixelgate.workflows.local.interpreter import run_workflow
+from pixelgate.workflows.local.launch import ContainerCall, LaunchOutcome, launch_subprocess
+from pixelgate.workflows.local.subset import ManifestFeatureError
+from pixelgate.workflows.render import render_workflow
+from pixelgate.workflows.store import LocalStore
+
+COMPILE = parse_resource(
+    {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "CompileRun", "metadata": {"name": "c"}, "spec": {"families": {"names": ["a", "b"]}, "workers": 3}}
+)
+
+
+class PlayedSteps:
+    """Plays `pixelgate step <name> ... --param k=v --result R --output-dir D` containers."""
+
+    def __init__(self, shards=(0, 1, 2), bands=(0, 1), fail_first: dict[str, int] | None = None, exit_code: int = 75):
+        self.shards, self.bands = list(shards), list(bands)
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.fail_first = dict(fail_first or {})
+        self.exit_code = exit_code
+        self.lock = threading.Lock()
+
+    def __call__(self, call: ContainerCall) -> LaunchOutcome:
+        argv = call.local_argv()
+        step = argv[argv.index("step") + 1]
+        params = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--param")
+        with self.lock:
+            self.calls.append((step, params))
+            if self.fail_first.get(step, 0) > 0:
+                self.fail_first[step] -= 1
+                return LaunchOutcome(self.exit_code, "Failed", "played failure")
+        result = {"step": step, **params}
+        if step == "compile-plan":
+            result |= {"shards": self.shards, "bands": self.bands}
+        out_dir = Path(argv[argv.index("--output-dir") + 1])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        Path(argv[argv.index("--result") + 1]).write_text(json.dumps(result))
+        for key, value in result.items():
+            (out_dir / key).write_text(value if isinstance(value, str) else json.dumps(value))
+        return LaunchOutcome(0, "Succeeded")
+
+    def steps(self) -> list[str]:
+        return [s for s, _ in self.calls]
+
+
+def _manifest() -> dict:
+    return render_workflow(COMPILE, store_uri="/unused", base_dir=None)
+
+
+def _fast_retries(manifest: dict) -> dict:
+    for t in manifest["spec"]["templates"]:
+        if "retryStrategy" in t:
+            t["retryStrategy"]["backoff"]["duration"] = "0s"
+    return manifest
+
+
+def test_dag_fan_out_and_outputs(tmp_path: Path) -> None:
+    played = PlayedSteps()
+    result = run_workflow(_manifest(), workers=3, launch=played, logs_dir=tmp_path)
+    assert result.phase == "Succeeded", result.message
+    steps = played.steps()
+    assert steps[0] == "compile-plan" and steps[-1] == "compile-finalize"
+    assert steps.count("compile-signatures") == 3 and steps.count("compile-buckets") == 2 and steps.count("compile-filter") == 3
+    # every signature finishes before any bucket, every filter after the merge
+    assert max(i for i, s in enumerate(steps) if s == "compile-signatures") < min(i for i, s in enumerate(steps) if s == "compile-buckets")
+    assert steps.index("compile-merge") < min(i for i, s in enumerate(steps) if s == "compile-filter")
+    assert sorted(p["shard"] for s, p in played.calls if s == "compile-filter") == ["0", "1", "2"]
+    assert sorted(p["band"] for s, p in played.calls if s == "compile-buckets") == ["0", "1"]
+    assert json.loads(result.outputs["compile"])["step"] == "compile-finalize"
+
+
+def test_an_empty_fan_out_runs_no_nodes_and_goes_on(tmp_path: Path) -> None:
+    played = PlayedSteps(shards=(), bands=())
+    result = run_workflow(_manifest(), launch=played, logs_dir=tmp_path)
+    assert result.phase == "Succeeded"
+    assert played.steps() == ["compile-plan", "compile-merge", "compile-finalize"]
+
+
+def test_transient_failures_are_retried_and_others_are_not(tmp_path: Path) -> None:
+    played = PlayedSteps(fail_first={"compile-merge": 2})
+    result = run_workflow(_fast_retries(_manifest()), launch=played, logs_dir=tmp_path)
+    assert result.phase == "Succeeded"
+    merge = [n for n in result.nodes if n.task == "merge"][0]
+    assert merge.attempts == 3
+
+    hard = PlayedSteps(fail_first={"compile-merge": 1}, exit_code=1)
+    result = run_workflow(_fast_retries(_manifest()), launch=hard, logs_dir=tmp_path)
+    assert result.phase == "Failed" and "merge" in result.message
+    assert hard.steps().count("compile-merge") == 1, "exit code 1 is a bug, not a transient error: no retry"
+    assert "compile-filter" not in hard.steps(), "nothing downstream of a failed task runs"
+
+
+def test_retries_stop_at_the_limit(tmp_path: Path) -> None:
+    played = PlayedSteps(fail_first={"compile-plan": 10})
+    result = run_workflow(_fast_retries(_manifest()), launch=played, logs_dir=tmp_path)
+    assert result.phase == "Failed"
+    assert played.steps().count("compile-plan") == 1 + 3
+
+
+def test_cache_skips_unchanged_nodes_and_reruns_changed_ones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    first = PlayedSteps()
+    run_workflow(_manifest(), cache=NodeCache(store), launch=first, logs_dir=tmp_path)
+    again = PlayedSteps()
+    result = run_workflow(_manifest(), cache=NodeCache(store), launch=again, logs_dir=tmp_path)
+    assert again.calls == [] and result.cached_nodes == len(result.nodes) == 11
+    assert result.phase == "Succeeded" and json.loads(result.outputs["compile"])["step"] == "compile-finalize"
+
+    changed = PlayedSteps()
+    run_workflow(_manifest(), cache=NodeCache(store), launch=changed, logs_dir=tmp_path, context_digest="new upstream data")
+    assert len(changed.calls) == 11, "a changed upstream digest invalidates every node"
+
+    forced = PlayedSteps()
+    run_workflow(_manifest(), cache=NodeCache(store, enabled=False), launch=forced, logs_dir=tmp_path)
+    assert len(forced.calls) == 11
+
+
+def test_a_corrupt_or_missing_cache_record_is_a_miss(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    run_workflow(_manifest(), cache=NodeCache(store), launch=PlayedSteps(), logs_dir=tmp_path)
+    name = _manifest()["metadata"]["name"]
+    store.write_bytes(f"runs/{name}/merge.json", b"{not json")
+    (store.root / "runs" / name / "finalize.json").unlink()
+    again = PlayedSteps()
+    result = run_workflow(_manifest(), cache=NodeCache(store), launch=again, logs_dir=tmp_path)
+    assert result.phase == "Succeeded"
+    # merge reruns with the same key and outputs, so the filters downstream stay cached
+    assert again.steps() == ["compile-merge", "compile-finalize"]
+
+
+def test_a_cache_record_naming_vanished_outputs_is_a_miss(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    cache = NodeCache(store)
+    cache.record("wf", "n", "k", {"result": json.dumps({"outputUri": store.url("families/a/123")})})
+    assert cache.lookup("wf", "n", "k") is None
+    store.write_bytes("families/a/123/records/part-00000.parquet", b"x")
+    assert cache.lookup("wf", "n", "k") is not None
+    assert cache.lookup("wf", "n", "other-key") is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "feature"),
+    [
+        (lambda m: m["spec"]["templates"][1].__setitem__("volumes", [{"name": "scratch", "emptyDir": {}}]), "volumes"),
+        (lambda m: m["spec"].__setitem__("onExit", "cleanup"), "spec.onExit"),
+        (lambda m: m["spec"]["templates"][0]["dag"]["tasks"][1].__setitem__("when", "{{item}} > 1"), "when"),
+        (lambda m: m["spec"]["templates"][0]["dag"]["tasks"][0].__setitem__("depends", "a && b"), "depends"),
+        (lambda m: m["spec"]["templates"].append({"name": "s", "script": {"image": "x", "source": "print(1)"}}), "script"),
+        (lambda m: m["spec"]["templates"][1]["container"].__setitem__("env", [{"name": "A", "value": "1"}]), "env"),
+    ],
+)
+def test_an_unknown_argo_feature_is_an_error_naming_it(edit, feature, tmp_path: Path) -> None:
+    manifest = copy.deepcopy(_manifest())
+    edit(manifest)
+    played = PlayedSteps()
+    with pytest.raises(ManifestFeatureError, match=feature):
+        run_workflow(manifest, launch=played, logs_dir=tmp_path)
+    assert played.calls == [], "nothing runs when the manifest uses an unknown feature"
+
+
+def test_expression_tags_and_unknown_references_are_errors(tmp_path: Path) -> None:
+    manifest = copy.deepcopy(_manifest())
+    manifest["spec"]["templates"][0]["dag"]["tasks"][1]["withParam"] = "{{=jsonpath(tasks.plan.outputs.parameters.result, '$.shards')}}"
+    with pytest.raises(ManifestFeatureError, match="expression tags"):
+        run_workflow(manifest, launch=PlayedSteps(), logs_dir=tmp_path)
+    manifest = copy.deepcopy(_manifest())
+    manifest["spec"]["templates"][1]["container"]["args"].append("{{workflow.parameters.nope}}")
+    with pytest.raises(ManifestFeatureError, match="unresolved reference"):
+        run_workflow(manifest, launch=PlayedSteps(), logs_dir=tmp_path)
+
+
+def test_non_pixelgate_containers_and_unknown_retry_expressions_are_refused(tmp_path: Path) -> None:
+    manifest = copy.deepcopy(_manifest())
+    manifest["spec"]["templates"][1]["container"]["command"] = ["sh", "-c"]
+    with pytest.raises(ManifestFeatureError, match="only `pixelgate` containers"):
+        run_workflow(manifest, launch=PlayedSteps(), logs_dir=tmp_path)
+    manifest = _fast_retries(copy.deepcopy(_manifest()))
+    manifest["spec"]["templates"][1]["retryStrategy"]["expression"] = "lastRetry.duration > 10"
+    with pytest.raises(ManifestFeatureError, match="retryStrategy.expression"):
+        run_workflow(manifest, launch=PlayedSteps(fail_first={"compile-plan": 1}), logs_dir=tmp_path)
+
+
+def test_the_real_launcher_maps_tmp_and_runs_the_pixelgate_cli(tmp_path: Path) -> None:
+    """The subprocess launcher runs `pixelgate` as this interpreter's CLI with /tmp remapped."""
+    shared = tmp_path / "shared"
+    call = ContainerCall(argv=["pixelgate", "crds", "-o", "/tmp/crds"], log=tmp_path / "log", private=("/tmp/crds",))
+    try:
+        outcome = launch_subprocess(call)
+        assert outcome.status == "Succeeded", (tmp_path / "log").read_text()
+        assert (call.scratch / "tmp" / "crds").is_dir() and any((call.scratch / "tmp" / "crds").iterdir())
+        assert not Path("/tmp/crds").exists()
+        # a path not declared private (a store under /tmp) is passed through untouched
+        outside = ContainerCall(argv=["pixelgate", "crds", "-o", str(shared)], log=tmp_path / "log", private=("/tmp/crds",))
+        assert launch_subprocess(outside).status == "Succeeded" and any(shared.iterdir())
+        outside.cleanup()
+    finally:
+        call.cleanup()
+    failing = ContainerCall(argv=["pixelgate", "step", "no-such-step", "--spec", "{}"], log=tmp_path / "log2")
+    outcome = launch_subprocess(failing)
+    failing.cleanup()
+    assert outcome.status == "Failed" and outcome.exit_code == 2 and "unknown step" in outcome.detail
+
+
+def test_active_deadline_kills_the_step(tmp_path: Path) -> None:
+    call = ContainerCall(argv=["pixelgate", "step", "ingest", "--spec", "/dev/stdin"], log=tmp_path / "log", timeout=0.01)
+    outcome = launch_subprocess(call)
+    call.cleanup()
+    assert outcome.status == "Failed" and "activeDeadlineSeconds" in outcome.detail

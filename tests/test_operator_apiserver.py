@@ -1,0 +1,209 @@
+"""The operator end to end against a real kube-apiserver: workflows created with owners, labels and
+names; statuses, conditions, printer columns and Events following the workflows (we play Argo);
+dependencies through indexes; GateReviews decided with approval; retention finalizers only where needed."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pixelgate.operator.config import OperatorConfig
+from pixelgate.workflows.api import parse_resource
+from tests.operator_support import (
+    EIGHT_GATES,
+    Argo,
+    Cluster,
+    RunningOperator,
+    compile_run,
+    family,
+    gate_review,
+    install_crds,
+    node,
+    training_run,
+    wait_until,
+)
+
+
+@pytest.fixture(scope="session")
+def crds(kube, argo_crds_dir):
+    with kube.api_client() as api:
+        install_crds(api, argo_crds_dir)
+    return True
+
+
+@pytest.fixture
+def cluster(kube, kube_namespace, crds):
+    with kube.api_client() as api:
+        yield Cluster(api, kube_namespace, kube.kubeconfig)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def operator(kube, cluster, store):
+    cfg = OperatorConfig(store_uri=str(store), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True, metrics_port=0, metrics_host="127.0.0.1")
+    with RunningOperator(cfg) as op:
+        yield op
+
+
+def _hash(obj: dict) -> str:
+    return parse_resource(obj).spec_hash()
+
+
+def test_quickstart_flow(cluster: Cluster, operator: RunningOperator):
+    argo = Argo(cluster)
+    fams = [family("fam-a"), family("fam-b", tier=1)]
+    for f in fams:
+        cluster.create(f)
+    cluster.create(compile_run("qs-compile", families=["fam-a", "fam-b"]))
+    cluster.create(training_run("qs-train", "qs-compile"))
+    cluster.create(gate_review("gate1", gate="data-foundation", compileRun="qs-compile"))
+    cluster.create(gate_review("gate2", gate="baseline-metrics", trainingRun="qs-train", approval={"required": True}))
+
+    # Families: one workflow each, named <name>-<spec hash>, owned by the family, labelled.
+    for f in fams:
+        name = f["metadata"]["name"]
+        wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", name), what=f"workflow of {name}")
+        owner = cluster.get("DatasetFamily", name)
+        assert wf["metadata"]["name"] == f"{name}-{_hash(f)}"
+        assert wf["metadata"]["ownerReferences"] == [
+            {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "name": name, "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+        ]
+        labels = wf["metadata"]["labels"]
+        assert labels["pixelgate.dev/kind"] == "DatasetFamily" and labels["pixelgate.dev/name"] == name
+        assert labels["pixelgate.dev/spec-hash"] == _hash(f) and labels["app.kubernetes.io/managed-by"] == "pixelgate-operator"
+        wait_until(lambda: cluster.status("DatasetFamily", name).get("workflow") == wf["metadata"]["name"], what="status.workflow")
+        st = cluster.status("DatasetFamily", name)
+        assert st["phase"] == "Pending" and st["observedGeneration"] == 1 and st["specHash"] == _hash(f)
+
+    # The CompileRun waits for its families; the TrainingRun for the compile; no workflows for them yet.
+    wait_until(lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("reason") == "WaitingForFamilies", what="compile waiting")
+    assert cluster.status("CompileRun", "qs-compile")["phase"] == "Waiting"
+    wait_until(lambda: cluster.condition("TrainingRun", "qs-train", "CompileReady").get("reason") == "WaitingForCompile", what="training waiting")
+    wait_until(lambda: cluster.status("GateReview", "gate1").get("phase") == "Waiting", what="gate1 waiting")
+    assert cluster.workflow_of("CompileRun", "qs-compile") is None and cluster.workflow_of("TrainingRun", "qs-train") is None
+
+    # Argo runs fam-a: Running, then Succeeded with the ingest result as an output parameter.
+    wf_a = cluster.workflow_of("DatasetFamily", "fam-a")["metadata"]["name"]
+    argo.set(wf_a, "Running", nodes={"n1": node("ingest", "Running", "2026-01-01T00:00:01Z")}, progress="0/1")
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Running", what="fam-a Running")
+    assert cluster.status("DatasetFamily", "fam-a")["progress"] == "0/1"
+    ingest = {"records_in": 120, "records_out": 100, "quarantined": 20, "pii_entities": 12, "quality_mean": 0.74, "output_uri": "s3://x/families/fam-a"}
+    argo.set(wf_a, "Succeeded", nodes={"n1": node("ingest", "Succeeded", "2026-01-01T00:00:01Z")}, outputs={"ingest": ingest}, progress="1/1")
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Ready", what="fam-a Ready")
+    st = cluster.status("DatasetFamily", "fam-a")
+    assert (st["recordsIn"], st["recordsOut"], st["quarantined"], st["qualityMean"]) == (120, 100, 20, 0.74)
+    assert cluster.condition("DatasetFamily", "fam-a", "Ready")["status"] == "True"
+    assert cluster.condition("DatasetFamily", "fam-a", "Ingested")["status"] == "True"
+    # One family is not enough for the compile.
+    wait_until(lambda: "fam-b" in cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("message", ""), what="compile names fam-b")
+    assert cluster.workflow_of("CompileRun", "qs-compile") is None
+
+    # fam-b fails, then (after a fix of the source) we play a success: the compile starts on its own.
+    wf_b = cluster.workflow_of("DatasetFamily", "fam-b")["metadata"]["name"]
+    argo.set(wf_b, "Failed", nodes={"n1": node("ingest", "Failed", "2026-01-01T00:00:01Z", message="OOMKilled")}, message="child failed")
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-b").get("phase") == "Failed", what="fam-b Failed")
+    st = cluster.status("DatasetFamily", "fam-b")
+    assert st["failedNodes"] == [{"name": "ingest", "phase": "Failed", "message": "OOMKilled"}]
+    wait_until(lambda: ("Warning", "WorkflowFailed") in cluster.events("fam-b"), what="Warning event")
+    argo.set(wf_b, "Succeeded", nodes={"n1": node("ingest", "Succeeded", "2026-01-01T00:00:01Z")}, outputs={"ingest": {**ingest, "records_out": 50}})
+    compile_wf = wait_until(lambda: cluster.workflow_of("CompileRun", "qs-compile"), what="compile workflow after families Ready")
+    assert compile_wf["metadata"]["ownerReferences"][0]["name"] == "qs-compile"
+    wait_until(lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("status") == "True", what="FamiliesReady True")
+
+    # The compile succeeds with 8/8 gates: Gate 1 passes; the TrainingRun starts.
+    compile_nodes = {
+        "p": node("compile-plan", "Succeeded", "1"), "s": node("compile-signatures", "Succeeded", "2"),
+        "m": node("compile-merge", "Succeeded", "3"), "v": node("compile-verify", "Succeeded", "4"),
+    }
+    result = {"records": 150, "duplicate_rate": 0.0625, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
+    argo.set(compile_wf["metadata"]["name"], "Succeeded", nodes=compile_nodes, outputs={"compile": result}, progress="4/4")
+    wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")
+    for cond in ("Succeeded", "Deduplicated", "Verified", "FamiliesReady"):
+        assert cluster.condition("CompileRun", "qs-compile", cond)["status"] == "True", cond
+    wait_until(lambda: cluster.status("GateReview", "gate1").get("phase") == "Passed", what="gate1 Passed")
+    checks = cluster.status("GateReview", "gate1")["checks"]
+    assert all(c["verdict"] == "Pass" for c in checks) and {"observed", "target"} <= set(checks[0])
+    train_wf = wait_until(lambda: cluster.workflow_of("TrainingRun", "qs-train"), what="training workflow")
+
+    # Training succeeds; Gate 2 passes its checks and waits for a human; the annotation approves it.
+    scores = {"empathy": 0.72, "therapeutic_appropriateness": 0.8, "safety": 0.9}
+    argo.set(train_wf["metadata"]["name"], "Succeeded", nodes={"t": node("train", "Succeeded", "1"), "e": node("evaluate", "Succeeded", "2")},
+             outputs={"train": {"best_metric": 1.25}, "evaluate": {"scores": scores}})
+    wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "AwaitingApproval", what="gate2 AwaitingApproval")
+    cluster.patch("GateReview", "gate2", {"metadata": {"annotations": {"pixelgate.dev/approved-by": "dr-lee"}}})
+    wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "Passed", what="gate2 Passed")
+    st = cluster.status("GateReview", "gate2")
+    assert st["approvedBy"] == "dr-lee" and st["approvedAt"] and st["decision"] == "Pass"
+
+    # Printer columns through the real kubectl, and the category lists all four kinds.
+    wide = cluster.kubectl("get", "datasetfamilies", "-o", "wide")
+    header, *rows = wide.splitlines()
+    assert header.split() == ["NAME", "PHASE", "READY", "RECORDS", "QUARANTINED", "QUALITY", "WORKFLOW", "AGE"]
+    row_a = next(r.split() for r in rows if r.startswith("fam-a "))
+    assert row_a[1:7] == ["Ready", "True", "100", "20", "0.74", wf_a]
+    compiles = cluster.kubectl("get", "compileruns")
+    assert "Succeeded" in compiles and "0.0625" in compiles and "8/8" in compiles
+    listing = cluster.kubectl("get", "pixelgate")
+    for name in ("datasetfamily.pixelgate.dev/fam-a", "compilerun.pixelgate.dev/qs-compile", "trainingrun.pixelgate.dev/qs-train", "gatereview.pixelgate.dev/gate2"):
+        assert name in listing
+
+    # Events on the transitions.
+    events = cluster.events("qs-compile")
+    for reason in ("WaitingForFamilies", "WorkflowCreated", "WorkflowSucceeded"):
+        assert ("Normal", reason) in events, (reason, events)
+
+    # Metrics on /metrics: resources by phase and per-resource figures.
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics.port}/metrics", timeout=10) as resp:
+        body = resp.read().decode()
+    assert 'pixelgate_resources{kind="DatasetFamily",phase="Ready"} 2.0' in body
+    assert 'pixelgate_family_records{family="fam-a",namespace="' in body
+    assert 'pixelgate_compile_gate_passed{compile="qs-compile",gate="leakage"' in body
+    assert 'pixelgate_training_metric{metric="safety",namespace="' in body
+    assert 'pixelgate_gate_decision{decision="Pass",gate="baseline-metrics"' in body
+    assert "pixelgate_reconcile_total" in body and "pixelgate_reconcile_duration_seconds_bucket" in body
+
+
+def test_spec_change_creates_a_new_workflow_and_ignores_the_old(cluster: Cluster, operator: RunningOperator):
+    f = family("fam-c")
+    cluster.create(f)
+    first = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-c"), what="first workflow")["metadata"]["name"]
+    cluster.patch("DatasetFamily", "fam-c", {"spec": {"tier": 3}})
+    f["spec"]["tier"] = 3
+    second = f"fam-c-{_hash(f)}"
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-c").get("workflow") == second, what="new workflow in status")
+    assert cluster.status("DatasetFamily", "fam-c")["observedGeneration"] == 2
+    names = {w["metadata"]["name"] for w in cluster.workflows()}
+    assert {first, second} <= names
+    # news of the old spec's workflow does not touch the status
+    Argo(cluster).set(first, "Failed")
+    Argo(cluster).set(second, "Running")
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-c").get("phase") == "Running", what="Running from the new workflow")
+    assert cluster.status("DatasetFamily", "fam-c")["workflow"] == second
+
+
+def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: RunningOperator, store: Path):
+    cluster.create(family("keep"))
+    cluster.create(family("drop", retention="Delete"))
+    wait_until(lambda: cluster.workflow_of("DatasetFamily", "drop") and cluster.workflow_of("DatasetFamily", "keep"), what="workflows")
+    assert cluster.get("DatasetFamily", "drop")["metadata"].get("finalizers") == ["pixelgate.dev/cleanup"]
+    assert not cluster.get("DatasetFamily", "keep")["metadata"].get("finalizers")
+    data = store / "families" / "drop" / "abc" / "records" / "part-00000.parquet"
+    data.parent.mkdir(parents=True)
+    data.write_bytes(b"x")
+    cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "drop")
+
+    def gone() -> bool:
+        try:
+            cluster.get("DatasetFamily", "drop")
+            return False
+        except Exception:
+            return True
+
+    wait_until(gone, what="drop deleted")
+    assert not data.exists()

@@ -1,0 +1,186 @@
+"""The Hera builders: golden manifests, the template contract, names, size, and `argo lint`."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pixelgate.workflows.api import parse_resource
+from pixelgate.workflows.cli import main
+from pixelgate.workflows.local.runner import load_items
+from pixelgate.workflows.render import RenderError, dump_manifest, render_workflow, workflow_name
+
+REPO = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO / "examples" / "quickstart"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "render"
+STORE = "s3://pixelgate-demo/store"
+
+
+def _quickstart() -> list:
+    return [i.resource for i in load_items([str(QUICKSTART)]) if i.resource.kind != "GateReview"]
+
+
+def _family(name: str = "fam", **spec) -> object:
+    body = {
+        "source": {"uri": "data/x.jsonl", "format": "jsonl"},
+        "mapping": {"turns": {"path": "messages"}},
+        "license": {"spdx": "MIT", "allowTraining": True},
+    } | spec
+    return parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": name}, "spec": body})
+
+
+def _training(**resources) -> object:
+    return parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "big"},
+            "spec": {"compileRun": "c", "model": {"base": "gpt2"}, "resources": resources},
+        }
+    )
+
+
+@pytest.mark.parametrize("resource", _quickstart(), ids=lambda r: f"{r.kind}-{r.name}")
+def test_golden_manifests(resource) -> None:
+    """The rendered bytes are pinned; PIXELGATE_UPDATE_GOLDEN=1 rewrites them after a deliberate change."""
+    got = dump_manifest(render_workflow(resource, store_uri=STORE))
+    path = GOLDEN / f"{resource.kind}-{resource.name}.yaml"
+    if os.environ.get("PIXELGATE_UPDATE_GOLDEN"):
+        path.write_bytes(got)
+    assert path.is_file(), f"no golden file {path}; run with PIXELGATE_UPDATE_GOLDEN=1"
+    assert got == path.read_bytes()
+    assert got == dump_manifest(render_workflow(resource, store_uri=STORE)), "rendering is not deterministic"
+
+
+@pytest.mark.parametrize("resource", _quickstart(), ids=lambda r: f"{r.kind}-{r.name}")
+def test_every_template_carries_the_contract(resource) -> None:
+    manifest = render_workflow(resource, store_uri=STORE)
+    digest = resource.spec_hash()
+    assert manifest["metadata"]["name"] == f"{resource.name}-{digest}"
+    labels = {"pixelgate.dev/kind": resource.kind, "pixelgate.dev/name": resource.name, "pixelgate.dev/spec-hash": digest}
+    assert labels.items() <= manifest["metadata"]["labels"].items()
+    spec = manifest["spec"]
+    assert spec["podGC"]["strategy"] == "OnPodSuccess"
+    assert spec["ttlStrategy"]["secondsAfterSuccess"] > 0
+    params = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
+    assert parse_resource(yaml.safe_load(params["spec"])).spec == resource.spec
+    assert params["store"] == STORE
+    containers = [t for t in spec["templates"] if "container" in t]
+    assert containers
+    for t in containers:
+        assert labels.items() <= t["metadata"]["labels"].items()
+        assert t["activeDeadlineSeconds"] > 0
+        retry = t["retryStrategy"]
+        assert retry["limit"] >= 1 and retry["backoff"]["factor"] == 2
+        assert "exitCode" in retry["expression"] and 'lastRetry.status == "Error"' in retry["expression"]
+        assert {"cpu", "memory"} <= t["container"]["resources"]["requests"].keys()
+        assert t["container"]["command"] == ["pixelgate"]
+        args = t["container"]["args"]
+        assert args[:2] == ["step", t["name"]] and "{{workflow.parameters.spec}}" in args
+        assert {"name": "result", "valueFrom": {"path": "/tmp/result.json"}} in t["outputs"]["parameters"]
+
+
+def test_compile_fans_out_over_the_plan_outputs() -> None:
+    compile_run = next(r for r in _quickstart() if r.kind == "CompileRun")
+    manifest = render_workflow(compile_run, store_uri=STORE)
+    dag = {t["name"]: t for t in manifest["spec"]["templates"] if "dag" in t}["main"]
+    tasks = {t["name"]: t for t in dag["dag"]["tasks"]}
+    assert tasks["signatures"]["withParam"] == "{{tasks.plan.outputs.parameters.shards}}"
+    assert tasks["buckets"]["withParam"] == "{{tasks.plan.outputs.parameters.bands}}"
+    assert tasks["filter"]["withParam"] == "{{tasks.plan.outputs.parameters.shards}}"
+    assert tasks["finalize"]["dependencies"] == ["filter"]
+    assert dag["parallelism"] == compile_run.spec.workers
+
+
+def test_training_requests_gpus_tolerations_and_node_selector() -> None:
+    manifest = render_workflow(_training(gpusPerNode=4, gpuType="NVIDIA-H100-80GB-HBM3", cpu="16", memory="128Gi"), store_uri=STORE)
+    for t in (t for t in manifest["spec"]["templates"] if "container" in t):
+        res = t["container"]["resources"]
+        assert res["requests"]["nvidia.com/gpu"] == "4" and res["limits"]["nvidia.com/gpu"] == "4"
+        assert res["requests"]["cpu"] == "16" and res["requests"]["memory"] == "128Gi"
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in t["tolerations"]
+        assert t["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    cpu_only = render_workflow(_training(gpusPerNode=0), store_uri=STORE)
+    for t in (t for t in cpu_only["spec"]["templates"] if "container" in t):
+        assert "nvidia.com/gpu" not in t["container"]["resources"]["requests"] and "tolerations" not in t
+
+
+def test_multi_node_training_is_refused_clearly() -> None:
+    with pytest.raises(RenderError, match="multi-node"):
+        render_workflow(_training(nodes=2), store_uri=STORE)
+
+
+def test_gate_review_has_no_workflow() -> None:
+    review = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "GateReview", "metadata": {"name": "g"}, "spec": {"gate": "data-foundation", "compileRun": "c"}})
+    with pytest.raises(RenderError, match="no workflow"):
+        render_workflow(review, store_uri=STORE)
+
+
+def test_names_stay_dns_labels() -> None:
+    long = "a" * 50 + "-" + "b" * 12
+    assert len(long) == 63
+    name = render_workflow(_family(long), store_uri=STORE)["metadata"]["name"]
+    assert len(name) <= 63 and name.endswith(_family(long).spec_hash())
+    assert workflow_name("abc-" * 16, "0123456789").count("--") == 0
+
+
+def test_relative_source_resolves_against_base_dir(tmp_path: Path) -> None:
+    resource = _family()
+    cluster = render_workflow(resource, store_uri=STORE)
+    local = render_workflow(resource, store_uri=STORE, base_dir=tmp_path)
+    spec_of = lambda m: yaml.safe_load(m["spec"]["arguments"]["parameters"][0]["value"])["spec"]  # noqa: E731
+    assert spec_of(cluster)["source"]["uri"] == "data/x.jsonl"
+    assert spec_of(local)["source"]["uri"] == str(tmp_path / "data" / "x.jsonl")
+    absolute = _family(source={"uri": "s3://bucket/x.jsonl", "format": "jsonl"})
+    assert render_workflow(absolute, store_uri=STORE, base_dir=tmp_path) == render_workflow(absolute, store_uri=STORE)
+
+
+def test_a_compile_over_50_families_stays_far_below_the_etcd_limit() -> None:
+    names = [f"family-with-a-long-descriptive-name-{i:03d}" for i in range(50)]
+    compile_run = parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "CompileRun",
+            "metadata": {"name": "fifty"},
+            "spec": {"families": {"names": names}, "holdoutFamilies": names[:10], "workers": 64},
+        }
+    )
+    size = len(dump_manifest(render_workflow(compile_run, store_uri=STORE)))
+    assert size < 64 * 1024, f"{size} bytes: the manifest must not grow with data, only with the spec"
+    assert size < 1.5 * 1024 * 1024 / 20
+
+
+def test_render_command_writes_one_file_per_workflow(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "-f", str(QUICKSTART), "-o", str(tmp_path), "--store", STORE])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in tmp_path.glob("*.yaml"))
+    assert files == sorted(f"{r.name}-{r.spec_hash()}.yaml" for r in _quickstart())
+    assert "GateReview/quickstart-data-foundation" in result.output
+
+
+def test_every_rendered_manifest_passes_argo_lint(argo_bin: Path, tmp_path: Path) -> None:
+    manifests = [render_workflow(r, store_uri=STORE) for r in _quickstart()]
+    manifests.append(render_workflow(_training(gpusPerNode=8, gpuType="H100"), store_uri=STORE))
+    paths = []
+    for m in manifests:
+        path = tmp_path / f"{m['metadata']['name']}.yaml"
+        path.write_bytes(dump_manifest(m))
+        paths.append(str(path))
+    done = subprocess.run([str(argo_bin), "lint", "--offline", *paths], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_argo_lint_rejects_a_broken_manifest(argo_bin: Path, tmp_path: Path) -> None:
+    """The lint check above can fail: a dangling task dependency is an error."""
+    manifest = copy.deepcopy(render_workflow(_family(), store_uri=STORE))
+    manifest["spec"]["templates"][0]["dag"]["tasks"][0]["dependencies"] = ["nowhere"]
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(dump_manifest(manifest))
+    done = subprocess.run([str(argo_bin), "lint", "--offline", str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Builds (or finds already cached) the real servers and CLIs the tests run:
+#   kube-apiserver, kube-controller-manager, etcd, versitygw (S3), helm, argo,
+#   and installs Debian's prometheus/promtool when they are missing.
+#
+# Usage: bash tools/testcluster/build.sh [name ...]
+#   names: kube-apiserver kube-controller-manager etcd versitygw helm argo prometheus
+#   (default: all). Idempotent: a binary already cached at its version is skipped.
+#
+# Binaries go to ${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}/<name>-<version>;
+# nothing is written into the repository.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+
+BIN_DIR="${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}"
+LOG_DIR="$(dirname "$BIN_DIR")/logs"
+mkdir -p "$BIN_DIR" "$LOG_DIR"
+
+if command -v go >/dev/null 2>&1; then
+  GO="$(command -v go)"
+elif [ -x /usr/local/go/bin/go ]; then
+  GO=/usr/local/go/bin/go
+else
+  echo "build.sh: no Go toolchain found (need go >= 1.25 on PATH or /usr/local/go/bin/go)" >&2
+  exit 1
+fi
+export GOFLAGS="${GOFLAGS:--mod=mod}"
+export CGO_ENABLED="${CGO_ENABLED:-0}"
+
+status=0
+
+# build NAME VERSION MODULE_DIR PACKAGE LDFLAGS
+build() {
+  local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5"
+  local out="$BIN_DIR/$name-$version"
+  if [ -x "$out" ]; then
+    echo "== $name $version: cached at $out ($(du -m "$out" | cut -f1) MB)"
+    return 0
+  fi
+  # Another build.sh may be building the same binary: wait for it instead of
+  # compiling twice (the lock is released by closing fd at the end).
+  local lock="$BIN_DIR/.$name-$version.lock" fd
+  exec {fd}>"$lock"
+  if command -v flock >/dev/null 2>&1 && ! flock -n "$fd"; then
+    echo "== $name $version: another build is running; waiting for it ..."
+    flock "$fd"
+  fi
+  if [ -x "$out" ]; then
+    exec {fd}>&-
+    echo "== $name $version: built meanwhile by another build.sh: $out"
+    return 0
+  fi
+  local log="$LOG_DIR/build-$name-$version.log"
+  echo "== $name $version: building (log: $log) ..."
+  local start end
+  start=$(date +%s)
+  if (cd "$HERE/$dir" && "$GO" build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg") >"$log" 2>&1; then
+    mv -f "$out.tmp.$$" "$out"
+    end=$(date +%s)
+    echo "== $name $version: built in $((end - start))s, $(du -m "$out" | cut -f1) MB -> $out"
+    echo "$name $version built in $((end - start))s at $(date -u +%FT%TZ), $(du -m "$out" | cut -f1) MB" >>"$LOG_DIR/build-times.txt"
+  else
+    rm -f "$out.tmp.$$"
+    echo "== $name $version: BUILD FAILED after $(( $(date +%s) - start ))s; last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+    status=1
+  fi
+  exec {fd}>&-
+}
+
+kube_ldflags="-s -w \
+ -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION \
+ -X k8s.io/component-base/version.gitMajor=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f1) \
+ -X k8s.io/component-base/version.gitMinor=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f2) \
+ -X k8s.io/component-base/version.gitTreeState=clean"
+
+want() {
+  [ "$#" -eq 0 ] && return 0
+  local n
+  for n in "${SELECTED[@]}"; do [ "$n" = "$1" ] && return 0; done
+  return 1
+}
+SELECTED=("$@")
+sel() { if [ "${#SELECTED[@]}" -eq 0 ]; then return 0; fi; want "$1"; }
+
+total_start=$(date +%s)
+
+sel kube-apiserver && build kube-apiserver "$KUBERNETES_VERSION" kube ./cmd/kube-apiserver "$kube_ldflags"
+sel kube-controller-manager && build kube-controller-manager "$KUBERNETES_VERSION" kube ./cmd/kube-controller-manager "$kube_ldflags"
+sel etcd && build etcd "$ETCD_VERSION" etcd . \
+  "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+sel versitygw && build versitygw "$VERSITYGW_VERSION" versitygw github.com/versity/versitygw/cmd/versitygw \
+  "-s -w -X main.Version=$VERSITYGW_VERSION -X main.Build=release -X main.BuildTime=unknown"
+sel helm && build helm "$HELM_VERSION" helm helm.sh/helm/v3/cmd/helm \
+  "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+sel argo && build argo "$ARGO_VERSION" argo . \
+  "-s -w -X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+
+# Argo's CRDs are read from the Go module cache at test time; make sure the
+# module source is there even when the argo binary came from the cache.
+if sel argo; then
+  if dir=$(cd "$HERE/argo" && "$GO" mod download -json "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p') && [ -d "$dir/manifests/base/crds/minimal" ]; then
+    echo "== argo CRDs: $dir/manifests/base/crds/minimal"
+  else
+    echo "== argo CRDs: could not download github.com/argoproj/argo-workflows/v3@$ARGO_VERSION into the module cache" >&2
+    status=1
+  fi
+fi
+
+if sel prometheus; then
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    echo "== prometheus: found $(prometheus --version 2>&1 | head -n1)"
+  elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== prometheus: installing Debian package (apt-get) ..."
+    start=$(date +%s)
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
+        >"$LOG_DIR/apt-prometheus.log" 2>&1; then
+      # The package enables a system service; the tests start their own servers.
+      if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+      fi
+      if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi
+      echo "== prometheus: installed in $(( $(date +%s) - start ))s: $(prometheus --version 2>&1 | head -n1)"
+    else
+      echo "== prometheus: apt-get install failed; see $LOG_DIR/apt-prometheus.log" >&2
+      tail -n 20 "$LOG_DIR/apt-prometheus.log" >&2
+      status=1
+    fi
+  else
+    echo "== prometheus: not found and cannot apt-get install it (need root + apt-get)" >&2
+    status=1
+  fi
+fi
+
+echo "== done in $(( $(date +%s) - total_start ))s; cache: $BIN_DIR ($(du -sm "$BIN_DIR" | cut -f1) MB)"
+exit "$status"

@@ -1,0 +1,74 @@
+"""Empathy and motivational-interviewing (MI) markers in a counsellor's reply.
+
+Surface patterns for the behaviours MI coding schemes (MITI) count: reflections, validation and
+open questions (MI-consistent) against closed questions and unsolicited advice (MI-inconsistent
+when overused). They are lexical cues, not a coder: they miss paraphrased reflections without a
+cue phrase and fire on cue phrases used otherwise. ``docs/evaluation.md`` gives their measured AUCs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FLAGS = re.IGNORECASE
+
+REFLECTION = re.compile(
+    r"\b(it sounds like|sounds like you|it seems (like|that)?|seems like you|so you('re| are| feel| have|'ve)?|"
+    r"you('re| are) feeling|you feel|you felt|you('re| are) (saying|telling me)|what i('m| am) hearing|"
+    r"if i understand|i hear (you|that)|you('ve| have) been|you (really )?(want|wish|hope)|part of you)\b",
+    _FLAGS,
+)
+VALIDATION = re.compile(
+    r"\b(that makes (a lot of )?sense|(it'?s|that'?s|that is|it is) (completely |totally |very )?(understandable|normal|okay|ok|natural|valid)|"
+    r"no wonder|of course you|i('m| am) (so |really |very )?sorry|that (must|would|sounds) (be )?(really |so |very )?(hard|difficult|tough|painful|frustrating|scary|stressful|overwhelming)|"
+    r"i can (see|imagine|understand)|thank you for (sharing|telling)|you('re| are) not alone|i appreciate)\b",
+    _FLAGS,
+)
+_QUESTION = re.compile(r"[^.!?]*\?")
+_OPEN_START = re.compile(r"^\s*(and |so |but |well,? )?(what|how|why|tell me|in what way|could you (tell|say|describe)|can you (tell|say|describe)|where|when)\b", _FLAGS)
+_CLOSED_START = re.compile(r"^\s*(and |so |but |well,? )?(do|does|did|are|is|was|were|have|has|had|can|could|will|would|should|shall|may|am)\b", _FLAGS)
+ADVICE = re.compile(
+    r"\b(you should|you need to|you must|you have to|you ought to|i (would |'d )?(suggest|recommend|advise)|"
+    r"why don'?t you|try to|you could try|have you (tried|considered)|my advice|the best thing (to do )?is|make sure (you|to))\b",
+    _FLAGS,
+)
+
+
+@dataclass(frozen=True)
+class MarkerCounts:
+    reflection: int
+    validation: int
+    open_question: int
+    closed_question: int
+    advice: int
+
+    def as_features(self) -> list[float]:
+        """Presence (0/1) of each marker, in :data:`FEATURES` order."""
+        return [float(v > 0) for v in (self.reflection, self.validation, self.open_question, self.closed_question, self.advice)]
+
+
+FEATURES = ("reflection", "validation", "open_question", "closed_question", "advice")
+
+
+def questions(text: str) -> tuple[int, int]:
+    """(open, closed) questions in ``text``; a question matching neither start counts as neither."""
+    open_, closed = 0, 0
+    for q in _QUESTION.findall(text):
+        q = q.strip()
+        if _OPEN_START.search(q):
+            open_ += 1
+        elif _CLOSED_START.search(q):
+            closed += 1
+    return open_, closed
+
+
+def count_markers(text: str) -> MarkerCounts:
+    open_, closed = questions(text)
+    return MarkerCounts(
+        reflection=len(REFLECTION.findall(text)),
+        validation=len(VALIDATION.findall(text)),
+        open_question=open_,
+        closed_question=closed,
+        advice=len(ADVICE.findall(text)),
+    )

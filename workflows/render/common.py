@@ -1,0 +1,143 @@
+"""What every rendered workflow shares: its name, labels, arguments, and the step template.
+
+A step template is a container running ``pixelgate step <name>`` with the resource's spec as
+inline JSON (the workflow parameter ``spec``) and the store URI (the workflow parameter
+``store``). Its small JSON result is written to :data:`RESULT_PATH` and comes back as the
+output parameter ``result``; each top-level field of the result is also written under
+:data:`OUTPUTS_DIR` so that a list (e.g. shard indices) can feed a ``withParam`` fan-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from hera.workflows import Container, Parameter, RetryStrategy
+from hera.workflows.models import Backoff, Toleration
+
+from .. import PIPELINE_VERSION
+from ..api.meta import GROUP, Resource, canonical_json
+from .container import TRANSIENT_EXIT_CODE
+
+DEFAULT_IMAGE = f"ghcr.io/pixelgate/pixelgate:{PIPELINE_VERSION}"
+RESULT_PATH = "/tmp/result.json"
+OUTPUTS_DIR = "/tmp/outputs"
+
+LABEL_KIND = f"{GROUP}/kind"
+LABEL_NAME = f"{GROUP}/name"
+LABEL_HASH = f"{GROUP}/spec-hash"
+LABEL_VERSION = f"{GROUP}/pipeline-version"
+
+# Workflow names become pod-name prefixes and label values: keep them a DNS label (<= 63).
+_MAX_NAME = 63
+
+# A retry only for what a retry can fix: infrastructure errors (pod evicted or deleted, node
+# lost: Argo's "Error" status) and a step's own transient exit code. A bug fails at once.
+RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == {TRANSIENT_EXIT_CODE}'
+
+
+def workflow_name(resource_name: str, spec_hash: str) -> str:
+    """``<resource name>-<spec hash>``, the name cut so that the whole stays a DNS label."""
+    head = resource_name[: _MAX_NAME - len(spec_hash) - 1].rstrip("-")
+    return f"{head}-{spec_hash}"
+
+
+def labels_for(resource: Resource[Any], spec_hash: str) -> dict[str, str]:
+    return {
+        LABEL_KIND: resource.kind,
+        LABEL_NAME: resource.name,
+        LABEL_HASH: spec_hash,
+        LABEL_VERSION: PIPELINE_VERSION,
+    }
+
+
+def spec_document(resource: Resource[Any]) -> str:
+    """The resource as the canonical JSON a step's ``--spec`` receives (name, labels, spec)."""
+    metadata: dict[str, Any] = {"name": resource.name}
+    if resource.metadata.labels:
+        metadata["labels"] = dict(resource.metadata.labels)
+    doc = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": metadata, "spec": resource.spec.to_wire()}
+    return canonical_json(doc).decode()
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Requests/limits, placement and time limits of one step's pod."""
+
+    cpu: str = "1"
+    memory: str = "2Gi"
+    gpus: int = 0
+    node_selector: dict[str, str] = field(default_factory=dict)
+    deadline_s: int = 3600
+    retries: int = 3
+
+    def resources(self) -> dict[str, Any]:
+        requests: dict[str, Any] = {"cpu": self.cpu, "memory": self.memory}
+        limits: dict[str, Any] = {"memory": self.memory}
+        if self.gpus:
+            requests["nvidia.com/gpu"] = str(self.gpus)
+            limits["nvidia.com/gpu"] = str(self.gpus)
+        return {"requests": requests, "limits": limits}
+
+
+@dataclass(frozen=True)
+class StepDef:
+    """One step template: the ``pixelgate step`` it runs, its string inputs and list outputs."""
+
+    template: str
+    step: str
+    compute: Compute = field(default_factory=Compute)
+    inputs: tuple[str, ...] = ()  # each becomes `--param <name>={{inputs.parameters.<name>}}`
+    list_outputs: tuple[str, ...] = ()  # result fields exposed on their own (for withParam)
+
+
+def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Container:
+    args = [
+        "step",
+        defn.step,
+        "--spec",
+        "{{workflow.parameters.spec}}",
+        "--store",
+        "{{workflow.parameters.store}}",
+        "--result",
+        RESULT_PATH,
+        "--output-dir",
+        OUTPUTS_DIR,
+    ]
+    for name in defn.inputs:
+        args += ["--param", f"{name}={{{{inputs.parameters.{name}}}}}"]
+    outputs = [Parameter(name="result", value_from={"path": RESULT_PATH})]
+    outputs += [Parameter(name=name, value_from={"path": f"{OUTPUTS_DIR}/{name}"}) for name in defn.list_outputs]
+    gpu = defn.compute.gpus > 0
+    return Container(
+        name=defn.template,
+        image=image,
+        command=["pixelgate"],
+        args=args,
+        inputs=[Parameter(name=name) for name in defn.inputs] or None,
+        outputs=outputs,
+        labels=dict(labels),
+        resources=None,
+        retry_strategy=RetryStrategy(
+            limit=defn.compute.retries,
+            retry_policy="Always",
+            expression=RETRY_EXPRESSION,
+            backoff=Backoff(duration="15s", factor=2, max_duration="10m"),
+        ),
+        active_deadline_seconds=defn.compute.deadline_s,
+        node_selector=dict(defn.compute.node_selector) or None,
+        tolerations=[Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")] if gpu else None,
+        pod_spec_patch=None,
+    )
+
+
+def with_resources(template: dict[str, Any], compute: Compute) -> dict[str, Any]:
+    """Hera's Resources helper rounds and renames; set the exact Kubernetes dict instead."""
+    template["container"]["resources"] = compute.resources()
+    return template
+
+
+def dump_manifest(manifest: dict[str, Any]) -> bytes:
+    """Deterministic YAML bytes of a manifest (sorted keys, block style, UTF-8)."""
+    return yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16).encode()

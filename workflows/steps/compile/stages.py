@@ -1,0 +1,390 @@
+"""The compile's scale-out stages. Each is a plain function of (store, compile name, spec hash,
+spec[, partition]) with a small typed result; a pod can run any of them given the store, and the
+local runner runs the same functions in a process pool. Intermediate data lives in the store
+under ``compiles/<name>/<spec-hash>/work/``:
+
+====================  =========================  ===========================================
+stage                 partition                  writes
+====================  =========================  ===========================================
+plan                  -                          work/plan.json
+signatures            one input shard            work/signatures/part-NNNNN.npz
+buckets               one band (+1: exact)       work/buckets/band-NNN.npy (candidate pairs)
+merge                 -                          work/decisions/part-NNNNN.npy, work/merge.json,
+                                                 dedup/removed.parquet
+filter                one input shard            shards/<split>/part-NNNNN.jsonl, work/filter/part-NNNNN.json
+finalize              -                          compiled/, manifest.json, verification_report.json,
+                                                 drift.json, then compiles/<name>/latest.json
+====================  =========================  ===========================================
+
+A per-partition stage whose output exists for the same plan is skipped, so a killed compile
+resumes where it stopped; a changed plan (different family outputs) clears the folder first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from ... import layout
+from ...api.compile_run import CompileRunSpec
+from ...recordio import row_to_record
+from ...store import Store
+from . import clusters, split
+from .inputs import Plan, build_plan, content_keys, read_columns, unit_texts
+from .lsh import band_hashes, bucket_pairs, optimal_params, unique_pairs
+from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard
+
+BATCH = 2048
+
+
+def work_key(name: str, spec_hash: str, *parts: str) -> str:
+    return "/".join([layout.compile_root(name, spec_hash), "work", *parts])
+
+
+def lsh_params(spec: CompileRunSpec) -> tuple[int, int]:
+    near = spec.dedup.near
+    if near.bands and near.rows:
+        return near.bands, near.rows
+    return optimal_params(near.threshold, near.num_perm)
+
+
+def minhasher(spec: CompileRunSpec, seed: int = 1) -> MinHasher:
+    near = spec.dedup.near
+    return MinHasher(near.num_perm, seed, Shingler(near.ngram, near.ngram_unit, seed))
+
+
+def _save_npy(store: Store, key: str, array: np.ndarray) -> None:
+    with store.writer(key) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
+def _load_npy(store: Store, key: str) -> np.ndarray:
+    return np.load(io.BytesIO(store.read_bytes(key)), allow_pickle=False)
+
+
+def load_plan(store: Store, name: str, spec_hash: str) -> Plan:
+    return Plan.model_validate(store.read_json(work_key(name, spec_hash, "plan.json")))
+
+
+# ---------------------------------------------------------------- stage 0: plan
+class PlanResult(BaseModel):
+    shards: list[int] = Field(description="Input shard indices: the fan-out of signatures and filter.")
+    bands: list[int] = Field(description="Band indices: the fan-out of buckets (the last one is the exact-hash band).")
+    records: int = Field(description="Input records.")
+    families: list[str] = Field(description="Families found.")
+    missing: list[str] = Field(description="Declared families without output.")
+
+
+def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> PlanResult:
+    bands, rows = lsh_params(spec)
+    plan = build_plan(store, name, spec_hash, spec, bands, rows)
+    key = work_key(name, spec_hash, "plan.json")
+    if store.exists(key) and load_plan(store, name, spec_hash).fingerprint() != plan.fingerprint():
+        store.delete_prefix(layout.compile_root(name, spec_hash))  # inputs moved on: start clean
+    if not store.exists(key):
+        store.write_json(key, plan.model_dump(mode="json"))
+    return PlanResult(
+        shards=[s.index for s in plan.shards], bands=list(range(bands + 1)), records=plan.total,
+        families=[f.name for f in plan.families], missing=plan.missing,
+    )
+
+
+# ---------------------------------------------------------------- stage 1: signatures
+class SignaturesResult(BaseModel):
+    shard: int
+    records: int
+    key: str
+    skipped: bool = Field(default=False, description="Output already present for this plan.")
+
+
+def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> SignaturesResult:
+    plan = load_plan(store, name, spec_hash)
+    info = plan.shards[shard]
+    key = work_key(name, spec_hash, "signatures", f"part-{shard:05d}.npz")
+    if store.exists(key):
+        return SignaturesResult(shard=shard, records=info.rows, key=key, skipped=True)
+    table = read_columns(store, info.key, ["messages", "content_hash", "provenance", "quality"])
+    hasher = minhasher(spec, plan.minhash_seed)
+    texts = unit_texts(table.column("messages"), spec.dedup.unit)
+    sig = np.concatenate([hasher.signatures(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)] or [np.zeros((0, plan.num_perm), np.uint32)])
+    quality = table.column("quality").combine_chunks()
+    overall = quality.field("overall").to_numpy(zero_copy_only=False) if len(quality) else np.zeros(0)
+    overall = np.where(np.asarray(quality.is_null()), np.nan, overall).astype(np.float32) if len(quality) else overall.astype(np.float32)
+    family = plan.family(info.family)
+    arrays = {
+        "bands": band_hashes(sig, plan.bands, plan.rows),
+        "exact": content_keys(table.column("content_hash").to_pylist()),
+        "signature": sig,
+        "shingled": has_shingles(sig),
+        "tier": table.column("provenance").combine_chunks().field("tier").to_numpy(zero_copy_only=False).astype(np.int8),
+        "weight": np.full(len(sig), family.weight, dtype=np.float32),
+        "length": np.asarray(pa.compute.utf8_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64),
+        "quality": np.nan_to_num(overall, nan=-1.0),
+        "holdout": np.full(len(sig), family.holdout, dtype=bool),
+    }
+    with store.writer(key) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return SignaturesResult(shard=shard, records=len(sig), key=key)
+
+
+def _signature_column(store: Store, name: str, spec_hash: str, shard: int, field: str) -> np.ndarray:
+    with np.load(io.BytesIO(store.read_bytes(work_key(name, spec_hash, "signatures", f"part-{shard:05d}.npz")))) as npz:
+        return npz[field]
+
+
+# ---------------------------------------------------------------- stage 2: buckets
+class BucketsResult(BaseModel):
+    band: int
+    pairs: int
+    key: str
+    skipped: bool = False
+
+
+def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, band: int) -> BucketsResult:
+    """Candidate pairs of one band; band ``plan.bands`` is the exact content-hash band."""
+    plan = load_plan(store, name, spec_hash)
+    if not 0 <= band <= plan.bands:
+        raise ValueError(f"band {band} out of range 0..{plan.bands}")
+    key = work_key(name, spec_hash, "buckets", f"band-{band:03d}.npy")
+    if store.exists(key):
+        return BucketsResult(band=band, pairs=len(_load_npy(store, key)), key=key, skipped=True)
+    exact_band = band == plan.bands
+    hashes, ids = [], []
+    for info in plan.shards:
+        with np.load(io.BytesIO(store.read_bytes(work_key(name, spec_hash, "signatures", f"part-{info.index:05d}.npz")))) as npz:
+            if exact_band:
+                h, keep = npz["exact"], np.ones(info.rows, dtype=bool)
+            else:
+                h, keep = npz["bands"][:, band], npz["shingled"]
+        hashes.append(h[keep])
+        ids.append(info.offset + np.flatnonzero(keep))
+    enabled = spec.dedup.exact if exact_band else spec.dedup.near.enabled
+    pairs = bucket_pairs(np.concatenate(hashes or [np.zeros(0, np.uint64)]), np.concatenate(ids or [np.zeros(0, np.int64)])) if enabled else np.zeros((0, 2), np.int64)
+    _save_npy(store, key, unique_pairs(pairs))
+    return BucketsResult(band=band, pairs=len(pairs), key=key)
+
+
+# ---------------------------------------------------------------- stage 3: merge
+class MergeResult(BaseModel):
+    records_in: int
+    records_out: int
+    removed_exact: int
+    removed_near: int
+    candidates: int = Field(description="Distinct near-duplicate candidate pairs from LSH.")
+    verified: int = Field(description="Candidates confirmed at or above the threshold.")
+    duplicate_rate: float
+    splits: dict[str, int]
+
+
+class _ShardSplit(BaseModel):
+    counts: dict[str, int]
+    bases: dict[str, int]
+
+
+class MergeSummary(BaseModel):
+    result: MergeResult
+    shards: list[_ShardSplit]
+    families: dict[str, dict[str, int]] = Field(description="family -> records_in, records_out, removed_exact, removed_near")
+
+
+def _per_record(store: Store, name: str, spec_hash: str, plan: Plan, field: str) -> np.ndarray:
+    parts = [_signature_column(store, name, spec_hash, s.index, field) for s in plan.shards]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def load_texts(store: Store, plan: Plan, gids: np.ndarray, unit: str, columns: tuple[str, ...] = ()) -> tuple[dict[int, str], dict[str, dict[int, object]]]:
+    """Texts (and other columns) of selected records, reading only the shards that hold them."""
+    texts: dict[int, str] = {}
+    extra: dict[str, dict[int, object]] = {c: {} for c in columns}
+    gids = np.unique(gids)
+    owner = plan.shard_of(gids)
+    for shard in np.unique(owner):
+        info = plan.shards[int(shard)]
+        mine = gids[owner == shard]
+        table = read_columns(store, info.key, ["messages", *columns]).take(pa.array(mine - info.offset))
+        for gid, text in zip(mine.tolist(), unit_texts(table.column("messages"), unit).to_pylist()):
+            texts[gid] = text
+        for c in columns:
+            extra[c].update(zip(mine.tolist(), table.column(c).to_pylist()))
+    return texts, extra
+
+
+def _similarities(pairs: np.ndarray, sets: dict[int, np.ndarray]) -> np.ndarray:
+    return np.array([jaccard(sets[a], sets[b]) for a, b in pairs.tolist()], dtype=np.float64)
+
+
+def _shingle_sets(store: Store, plan: Plan, spec: CompileRunSpec, gids: np.ndarray) -> dict[int, np.ndarray]:
+    texts, _ = load_texts(store, plan, gids, spec.dedup.unit)
+    keys = list(texts)
+    shingler = minhasher(spec, plan.minhash_seed).shingler
+    out: dict[int, np.ndarray] = {}
+    for i in range(0, len(keys), BATCH):
+        chunk = keys[i : i + BATCH]
+        out.update(zip(chunk, shingler.sets([texts[k] for k in chunk])))
+    return out
+
+
+def _estimated(store: Store, name: str, spec_hash: str, plan: Plan, pairs: np.ndarray) -> np.ndarray:
+    gids = np.unique(pairs)
+    owner = plan.shard_of(gids)
+    sig = np.zeros((len(gids), plan.num_perm), dtype=np.uint32)
+    for shard in np.unique(owner):
+        rows = gids[owner == shard] - plan.shards[int(shard)].offset
+        sig[owner == shard] = _signature_column(store, name, spec_hash, int(shard), "signature")[rows]
+    pos = np.searchsorted(gids, pairs)
+    return estimate_jaccard(sig[pos[:, 0]], sig[pos[:, 1]])
+
+
+def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> MergeResult:
+    plan = load_plan(store, name, spec_hash)
+    n = plan.total
+    exact_key = _per_record(store, name, spec_hash, plan, "exact").astype(np.uint64)
+    exact_pairs = _load_npy(store, work_key(name, spec_hash, "buckets", f"band-{plan.bands:03d}.npy"))
+    near = unique_pairs(np.concatenate([_load_npy(store, work_key(name, spec_hash, "buckets", f"band-{b:03d}.npy")) for b in range(plan.bands)] or [np.zeros((0, 2), np.int64)]))
+    if len(near):
+        near = near[exact_key[near[:, 0]] != exact_key[near[:, 1]]]  # equal content: the exact band has them
+    threshold = spec.dedup.near.threshold
+    sets: dict[int, np.ndarray] = {}
+    if not len(near):
+        sims = np.zeros(0)
+    elif spec.dedup.near.verify:
+        sets = _shingle_sets(store, plan, spec, near)
+        sims = _similarities(near, sets)
+    else:
+        sims = _estimated(store, name, spec_hash, plan, near)
+    verified = near[sims >= threshold]
+
+    keys = clusters.keep_order(
+        spec.dedup.keep, _per_record(store, name, spec_hash, plan, "tier"), _per_record(store, name, spec_hash, plan, "weight"),
+        _per_record(store, name, spec_hash, plan, "length"), _per_record(store, name, spec_hash, plan, "quality"),
+    )
+    dup_labels = clusters.components(n, np.concatenate([exact_pairs, verified]))
+    kept = clusters.keepers(dup_labels, keys)
+    group_labels = clusters.components(n, np.concatenate([exact_pairs, near]))
+    codes = split.assign(split.group_representatives(group_labels, exact_key), spec.split.seed, spec.split.train, spec.split.val)
+    codes = split.force_holdout(group_labels, _per_record(store, name, spec_hash, plan, "holdout").astype(bool), codes)
+    removed = np.flatnonzero(kept != np.arange(n))
+    decision = codes.copy()
+    decision[removed] = -1
+
+    # the removal log: similarity of each removed record to the record kept in its place
+    winners = kept[removed]
+    is_exact = exact_key[removed] == exact_key[winners]
+    near_removed = np.stack([removed[~is_exact], winners[~is_exact]], axis=1)
+    similarity = np.ones(len(removed))
+    if len(near_removed):
+        if spec.dedup.near.verify:
+            missing = np.setdiff1d(np.unique(near_removed), np.fromiter(sets, dtype=np.int64, count=len(sets)))
+            sets.update(_shingle_sets(store, plan, spec, missing) if len(missing) else {})
+            similarity[~is_exact] = _similarities(near_removed, sets)
+        else:
+            similarity[~is_exact] = _estimated(store, name, spec_hash, plan, near_removed)
+    _, ids = load_texts(store, plan, np.concatenate([removed, winners]), spec.dedup.unit, ("id",))
+    shard_family = [s.family for s in plan.shards]
+    fam_of = lambda gids: [shard_family[s] for s in plan.shard_of(gids)]  # noqa: E731
+    table = pa.table(
+        {
+            "removed_id": [ids["id"][g] for g in removed.tolist()],
+            "kept_id": [ids["id"][g] for g in winners.tolist()],
+            "similarity": pa.array(similarity, pa.float64()),
+            "reason": ["exact" if e else "near" for e in is_exact.tolist()],
+            "removed_family": fam_of(removed),
+            "kept_family": fam_of(winners),
+        }
+    )
+    with store.writer(f"{layout.compile_root(name, spec_hash)}/dedup/removed.parquet") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+    shards: list[_ShardSplit] = []
+    next_part = {s: 0 for s in split.SPLITS}
+    for info in plan.shards:
+        d = decision[info.offset : info.offset + info.rows]
+        _save_npy(store, work_key(name, spec_hash, "decisions", f"part-{info.index:05d}.npy"), d)
+        counts = {s: int((d == code).sum()) for code, s in enumerate(split.SPLITS)}
+        shards.append(_ShardSplit(counts=counts, bases=dict(next_part)))
+        for s, c in counts.items():
+            next_part[s] += -(-c // spec.shard_size)
+    families: dict[str, dict[str, int]] = {}
+    fam_idx = plan.shard_of(np.arange(n)) if n else np.zeros(0, np.int64)
+    for i, fam in enumerate(plan.families):
+        in_fam = np.isin(fam_idx, [s.index for s in plan.shards if s.family == fam.name])
+        families[fam.name] = {
+            "records_in": int(in_fam.sum()),
+            "records_out": int((in_fam & (decision >= 0)).sum()),
+            "removed_exact": int(in_fam[removed][is_exact].sum()),
+            "removed_near": int(in_fam[removed][~is_exact].sum()),
+        }
+    result = MergeResult(
+        records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()), removed_near=int((~is_exact).sum()),
+        candidates=len(near), verified=len(verified), duplicate_rate=(len(removed) / n) if n else 0.0,
+        splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
+    )
+    store.write_json(work_key(name, spec_hash, "merge.json"), MergeSummary(result=result, shards=shards, families=families).model_dump(mode="json"))
+    return result
+
+
+def load_merge(store: Store, name: str, spec_hash: str) -> MergeSummary:
+    return MergeSummary.model_validate(store.read_json(work_key(name, spec_hash, "merge.json")))
+
+
+# ---------------------------------------------------------------- stage 4: filter
+class OutputShard(BaseModel):
+    path: str = Field(description="Store key of the shard.")
+    split: Literal["train", "val", "test"] = Field(description="Split of every record in it.")
+    sha256: str = Field(description="SHA-256 of the shard's bytes.")
+    records: int = Field(description="Records in the shard.")
+    bytes: int = Field(description="Size in bytes.")
+
+
+class FilterResult(BaseModel):
+    shard: int
+    outputs: list[OutputShard]
+    skipped: bool = False
+
+
+def split_part_key(name: str, spec_hash: str, split_name: str, part: int) -> str:
+    return f"{layout.compile_split_shards(layout.compile_root(name, spec_hash), split_name)}/part-{part:05d}.jsonl"
+
+
+def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> FilterResult:
+    done_key = work_key(name, spec_hash, "filter", f"part-{shard:05d}.json")
+    if store.exists(done_key):
+        return FilterResult.model_validate({**store.read_json(done_key), "skipped": True})
+    plan, merge = load_plan(store, name, spec_hash), load_merge(store, name, spec_hash)
+    info = plan.shards[shard]
+    decision = _load_npy(store, work_key(name, spec_hash, "decisions", f"part-{shard:05d}.npy"))
+    with store.open_read(info.key) as fh:
+        table = pq.read_table(fh)
+    outputs: list[OutputShard] = []
+    for code, split_name in enumerate(split.SPLITS):
+        rows = np.flatnonzero(decision == code)
+        for j, start in enumerate(range(0, len(rows), spec.shard_size)):
+            chunk = table.take(pa.array(rows[start : start + spec.shard_size])).to_pylist()
+            data = "".join(row_to_record(r).model_copy(update={"split": split_name}).model_dump_json() + "\n" for r in chunk).encode()
+            key = split_part_key(name, spec_hash, split_name, merge.shards[shard].bases[split_name] + j)
+            store.write_bytes(key, data)
+            outputs.append(OutputShard(path=key, split=split_name, sha256=hashlib.sha256(data).hexdigest(), records=len(chunk), bytes=len(data)))
+    result = FilterResult(shard=shard, outputs=outputs)
+    store.write_json(done_key, result.model_dump(mode="json"))
+    return result
+
+
+def iter_output_lines(store: Store, shards: list[OutputShard]):
+    """(shard, line) for every record of the output, in manifest order."""
+    for shard in shards:
+        with store.open_read(shard.path) as fh:
+            for line in io.TextIOWrapper(fh, encoding="utf-8"):
+                if line.strip():
+                    yield shard, line
+
+
+def load_outputs(store: Store, name: str, spec_hash: str, plan: Plan) -> list[OutputShard]:
+    """Every output shard, train then val then test, each in part order."""
+    outs = [OutputShard.model_validate(o) for s in plan.shards for o in store.read_json(work_key(name, spec_hash, "filter", f"part-{s.index:05d}.json"))["outputs"]]
+    return sorted(outs, key=lambda o: (split.SPLITS.index(o.split), o.path))

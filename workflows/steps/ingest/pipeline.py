@@ -1,0 +1,313 @@
+"""The ingest step: read and map -> repair encoding -> PII -> quality -> hash, provenance, write.
+
+Streaming throughout: conversations flow in batches of ``batch_size`` (the unit of NER
+batching) and records go straight into Parquet shards; quarantine and audit lines are spooled
+to local temporary files and committed to the store at the end. ``latest.json`` is the last
+write. Records carry no wall-clock time: ``provenance.ingested_at`` is the source file's
+modification time, so a rerun with the same spec and input writes identical record bytes
+(the run's own duration and throughput live in ``stats.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel
+
+from ... import PIPELINE_VERSION, layout
+from ...api.dataset_family import DatasetFamilySpec
+from ...api.meta import spec_hash as compute_spec_hash
+from ...recordio import ShardWriter
+from ...records import Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
+from ...store import Store, write_pointer
+from . import quality
+from .encoding import TextRepair, UndecodableText
+from .mapping import Conversation, Rejected, map_items
+from .pii import PiiDetector, Span, redact
+from .sources import IngestError, SourceFile, iter_items, resolve_source
+from .stats import QUALITY_AXES, IngestStats, counter_dict
+
+
+class IngestResult(BaseModel):
+    """The step's small JSON result; the operator and the local runner copy it into the status."""
+
+    family: str
+    spec_hash: str
+    output_uri: str
+    records_in: int
+    records_out: int
+    quarantined: int
+    quarantined_by_reason: dict[str, int]
+    pii_entities: int
+    quality_mean: float | None
+
+
+class _Spool:
+    """Local temporary jsonl files, one per name, committed to the store at the end."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pixelgate-ingest-"))
+        self.files: dict[str, IO[bytes]] = {}
+        self.counts: Counter[str] = Counter()
+
+    def write(self, name: str, entry: dict[str, Any]) -> None:
+        if name not in self.files:
+            self.files[name] = open(self.dir / f"{name}.jsonl", "wb")
+        try:
+            line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode()
+        except UnicodeEncodeError:  # lone surrogates from undecodable bytes
+            line = json.dumps(entry, ensure_ascii=True, sort_keys=True, default=str).encode()
+        self.files[name].write(line + b"\n")
+        self.counts[name] += 1
+
+    def commit(self, store: Store, key_for: dict[str, str]) -> None:
+        for name, fh in self.files.items():
+            fh.close()
+            with store.writer(key_for[name]) as tmp:
+                shutil.copyfile(self.dir / f"{name}.jsonl", tmp)
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class _Context:
+    family: str
+    spec: DatasetFamilySpec
+    spec_hash: str
+    source: SourceFile
+    source_sha256: str
+
+
+def _quarantine_entry(ctx: _Context, position: str, raw: Any, reason: str, detail: str) -> dict[str, Any]:
+    return {"reason": reason, "detail": detail, "source_uri": ctx.source.uri, "source_record": position, "raw": raw}
+
+
+def _audit_sampled(rid: str, index: int, span: Span, rate: float) -> bool:
+    if rate <= 0:
+        return False
+    h = hashlib.sha256(f"{rid}\x00{index}\x00{span.start}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < rate
+
+
+class _Ingest:
+    def __init__(self, family: str, spec: DatasetFamilySpec, store: Store, spec_hash: str, batch_size: int, shard_size: int):
+        self.family, self.spec, self.store, self.spec_hash = family, spec, store, spec_hash
+        self.batch_size = batch_size
+        self.root = layout.family_root(family, spec_hash)
+        self.writer = ShardWriter(store, layout.family_records(self.root), shard_size)
+        self.spool = _Spool()
+        self.repair = TextRepair(strip_html=spec.mapping.strip_html)
+        pii = spec.pii
+        self.detector = PiiDetector(pii.entities, pii.threshold, pii.ner_model) if pii.entities else None
+        self.quarantined: Counter[str] = Counter()
+        self.fields_failed: Counter[str] = Counter()
+        self.pii_counts: Counter[str] = Counter()
+        self.empty_turns = 0
+        self.turns_out = 0
+        self.rows_read = 0
+        self.pii_texts = 0
+        self.histograms = IngestStats.new_histograms()
+        self.quality_sums: Counter[str] = Counter()
+
+    # -- quarantine -------------------------------------------------------------------------
+    def reject(self, ctx: _Context, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
+        self.quarantined[reason] += 1
+        if field:
+            self.fields_failed[field] += 1
+        self.spool.write(f"quarantine/{reason}", _quarantine_entry(ctx, position, raw, reason, detail))
+
+    # -- one source file ---------------------------------------------------------------------
+    def run_file(self, ctx: _Context) -> None:
+        batch: list[Conversation] = []
+
+        def counted() -> Iterator[Any]:
+            for item in iter_items(ctx.source, self.spec.source.format, self.spec.source.encoding):
+                self.rows_read += 1
+                yield item
+
+        for mapped in map_items(self.spec.mapping, counted()):
+            if isinstance(mapped, Rejected):
+                self.reject(ctx, mapped.position, mapped.raw, mapped.reason, mapped.detail, mapped.field)
+                continue
+            batch.append(mapped)
+            if len(batch) >= self.batch_size:
+                self.process(ctx, batch)
+                batch = []
+        if batch:
+            self.process(ctx, batch)
+
+    def process(self, ctx: _Context, batch: list[Conversation]) -> None:
+        repaired: list[tuple[Conversation, list[tuple[str, str]]]] = []
+        for conv in batch:
+            try:
+                turns = [(role, self.repair.fix(text).strip()) for role, text in conv.turns]
+            except UndecodableText as err:
+                self.reject(ctx, conv.position, conv.raw, "undecodable", str(err))
+                continue
+            kept = [(r, t) for r, t in turns if t]
+            self.empty_turns += len(turns) - len(kept)
+            repaired.append((conv, kept))
+        texts = [t for _, turns in repaired for _, t in turns]
+        spans = self.detector.detect(texts) if self.detector else [[] for _ in texts]
+        self.pii_texts += len(texts)
+        cursor = 0
+        for conv, turns in repaired:
+            conv_spans = spans[cursor : cursor + len(turns)]
+            cursor += len(turns)
+            self.emit(ctx, conv, turns, conv_spans)
+
+    def emit(self, ctx: _Context, conv: Conversation, turns: list[tuple[str, str]], spans: list[list[Span]]) -> None:
+        spec = self.spec
+        rid = record_id(self.family, f"{ctx.source.name}#{conv.name if conv.name is not None else conv.position}")
+        counts = Counter(s.entity for ss in spans for s in ss)
+        self.pii_counts.update(counts)
+        for index, ss in enumerate(spans):
+            for span in ss:
+                if _audit_sampled(rid, index, span, spec.pii.audit_sample_rate):
+                    original = turns[index][1][span.start : span.end]
+                    self.spool.write("pii_audit", {
+                        "record_id": rid, "message": index, "entity": span.entity, "start": span.start, "end": span.end,
+                        "score": span.score, "recognizer": span.recognizer, "mode": spec.pii.mode,
+                        "span_sha256": hashlib.sha256(f"{self.spec_hash}\x00{original}".encode()).hexdigest(),
+                    })
+        if counts and spec.pii.mode == "drop-record":
+            self.reject(ctx, conv.position, conv.raw, "pii", f"PII found: {dict(sorted(counts.items()))}")
+            return
+        if spec.pii.mode == "redact":
+            turns = [(r, redact(t, ss)) for (r, t), ss in zip(turns, spans)]
+        messages = ([Message(role="system", content=spec.mapping.system_prompt)] if spec.mapping.system_prompt else []) + [
+            Message(role=r, content=t) for r, t in turns
+        ]
+        scores: QualityScores = quality.score(turns)
+        if scores.overall < spec.quality.min_overall:
+            self.reject(ctx, conv.position, conv.raw, "low_quality", f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}")
+            return
+        placeholders = sorted({f"<{e}>" for e in counts}) if spec.pii.mode == "redact" else []
+        record = Record(
+            id=rid,
+            family=self.family,
+            messages=messages,
+            content_hash=content_hash(messages),
+            provenance=Provenance(
+                family=self.family,
+                source_uri=ctx.source.uri,
+                source_sha256=ctx.source_sha256,
+                source_record=conv.position,
+                license=spec.license.spdx,
+                license_url=spec.license.url,
+                allow_training=spec.license.allow_training,
+                tier=spec.tier,
+                stage=spec.stage,
+                ingested_at=ctx.source.modified,
+                pipeline_version=PIPELINE_VERSION,
+                spec_hash=self.spec_hash,
+            ),
+            pii=PiiSummary(counts=dict(sorted(counts.items())), placeholders=placeholders, flagged=bool(counts) and spec.pii.mode == "flag"),
+            quality=scores,
+            meta=conv.meta,
+            split="test" if spec.holdout else None,
+        )
+        self.writer.write(record)
+        self.turns_out += len(turns)
+        self.histograms["turns"].add(len(turns))
+        self.histograms["length"].add(sum(len(t) for _, t in turns))
+        for axis in QUALITY_AXES:
+            value = getattr(scores, axis)
+            self.histograms[axis].add(value)
+            self.quality_sums[axis] += value
+
+
+def ingest_family(
+    family: str,
+    spec: DatasetFamilySpec,
+    store: Store,
+    base_dir: Path | None = None,
+    *,
+    batch_size: int = 256,
+    shard_size: int = 10_000,
+) -> IngestResult:
+    """Ingest one DatasetFamily into ``store`` under ``families/<family>/<spec-hash>/``.
+
+    Raises :class:`IngestError` (its message names the spec field to fix) for a missing source,
+    a checksum mismatch, or a mapping that matches no record; everything else that is wrong
+    with individual records is quarantined.
+    """
+    started = time.monotonic()
+    sh = compute_spec_hash(spec)
+    files = resolve_source(spec.source.uri, base_dir)
+    if spec.source.sha256 and len(files) != 1:
+        raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
+    checksums = [f.sha256() for f in files]
+    if spec.source.sha256 and checksums[0] != spec.source.sha256:
+        raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {files[0].uri} has {checksums[0]}")
+
+    job = _Ingest(family, spec, store, sh, batch_size, shard_size)
+    try:
+        for source, checksum in zip(files, checksums):
+            job.run_file(_Context(family, spec, sh, source, checksum))
+        records_out = job.writer.count
+        if records_out == 0 and sum(job.quarantined.values()) == 0:
+            raise IngestError("source.uri", f"{len(files)} file(s) matched {spec.source.uri!r} but held no records")
+        if records_out == 0 and job.fields_failed:
+            field, n = job.fields_failed.most_common(1)[0]
+            raise IngestError(field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})")
+        job.writer.close()
+        root = job.root
+        job.spool.commit(store, {
+            name: (layout.family_pii_audit(root) if name == "pii_audit" else layout.family_quarantine(root, name.split("/", 1)[1]))
+            for name in job.spool.files
+        })
+        if "pii_audit" not in job.spool.files:
+            store.write_bytes(layout.family_pii_audit(root), b"")
+        source_bytes = sum(f.path.stat().st_size if f.path else 0 for f in files)
+        duration = time.monotonic() - started
+        quarantined = sum(job.quarantined.values())
+        stats = IngestStats(
+            family=family,
+            spec_hash=sh,
+            pipeline_version=PIPELINE_VERSION,
+            sources=[{"uri": f.uri, "sha256": c} for f, c in zip(files, checksums)],
+            rows_read=job.rows_read,
+            records_in=records_out + quarantined,
+            records_out=records_out,
+            quarantined=counter_dict(job.quarantined),
+            turns_out=job.turns_out,
+            empty_turns_dropped=job.empty_turns,
+            encoding_fixes=counter_dict(job.repair.counts),
+            pii_entities=counter_dict(job.pii_counts),
+            pii_ner_texts=job.detector.ner_texts if job.detector else 0,
+            pii_texts=job.pii_texts,
+            histograms=job.histograms,
+            quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
+            duration_s=round(duration, 3),
+            records_per_s=round((records_out + quarantined) / duration, 1) if duration else 0.0,
+            mb_per_s=round(source_bytes / 1e6 / duration, 3) if duration else 0.0,
+            source_bytes=source_bytes,
+        )
+        store.write_json(layout.family_stats(root), stats.model_dump(mode="json"))
+        write_pointer(store, layout.family_pointer(family), root, spec_hash=sh, records_out=records_out, quarantined=quarantined)
+        return IngestResult(
+            family=family,
+            spec_hash=sh,
+            output_uri=store.url(root),
+            records_in=records_out + quarantined,
+            records_out=records_out,
+            quarantined=quarantined,
+            quarantined_by_reason=counter_dict(job.quarantined),
+            pii_entities=sum(job.pii_counts.values()),
+            quality_mean=stats.quality_mean["overall"] if records_out else None,
+        )
+    finally:
+        job.spool.close()

@@ -1,0 +1,277 @@
+"""Source resolution and streaming readers.
+
+A source ``uri`` is ``s3://bucket/key``, ``file:///path`` or a path (relative to the manifest's
+folder); any of them may be a glob, whose matches are read in sorted order. Readers stream:
+JSON Lines line by line, JSON arrays element by element (an incremental parser over a bounded
+buffer), CSV row by row, Parquet batch by batch. Every item carries its position in the file
+(``line:N`` 1-based, ``index:N`` / ``row:N`` 0-based) and either a value or a quarantine reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import fnmatch
+import glob
+import hashlib
+import io
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from .encoding import UndecodableText, decode_bytes
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_SNIFF_BYTES = 1 << 16
+_CHUNK = 1 << 20
+MAX_JSON_ELEMENT = 64 << 20  # bytes of one JSON array element held in memory at most
+csv.field_size_limit(sys.maxsize)
+
+
+class IngestError(ValueError):
+    """A problem with the spec or its source that stops the step; ``field`` names what to fix."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    uri: str  # as recorded in provenance
+    name: str  # file name, part of record ids
+    path: Path | None = None  # local file
+    bucket: str | None = None  # or an S3 object
+    key: str | None = None
+    modified: str = ""  # RFC 3339 UTC modification time
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """A binary file; S3 objects are spooled to a temporary file on disk (not memory)."""
+        if self.path is not None:
+            with open(self.path, "rb") as fh:
+                yield fh
+            return
+        with tempfile.TemporaryFile() as fh:
+            _s3_client().download_fileobj(self.bucket, self.key, fh)
+            fh.seek(0)
+            yield fh
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.open() as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def resolve_source(uri: str, base_dir: Path | None) -> list[SourceFile]:
+    """Every file the source uri names, sorted; :class:`IngestError` (field ``source.uri``) if none."""
+    if uri.startswith("s3://"):
+        files = _resolve_s3(uri)
+    else:
+        text = uri[len("file://") :] if uri.startswith("file://") else uri
+        path = Path(text)
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        if _GLOB_CHARS.search(str(path)):
+            matches = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        else:
+            matches = [path] if path.is_file() else []
+        files = [
+            SourceFile(uri=p.resolve().as_uri(), name=p.name, path=p, modified=_rfc3339(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc)))
+            for p in matches
+        ]
+    if not files:
+        where = f" (resolved against {base_dir})" if base_dir and not uri.startswith(("s3://", "file://", "/")) else ""
+        raise IngestError("source.uri", f"no file matches {uri!r}{where}")
+    return files
+
+
+def _resolve_s3(uri: str) -> list[SourceFile]:
+    bucket, _, pattern = uri[5:].partition("/")
+    client = _s3_client()
+    literal = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
+    out = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=literal):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key == pattern or (_GLOB_CHARS.search(pattern) and fnmatch.fnmatchcase(key, pattern)):
+                out.append(SourceFile(uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key, modified=_rfc3339(obj["LastModified"])))
+    return sorted(out, key=lambda f: f.uri)
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One record read from a source: a value, or the raw text and the reason it is quarantined."""
+
+    position: str
+    value: Any = None
+    raw: Any = None
+    reason: str | None = None
+    detail: str = ""
+
+
+def sniff_encoding(fh: IO[bytes], forced: str | None) -> str:
+    """The codec for a text file: ``forced``, else UTF-8 if the first 64 KiB are UTF-8, else detected."""
+    if forced:
+        return forced
+    head = fh.read(_SNIFF_BYTES)
+    fh.seek(0)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        _, codec = decode_bytes(head)
+    except UndecodableText:
+        return "utf-8-sig"  # undecodable bytes survive as surrogates and are quarantined per record
+    return codec
+
+
+def _text(fh: IO[bytes], encoding: str, newline: str | None = None) -> io.TextIOWrapper:
+    # surrogateescape keeps stray bytes so that TextRepair can decode or quarantine them per record
+    return io.TextIOWrapper(fh, encoding=encoding, errors="surrogateescape", newline=newline)
+
+
+def read_jsonl(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
+    for number, line in enumerate(_text(fh, encoding), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield RawItem(f"line:{number}", raw=line.rstrip("\n"), reason="malformed_json", detail=str(err))
+            continue
+        yield RawItem(f"line:{number}", value=value, raw=value)
+
+
+def read_csv(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
+    reader = csv.reader(_text(fh, encoding, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return
+    for index, row in enumerate(reader):
+        if len(row) != len(header):
+            yield RawItem(f"row:{index}", raw=row, reason="malformed_row", detail=f"{len(row)} fields, header has {len(header)}")
+            continue
+        value = dict(zip(header, row))
+        yield RawItem(f"row:{index}", value=value, raw=value)
+
+
+def read_parquet(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
+    import pyarrow.parquet as pq
+
+    index = 0
+    for batch in pq.ParquetFile(fh).iter_batches(batch_size=1024):
+        for value in batch.to_pylist():
+            yield RawItem(f"row:{index}", value=value, raw=value)
+            index += 1
+
+
+class _JsonArrayStream:
+    """Element-by-element reader of a top-level JSON array; memory is one element plus a chunk."""
+
+    _WS = re.compile(r"\s*")
+    _RESYNC = re.compile(r",\s*(?=[\[{\"0-9tfn-])")
+
+    def __init__(self, text: IO[str]):
+        self.text, self.buf, self.pos, self.eof = text, "", 0, False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.text.read(_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def _peek(self) -> str:
+        while True:
+            self.pos = self._WS.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or not self._fill():
+                return self.buf[self.pos : self.pos + 1]
+
+    def items(self) -> Iterator[RawItem]:
+        if self._peek() != "[":
+            rest = self.buf[self.pos : self.pos + 200]
+            yield RawItem("index:0", raw=rest, reason="malformed_json", detail="not a JSON array (format: json expects a top-level array)")
+            return
+        self.pos += 1
+        index = 0
+        while True:
+            ch = self._peek()
+            if ch in ("]", ""):
+                if ch == "":
+                    yield RawItem(f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file")
+                return
+            item = self._element(index)
+            yield item
+            index += 1
+            sep = self._peek()
+            if sep == ",":
+                self.pos += 1
+            elif sep == "]":
+                return
+            elif sep == "":
+                if item.reason is None:  # a truncated last element was already quarantined
+                    yield RawItem(f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file")
+                return
+            else:
+                # garbage between elements: quarantine up to the next comma
+                yield self._skip(index, "expected ',' or ']' between array elements")
+                index += 1
+
+    def _element(self, index: int) -> RawItem:
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+                self.pos = end
+                return RawItem(f"index:{index}", value=value, raw=value)
+            except json.JSONDecodeError as err:
+                if len(self.buf) - self.pos < MAX_JSON_ELEMENT and self._fill():
+                    continue
+                return self._skip(index, str(err))
+
+    def _skip(self, index: int, detail: str) -> RawItem:
+        """Quarantine text up to the next element boundary (a comma followed by a value start);
+        the position stays on that comma so that reading goes on with the next element."""
+        match = self._RESYNC.search(self.buf, self.pos + 1)
+        end = match.start() if match else len(self.buf)
+        raw, self.pos = self.buf[self.pos : end], end
+        return RawItem(f"index:{index}", raw=raw, reason="malformed_json", detail=detail)
+
+
+def read_json_array(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
+    yield from _JsonArrayStream(_text(fh, encoding)).items()
+
+
+READERS = {"jsonl": read_jsonl, "json": read_json_array, "csv": read_csv, "parquet": read_parquet}
+
+
+def iter_items(source: SourceFile, fmt: str, forced_encoding: str | None) -> Iterator[RawItem]:
+    with source.open() as fh:
+        encoding = "utf-8" if fmt == "parquet" else sniff_encoding(fh, forced_encoding)
+        yield from READERS[fmt](fh, encoding)

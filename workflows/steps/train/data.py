@@ -1,0 +1,126 @@
+"""Training data from a CompileRun's output: find the shards, stream them, mix them.
+
+A compile writes ``compiles/<name>/latest.json`` -> ``<target>``, then ``<target>/manifest.json``
+and ``<target>/shards/{train,val,test}/part-NNNNN.jsonl`` (one :class:`Record` per line). Training
+reads train shards only, mixed by curriculum weights; validation reads val shards; nothing here
+ever opens a test shard for training (the evaluate step reads them).
+
+Mixing: records are grouped by family, or by tier (``tier1``..``tier4``) where the curriculum
+names tiers. Every draw picks a group with probability ``weight / sum(weights)`` from a seeded
+RNG and takes that group's next record; a group that runs out starts over (it is upsampled).
+Each group streams the shards itself, so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ... import layout
+from ...records import Record
+from ...store import Store, read_pointer
+
+SPLITS = ("train", "val", "test")
+
+
+class TrainingDataError(ValueError):
+    """The compile output is missing, incomplete or inconsistent with the curriculum."""
+
+
+@dataclass(frozen=True)
+class CompileInputs:
+    root: str
+    manifest: dict[str, Any]
+    shards: dict[str, list[str]]
+
+    def family_weights(self) -> dict[str, float]:
+        """The families' own weights as the manifest records them (``families``: name -> {weight}); 1.0 when absent."""
+        families = self.manifest.get("families") or {}
+        if isinstance(families, list):
+            families = {f.get("name"): f for f in families if isinstance(f, dict)}
+        return {str(name): float(info.get("weight", 1.0)) if isinstance(info, dict) else 1.0 for name, info in families.items()}
+
+
+def resolve_compile(store: Store, compile_run: str) -> CompileInputs:
+    """The newest complete output of ``compile_run``: its manifest and its shard keys per split."""
+    pointer = layout.compile_pointer(compile_run)
+    if not store.exists(pointer):
+        raise TrainingDataError(f"CompileRun {compile_run!r} has no output yet ({store.url(pointer)} is missing)")
+    root = read_pointer(store, pointer)["target"]
+    manifest_key = f"{root}/manifest.json"
+    if not store.exists(manifest_key):
+        raise TrainingDataError(f"compile output {root} has no manifest.json; it is incomplete")
+    shards = {split: [k for k in store.list(layout.compile_split_shards(root, split)) if k.endswith(".jsonl")] for split in SPLITS}
+    if not shards["train"]:
+        raise TrainingDataError(f"compile output {root} has no train shards")
+    return CompileInputs(root=root, manifest=store.read_json(manifest_key), shards=shards)
+
+
+def iter_shard_records(store: Store, key: str) -> Iterator[Record]:
+    with store.open_read(key) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield Record.model_validate_json(line)
+            except ValidationError as err:
+                raise TrainingDataError(f"{key}:{line_no}: not a valid record: {err.errors()[0]['msg']}") from err
+
+
+def iter_records(store: Store, keys: list[str]) -> Iterator[Record]:
+    for key in keys:
+        yield from iter_shard_records(store, key)
+
+
+def group_of(record: Record, weights: Mapping[str, float]) -> str:
+    """The curriculum group of a record: its family, unless the curriculum weighs its tier."""
+    if record.family in weights:
+        return record.family
+    tier = f"tier{record.provenance.tier}"
+    return tier if tier in weights else record.family
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    weights: dict[str, float]
+    counts: dict[str, int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.weights.values())
+        return {g: w / total for g, w in sorted(self.weights.items())}
+
+
+def plan_mixture(store: Store, train_keys: list[str], curriculum: Mapping[str, float], family_weights: Mapping[str, float]) -> MixturePlan:
+    """Count the train records per group (one streaming pass) and fix each group's weight."""
+    counts = Counter(group_of(r, curriculum) for r in iter_records(store, train_keys))
+    unknown = sorted(set(curriculum) - set(counts))
+    if unknown:
+        raise TrainingDataError(f"curriculum weights name {unknown}, which match no family or tier in the train shards (groups: {sorted(counts)})")
+    weights = {g: float(curriculum.get(g, family_weights.get(g, 1.0))) for g in counts}
+    if not any(w > 0 for w in weights.values()):
+        raise TrainingDataError("curriculum: every weight is zero")
+    return MixturePlan(weights={g: w for g, w in weights.items() if w > 0}, counts={g: c for g, c in counts.items() if weights[g] > 0})
+
+
+def _cycle_group(store: Store, keys: list[str], group: str, curriculum: Mapping[str, float]) -> Iterator[Record]:
+    while True:
+        yield from (r for r in iter_records(store, keys) if group_of(r, curriculum) == group)
+
+
+def mixed_stream(store: Store, train_keys: list[str], plan: MixturePlan, curriculum: Mapping[str, float], seed: int) -> Iterator[Record]:
+    """An endless, seeded stream of train records drawn per group with the plan's weights."""
+    rng = random.Random(seed)
+    groups = sorted(plan.weights)
+    streams = {g: _cycle_group(store, train_keys, g, curriculum) for g in groups}
+    weights = [plan.weights[g] for g in groups]
+    while True:
+        yield next(streams[rng.choices(groups, weights)[0]])
