@@ -11,8 +11,8 @@ assistant-side pools.
 * :data:`PERTURBATIONS` turn a text into a near-duplicate of known origin:
   ``typos`` (1% of words get one random character edit: swap, delete, insert or substitute),
   ``casing`` (30% of words upper-, title- or lower-cased), ``whitespace`` (spaces doubled, tabs
-  and newlines inserted at 10% of gaps), ``reorder`` (two sentences of one turn swapped, in
-  every turn with two or more sentences), ``truncate`` (the last 10% of the words of the
+  and newlines inserted at 10% of gaps), ``reorder`` (two sentences swapped in one turn that
+  has two or more), ``truncate`` (the last 10% of the words of the
   conversation cut).
 * :func:`corpus_with_duplicates` appends, for a share of the base conversations, one perturbed
   copy each (perturbation kind chosen at random), and returns the ground-truth pairs.
@@ -96,14 +96,14 @@ def whitespace(conv: Conversation, rng: random.Random) -> Conversation:
 
 
 def reorder(conv: Conversation, rng: random.Random) -> Conversation:
-    out = []
-    for r, t in conv:
-        sents = _SENT.split(t)
-        if len(sents) >= 2:
-            i, j = rng.sample(range(len(sents)), 2)
-            sents[i], sents[j] = sents[j], sents[i]
-        out.append((r, " ".join(sents)))
-    return out
+    turns = [k for k, (_, t) in enumerate(conv) if len(_SENT.split(t)) >= 2]
+    if not turns:
+        return list(conv)
+    k = rng.choice(turns)
+    sents = _SENT.split(conv[k][1])
+    i, j = rng.sample(range(len(sents)), 2)
+    sents[i], sents[j] = sents[j], sents[i]
+    return [*conv[:k], (conv[k][0], " ".join(sents)), *conv[k + 1 :]]
 
 
 def truncate(conv: Conversation, rng: random.Random) -> Conversation:

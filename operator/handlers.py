@@ -20,10 +20,11 @@ import kopf
 
 from pixelgate.workflows.api import KINDS
 from pixelgate.workflows.api.meta import GROUP, VERSION
+from pixelgate.workflows.render.common import LABEL_KIND, LABEL_NAME
 
 from . import dependencies as deps
 from .reconcile import STORE_PREFIX, Reconciler
-from .status import ARGO_GROUP, ARGO_VERSION, LABEL_KIND, LABEL_NAME
+from .status import ARGO_GROUP, ARGO_VERSION
 
 RUN_KINDS = ("DatasetFamily", "CompileRun", "TrainingRun")
 INDEX_NAMES = ("families", "compiles", "trainings", "compile_deps", "training_deps", "review_deps")
@@ -69,8 +70,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
             if event["type"] == "DELETED":
                 reconciler.metrics.observe(_kind, namespace, name, None)
                 return
-            extra = {"gate": body["spec"].get("gate")} if _kind == "GateReview" else reconciler.metrics.extra(_kind, namespace, name)
-            reconciler.metrics.observe(_kind, namespace, name, body.get("status") or {}, extra)
+            reconciler.metrics.observe(_kind, namespace, name, body.get("status") or {}, spec=dict(body.get("spec") or {}))
             if _kind == "GateReview":
                 await reconciler.review(namespace, name, _indexes(kwargs))
             else:

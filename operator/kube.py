@@ -80,14 +80,6 @@ class Kube:
         )
         return existing, False
 
-    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await asyncio.to_thread(self.custom.get_namespaced_custom_object, ARGO_GROUP, ARGO_VERSION, namespace, WORKFLOWS, name)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-
     async def update_status(
         self,
         kind: str,

@@ -60,15 +60,25 @@ class _StatusCollector(Collector):
             "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
             "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
             "js": GaugeMetricFamily("pixelgate_compile_drift_js", "Jensen-Shannon divergence against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
+            "max_dup": GaugeMetricFamily("pixelgate_compile_max_duplicate_rate", "The compile's spec.gates.maxDuplicateRate.", labels=["namespace", "compile"]),
         }
         train = {
             "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
             "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
+            "gpus": GaugeMetricFamily("pixelgate_training_gpus", "GPUs the running training workflow holds (nodes x gpusPerNode).", labels=["namespace", "training"]),
         }
+        progress = GaugeMetricFamily(
+            "pixelgate_workflow_last_progress_timestamp_seconds",
+            "Unix time of the last step phase change of the resource's workflow, while it is Pending or Running.",
+            labels=["namespace", "kind", "name"],
+        )
         decision = GaugeMetricFamily(
             "pixelgate_gate_decision", "1 for the GateReview's current decision (Pass, Fail, AwaitingApproval, Waiting).", labels=["namespace", "review", "gate", "decision"]
         )
         for (kind, ns, name), (status, extra) in sorted(snap.items()):
+            spec = extra.get("spec") or {}
+            if status.get("phase") in ("Pending", "Running") and extra.get("last_progress") is not None:
+                progress.add_metric([ns, kind, name], float(extra["last_progress"]))
             if kind == "DatasetFamily":
                 for key, value in (
                     ("records", status.get("recordsOut")),
@@ -83,6 +93,8 @@ class _StatusCollector(Collector):
                     comp["dup"].add_metric([ns, name], float(status["duplicateRate"]))
                 if status.get("records") is not None:
                     comp["records"].add_metric([ns, name], float(status["records"]))
+                if (spec.get("gates") or {}).get("maxDuplicateRate") is not None:
+                    comp["max_dup"].add_metric([ns, name], float(spec["gates"]["maxDuplicateRate"]))
                 for gate in status.get("gates") or []:
                     comp["gate"].add_metric([ns, name, str(gate.get("name"))], 1.0 if gate.get("passed") else 0.0)
                 for feature, values in sorted((extra.get("drift") or {}).items()):
@@ -94,15 +106,19 @@ class _StatusCollector(Collector):
                     train["metric"].add_metric([ns, name, metric], float(value))
                 if status.get("bestMetric") is not None:
                     train["best"].add_metric([ns, name], float(status["bestMetric"]))
+                resources = spec.get("resources") or {}
+                running = status.get("phase") == "Running"
+                train["gpus"].add_metric([ns, name], float(resources.get("nodes", 1) * resources.get("gpusPerNode", 1)) if running else 0.0)
             elif kind == "GateReview":
                 phase = status.get("phase")
                 current = status.get("decision") if phase in ("Passed", "Failed") else phase
                 for option in ("Pass", "Fail", "AwaitingApproval", "Waiting"):
-                    decision.add_metric([ns, name, str(extra.get("gate", "")), option], 1.0 if current == option else 0.0)
+                    decision.add_metric([ns, name, str(spec.get("gate", "")), option], 1.0 if current == option else 0.0)
         yield from fam.values()
         yield from comp.values()
         yield from train.values()
         yield decision
+        yield progress
 
 
 class Metrics:
@@ -123,18 +139,16 @@ class Metrics:
         self._server: Any = None
         self.port: int | None = None
 
-    def observe(self, kind: str, namespace: str, name: str, status: Mapping[str, Any] | None, extra: Mapping[str, Any] | None = None) -> None:
-        """Record a resource's latest status (None: it is gone)."""
+    def observe(self, kind: str, namespace: str, name: str, status: Mapping[str, Any] | None, **extra: Any) -> None:
+        """Record a resource's latest status (None: it is gone) and facts beside it (spec, drift,
+        last workflow progress), which update the ones recorded before."""
         with self._lock:
             key = (kind, namespace, name)
             if status is None:
                 self._snapshot.pop(key, None)
-            else:
-                self._snapshot[key] = (dict(status), dict(extra or {}))
-
-    def extra(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
-        with self._lock:
-            return self._snapshot.get((kind, namespace, name), ({}, {}))[1]
+                return
+            before = self._snapshot.get(key, ({}, {}))[1]
+            self._snapshot[key] = (dict(status), {**before, **extra})
 
     def snapshot(self) -> dict[tuple[str, str, str], tuple[Mapping[str, Any], Mapping[str, Any]]]:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -48,6 +49,18 @@ def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def last_progress(workflow: Mapping[str, Any]) -> float | None:
+    """Unix time of the workflow's last step phase change (its newest node start or finish)."""
+    stamps = []
+    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+        for value in (node.get("startedAt"), node.get("finishedAt")):
+            try:
+                stamps.append(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+            except ValueError:
+                continue  # unset or not a timestamp
+    return max(stamps, default=None)
 
 
 class Reconciler:
@@ -178,9 +191,10 @@ class Reconciler:
             written, transitions = await self.kube.update_status(kind, namespace, owner, compute)
         if written:
             self.emit(written, transitions)
+            facts: dict[str, Any] = {"last_progress": last_progress(workflow)}
             if kind == "CompileRun" and written["status"].get("phase") == "Succeeded":
-                drift = await asyncio.to_thread(self.load_drift, owner, wf_hash or "")
-                self.metrics.observe(kind, namespace, owner, written["status"], {"drift": drift})
+                facts["drift"] = await asyncio.to_thread(self.load_drift, owner, wf_hash or "")
+            self.metrics.observe(kind, namespace, owner, written["status"], **facts)
 
     def load_drift(self, compile_name: str, digest: str) -> dict[str, dict[str, float]]:
         """PSI/JS per feature from the compile's ``drift.json``; empty when there is none."""

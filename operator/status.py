@@ -24,11 +24,9 @@ from pixelgate.workflows.api.meta import Condition, get_condition, set_condition
 from pixelgate.workflows.api.run_status import NodeFailure
 from pixelgate.workflows.render import status_from_outputs
 from pixelgate.workflows.render.common import LABEL_HASH as LABEL_SPEC_HASH
-from pixelgate.workflows.render.common import LABEL_KIND, LABEL_NAME
 
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
-ARGO_API_VERSION = f"{ARGO_GROUP}/{ARGO_VERSION}"
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "pixelgate-operator"

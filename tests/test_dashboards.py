@@ -56,7 +56,7 @@ apiVersion: pixelgate.dev/v1alpha1
 kind: CompileRun
 metadata: {name: quickstart-next}
 spec:
-  families: {names: [support-chats, counsel-qa]}
+  families: {names: [counsel-qa, mi-sessions]}
   baseline: quickstart
   split: {train: 0.9, val: 0.05, test: 0.05, seed: 42, tolerance: 0.2}
   shardSize: 200

@@ -224,3 +224,76 @@ def test_active_deadline_kills_the_step(tmp_path: Path) -> None:
     outcome = launch_subprocess(call)
     call.cleanup()
     assert outcome.status == "Failed" and "activeDeadlineSeconds" in outcome.detail
+
+
+def test_with_items_and_a_bad_with_param(tmp_path: Path) -> None:
+    manifest = copy.deepcopy(_manifest())
+    tasks = manifest["spec"]["templates"][0]["dag"]["tasks"]
+    buckets = next(t for t in tasks if t["name"] == "buckets")
+    del buckets["withParam"]
+    buckets["withItems"] = [7, 9]
+    played = PlayedSteps()
+    assert run_workflow(manifest, launch=played, logs_dir=tmp_path).phase == "Succeeded"
+    assert sorted(p["band"] for s, p in played.calls if s == "compile-buckets") == ["7", "9"]
+
+    class NotAList(PlayedSteps):
+        def __init__(self):
+            super().__init__()
+            self.shards = {"not": "a list"}
+
+    result = run_workflow(_manifest(), launch=NotAList(), logs_dir=tmp_path)
+    assert result.phase == "Failed" and "withParam is not a JSON list" in result.message
+
+
+def _doc(kind: str, name: str, spec: dict, labels: dict | None = None) -> dict:
+    return {"apiVersion": "pixelgate.dev/v1alpha1", "kind": kind, "metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+
+
+def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import yaml
+
+    from pixelgate.workflows.local.runner import dependencies, load_items, order_items
+
+    family = {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}
+    docs = [
+        _doc("GateReview", "g", {"gate": "data-foundation", "compileRun": "new"}),
+        _doc("TrainingRun", "t", {"compileRun": "new", "model": {"base": "x"}}),
+        _doc("CompileRun", "new", {"families": {"selector": {"matchLabels": {"set": "a"}}}, "baseline": "old"}),
+        _doc("CompileRun", "old", {"families": {"names": ["f2"]}}),
+        _doc("DatasetFamily", "f2", family, {"set": "b"}),
+        _doc("DatasetFamily", "f1", family, {"set": "a"}),
+    ]
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(yaml.safe_dump_all(docs[:4]))
+    (folder / "notes.txt").write_text("not a manifest")
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump_all(docs[4:])))
+    items = load_items([str(folder), "-"])
+    order = [f"{i.resource.kind}/{i.resource.name}" for i in order_items(items)]
+    assert order == ["DatasetFamily/f1", "DatasetFamily/f2", "CompileRun/old", "CompileRun/new", "TrainingRun/t", "GateReview/g"]
+    new = next(i for i in items if i.resource.name == "new")
+    assert dependencies(new, items) == [("DatasetFamily", "f1"), ("CompileRun", "old")]
+    assert next(i for i in items if i.resource.name == "f1").base_dir == Path.cwd()
+    with pytest.raises(ValueError, match="given twice"):
+        load_items([str(folder), str(folder / "all.yaml")])
+    with pytest.raises(FileNotFoundError):
+        load_items([str(tmp_path / "missing.yaml")])
+
+
+def test_resources_wait_for_failed_or_missing_dependencies(tmp_path: Path) -> None:
+    """A CompileRun whose family failed waits (FamiliesReady=False), like on a cluster."""
+    from pixelgate.workflows.local.runner import Item, run_resources
+
+    family = parse_resource(_doc("DatasetFamily", "f", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}))
+    store = LocalStore(tmp_path / "store")
+    played = PlayedSteps(fail_first={"ingest": 99}, exit_code=1)
+    report = run_resources([Item(family, tmp_path), Item(COMPILE, tmp_path)], store, launch=played, logs_dir=tmp_path)
+    phases = {o.name: o.phase for o in report.outcomes}
+    assert phases == {"f": "Failed", "c": "Waiting"} and not report.ok
+    waiting = store.read_json("status/CompileRun/c.json")
+    assert waiting["conditions"][0]["reason"] == "WaitingForFamilies" and "DatasetFamily/a" in waiting["conditions"][0]["message"]
+    failed = store.read_json("status/DatasetFamily/f.json")
+    assert failed["phase"] == "Failed" and failed["conditions"][0]["reason"] == "WorkflowFailed"
+    assert played.steps() == ["ingest"], "exit code 1 is not retried and the compile never starts"

@@ -4,6 +4,7 @@ dependencies through indexes; GateReviews decided with approval; retention final
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from pathlib import Path
 
@@ -51,11 +52,16 @@ def operator(kube, cluster, store):
         yield op
 
 
+def _metrics(op: RunningOperator) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics.port}/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
 def _hash(obj: dict) -> str:
     return parse_resource(obj).spec_hash()
 
 
-def test_quickstart_flow(cluster: Cluster, operator: RunningOperator):
+def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Path):
     argo = Argo(cluster)
     fams = [family("fam-a"), family("fam-b", tier=1)]
     for f in fams:
@@ -92,6 +98,8 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator):
     wf_a = cluster.workflow_of("DatasetFamily", "fam-a")["metadata"]["name"]
     argo.set(wf_a, "Running", nodes={"n1": node("ingest", "Running", "2026-01-01T00:00:01Z")}, progress="0/1")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Running", what="fam-a Running")
+    progress = f'pixelgate_workflow_last_progress_timestamp_seconds{{kind="DatasetFamily",name="fam-a",namespace="{cluster.ns}"}} 1.767225601e+09'
+    wait_until(lambda: progress in _metrics(operator), what="last-progress metric while running")
     assert cluster.status("DatasetFamily", "fam-a")["progress"] == "0/1"
     ingest = {"records_in": 120, "records_out": 100, "quarantined": 20, "pii_entities": 12, "quality_mean": 0.74, "output_uri": "s3://x/families/fam-a"}
     argo.set(wf_a, "Succeeded", nodes={"n1": node("ingest", "Succeeded", "2026-01-01T00:00:01Z")}, outputs={"ingest": ingest}, progress="1/1")
@@ -121,6 +129,10 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator):
         "p": node("compile-plan", "Succeeded", "1"), "s": node("compile-signatures", "Succeeded", "2"),
         "m": node("compile-merge", "Succeeded", "3"), "v": node("compile-verify", "Succeeded", "4"),
     }
+    compile_hash = compile_wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
+    drift = store / "compiles" / "qs-compile" / compile_hash / "drift.json"
+    drift.parent.mkdir(parents=True)
+    drift.write_text(json.dumps({"features": {"turns": {"psi": 0.12, "js": 0.03}}}))
     result = {"records": 150, "duplicate_rate": 0.0625, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
     argo.set(compile_wf["metadata"]["name"], "Succeeded", nodes=compile_nodes, outputs={"compile": result}, progress="4/4")
     wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")
@@ -159,12 +171,15 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator):
         assert ("Normal", reason) in events, (reason, events)
 
     # Metrics on /metrics: resources by phase and per-resource figures.
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics.port}/metrics", timeout=10) as resp:
-        body = resp.read().decode()
+    body = _metrics(operator)
     assert 'pixelgate_resources{kind="DatasetFamily",phase="Ready"} 2.0' in body
     assert 'pixelgate_family_records{family="fam-a",namespace="' in body
     assert 'pixelgate_compile_gate_passed{compile="qs-compile",gate="leakage"' in body
     assert 'pixelgate_training_metric{metric="safety",namespace="' in body
+    assert f'pixelgate_compile_drift_psi{{compile="qs-compile",feature="turns",namespace="{cluster.ns}"}} 0.12' in body
+    assert f'pixelgate_compile_max_duplicate_rate{{compile="qs-compile",namespace="{cluster.ns}"}} 0.01' in body
+    assert f'pixelgate_training_gpus{{namespace="{cluster.ns}",training="qs-train"}} 0.0' in body
+    assert "pixelgate_workflow_last_progress_timestamp_seconds{" not in body  # nothing is running any more
     assert 'pixelgate_gate_decision{decision="Pass",gate="baseline-metrics"' in body
     assert "pixelgate_reconcile_total" in body and "pixelgate_reconcile_duration_seconds_bucket" in body
 
@@ -207,3 +222,12 @@ def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: Runnin
 
     wait_until(gone, what="drop deleted")
     assert not data.exists()
+
+
+def test_workflows_go_with_their_owner(kube, cluster: Cluster, operator: RunningOperator):
+    if kube.controller_manager is None:
+        pytest.skip("kube-controller-manager not built (bash tools/testcluster/build.sh kube-controller-manager): no garbage collector")
+    cluster.create(family("owned"))
+    wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned"), what="workflow")
+    cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "owned")
+    wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned") is None, timeout=60, what="workflow garbage-collected with its owner")

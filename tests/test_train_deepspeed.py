@@ -45,6 +45,7 @@ def test_offload_without_zero_is_refused():
         render(DeepSpeed(zero_stage=0, offload="cpu"), Hyperparameters())
 
 
+@pytest.mark.slow
 def test_zero2_trains_on_cpu_through_the_step_cli(tmp_path, datasets):
     store = LocalStore(tmp_path / "store")
     build_compile(store, datasets, sizes={"train": (8, 8), "val": (3, 3), "test": (2, 2)})

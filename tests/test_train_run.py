@@ -73,6 +73,7 @@ def stored_weights(store: LocalStore, result) -> dict[str, torch.Tensor]:
     return load_file(store.root / result.model_uri[len(str(store.root)) + 1 :] / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_kill_resume_matches_uninterrupted_run_then_evaluates(compiled, tmp_path):
     spec = make_spec()
     # uninterrupted reference

@@ -104,13 +104,15 @@ def build_compile(
         records.sort(key=lambda r: r.id)
         for index in range(0, max(len(records), 1), shard_size):
             chunk = records[index : index + shard_size]
-            key = f"{root}/shards/{split}/part-{index // shard_size:05d}.jsonl"
-            store.write_bytes(key, "".join(r.model_dump_json() + "\n" for r in chunk).encode())
-            shards.append({"split": split, "key": key, "records": len(chunk)})
+            key = f"{layout.compile_split_shards(root, split)}/part-{index // shard_size:05d}.jsonl"
+            body = "".join(r.model_dump_json() + "\n" for r in chunk).encode()
+            store.write_bytes(key, body)
+            shards.append({"path": key, "split": split, "sha256": hashlib.sha256(body).hexdigest(), "records": len(chunk), "bytes": len(body)})
+    # the fields of compile's manifest.json that training reads (steps/compile/manifest.py)
     manifest = {
         "compile": name,
         "spec_hash": spec_hash,
-        "families": {"esconv": {"tier": 1, "weight": 2.0}, "counselchat": {"tier": 2, "weight": 1.0}},
+        "families": [{"name": "esconv", "weight": 2.0}, {"name": "counselchat", "weight": 1.0}],
         "shards": shards,
     }
     store.write_json(f"{root}/manifest.json", manifest)

@@ -58,13 +58,16 @@ def make_judge(evaluation: Evaluation) -> Judge:
 
 
 def load_local_model(store: Store, model_prefix: str, dest: Path) -> tuple[Any, Any]:
+    """Download the trained model folder and load it (on the GPU when there is one)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     for key in store.list(model_prefix):
         target = dest / key[len(model_prefix) + 1 :]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(store.read_bytes(key))
-    return AutoModelForCausalLM.from_pretrained(dest), AutoTokenizer.from_pretrained(dest)
+    model = AutoModelForCausalLM.from_pretrained(dest)
+    return model.to("cuda") if torch.cuda.is_available() else model, AutoTokenizer.from_pretrained(dest)
 
 
 def run_suites(

@@ -36,6 +36,7 @@ def run_items(items: list[Item], *, store_uri: str | None, workers: int, use_cac
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished steps are recorded; rerun the same command to resume")
         return 130
-    Console().print(status_table(report.outcomes))
+    out = Console()
+    (out if out.is_terminal else Console(width=160)).print(status_table(report.outcomes))
     console.print(f"store: {report.store}  (statuses under status/, step logs under {logs})")
     return 0 if report.ok else 1

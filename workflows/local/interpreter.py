@@ -231,52 +231,62 @@ class _Run:
             for dep in t.get("dependencies") or []:
                 if dep not in tasks:
                     raise ManifestFeatureError(f"task {t['name']!r}: unknown dependency {dep!r}")
-        done: dict[str, list[NodeResult]] = {}
+        done: dict[str, list[NodeResult]] = {}  # succeeded tasks -> their nodes
+        started: dict[str, int] = {}  # task -> number of nodes
+        collected: dict[str, list[NodeResult]] = {}
         results: list[NodeResult] = []
         running: dict[Future[NodeResult], str] = {}
-        remaining: dict[str, int] = {}
-        collected: dict[str, list[tuple[int, NodeResult]]] = {}
         failure = ""
+
+        def finish(name: str) -> None:
+            nonlocal failure
+            nodes = sorted(collected[name], key=_node_order)
+            ok = all(n.ok for n in nodes)
+            self.events.task_finished(self.name, name, ok)
+            if ok:
+                done[name] = nodes
+                self._publish(tasks[name], nodes, fan_out="withParam" in tasks[name] or "withItems" in tasks[name])
+            else:
+                failure = failure or next(n.message for n in nodes if not n.ok)
+
+        def schedule(pool: ThreadPoolExecutor) -> None:
+            """Start every task whose dependencies are done, until none is left to start."""
+            nonlocal failure
+            progressed = True
+            while progressed and not failure:
+                progressed = False
+                for name, task in tasks.items():
+                    deps = task.get("dependencies") or []
+                    if name in started or any(d not in done for d in deps):
+                        continue
+                    try:
+                        items = _items(task, self.scope)
+                    except WorkflowFailed as err:
+                        failure = str(err)
+                        return
+                    nodes = [(None, None)] if items is None else list(enumerate(items))
+                    upstream = hashlib.sha256(json.dumps([[n.key, n.outputs] for d in sorted(deps) for n in done[d]], sort_keys=True).encode()).hexdigest()
+                    started[name], collected[name], progressed = len(nodes), [], True
+                    self.events.task_started(self.name, name, len(nodes))
+                    if not nodes:
+                        finish(name)
+                    for index, item in nodes:
+                        running[pool.submit(self._node, task, index, item, upstream)] = name
+
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pixelgate-node") as pool:
             try:
-                while True:
-                    if not failure:
-                        for name, task in list(tasks.items()):
-                            deps = task.get("dependencies") or []
-                            if name in remaining or name in done or any(d not in done for d in deps):
-                                continue
-                            upstream = hashlib.sha256(
-                                json.dumps([[n.key, n.outputs] for d in sorted(deps) for n in done[d]], sort_keys=True).encode()
-                            ).hexdigest()
-                            items = _items(task, self.scope)
-                            nodes = [(None, None)] if items is None else list(enumerate(items))
-                            self.events.task_started(self.name, name, len(nodes))
-                            remaining[name] = len(nodes)
-                            collected[name] = []
-                            if not nodes:
-                                done[name] = []
-                                self._publish(task, [], fan_out=True)
-                                self.events.task_finished(self.name, name, True)
-                            for index, item in nodes:
-                                running[pool.submit(self._node, task, index, item, upstream)] = name
-                    if not running:
-                        break
+                schedule(pool)
+                while running:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         name = running.pop(future)
                         result = future.result()
                         results.append(result)
+                        collected[name].append(result)
                         self.events.node_finished(self.name, name, result.cached)
-                        collected[name].append((len(collected[name]), result))
-                        if not result.ok:
-                            failure = failure or result.message
-                        if len(collected[name]) == remaining[name] and name not in done:
-                            ordered = sorted((r for _, r in collected[name]), key=_node_order)
-                            ok = all(r.ok for r in ordered)
-                            self.events.task_finished(self.name, name, ok)
-                            if ok:
-                                done[name] = ordered
-                                self._publish(tasks[name], ordered, fan_out="withParam" in tasks[name] or "withItems" in tasks[name])
+                        if len(collected[name]) == started[name]:
+                            finish(name)
+                    schedule(pool)
             except BaseException:
                 terminate_all()
                 pool.shutdown(wait=False, cancel_futures=True)

@@ -150,6 +150,7 @@ class Runner:
         self.logs_dir = logs_dir
         self.image = image
         self.outcomes: dict[tuple[str, str], Outcome] = {}
+        self.items: list[Item] = []
 
     def _status_of(self, kind: str, name: str) -> BaseModel | None:
         if (kind, name) in self.outcomes:
@@ -204,7 +205,7 @@ class Runner:
         spec = item.resource.spec
         training = self._status_of("TrainingRun", spec.training_run) if spec.training_run else None
         targets = None
-        trainer = next((o for o in self._items if o.ref == ("TrainingRun", spec.training_run)), None) if spec.training_run else None
+        trainer = next((i for i in self.items if i.ref == ("TrainingRun", spec.training_run)), None)
         if trainer is not None:
             targets = trainer.resource.spec.evaluation.targets
         status = review(
@@ -219,7 +220,7 @@ class Runner:
         return Outcome("GateReview", item.resource.name, status)
 
     def run(self, items: list[Item]) -> list[Outcome]:
-        self._items = items
+        self.items = items
         for item in order_items(items):
             outcome = self.run_item(item, items)
             self._write_status(outcome.kind, outcome.name, outcome.status)

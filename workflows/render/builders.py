@@ -22,7 +22,7 @@ from ..api.compile_run import CompileRunSpec
 from ..api.dataset_family import DatasetFamilySpec
 from ..api.meta import Resource, spec_hash
 from ..api.training_run import TrainingRunSpec
-from .common import Compute, StepDef, labels_for, spec_document, step_template, with_resources, workflow_name
+from .common import DEFAULT_IMAGE, Compute, StepDef, labels_for, spec_document, step_template, with_resources, workflow_name
 
 ENTRYPOINT = "main"
 
@@ -135,8 +135,6 @@ def render_workflow(
     base_dir: Path | str | None = None,
 ) -> dict[str, Any]:
     """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs."""
-    from .common import DEFAULT_IMAGE
-
     builder = _BUILDERS.get(resource.kind)
     if builder is None:
         raise RenderError(f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)")

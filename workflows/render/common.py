@@ -118,7 +118,6 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
         inputs=[Parameter(name=name) for name in defn.inputs] or None,
         outputs=outputs,
         labels=dict(labels),
-        resources=None,
         retry_strategy=RetryStrategy(
             limit=defn.compute.retries,
             retry_policy="Always",
@@ -128,7 +127,6 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
         active_deadline_seconds=defn.compute.deadline_s,
         node_selector=dict(defn.compute.node_selector) or None,
         tolerations=[Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")] if gpu else None,
-        pod_spec_patch=None,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...api.compile_run import NearDedup
-from .lsh import band_hashes, bucket_pairs, optimal_params, unique_pairs
+from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
 from .minhash import MinHasher, Shingler, has_shingles, jaccard
 
 
@@ -39,7 +39,7 @@ def confirm(cands: np.ndarray, texts_of: Callable[[np.ndarray], dict[int, str]],
 def near_duplicates(texts: list[str], near: NearDedup, seed: int = 1, exact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Duplicate pairs (indices into ``texts``) and their similarity (1.0 for equal content keys)."""
     hasher = MinHasher(near.num_perm, seed, Shingler(near.ngram, near.ngram_unit, seed))
-    bands, rows = (near.bands, near.rows) if near.bands and near.rows else optimal_params(near.threshold, near.num_perm)
+    bands, rows = params_for(near)
     sig = np.concatenate([hasher.signatures(texts[i : i + 4096]) for i in range(0, len(texts), 4096)])
     keys = exact if exact is not None else np.arange(len(texts), dtype=np.uint64)
     exact_pairs, cands = candidates(band_hashes(sig, bands, rows), has_shingles(sig), keys)

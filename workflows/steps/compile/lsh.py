@@ -7,10 +7,14 @@ hashes sit next to each other; memory is 16 bytes per record for the one band be
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .minhash import splitmix64
+
+if TYPE_CHECKING:
+    from ...api.compile_run import NearDedup
 
 # within a bucket every record is paired with its next PAIR_WINDOW neighbours in sorted order;
 # larger buckets additionally pair every member with the bucket's first record (a star)
@@ -37,6 +41,18 @@ def optimal_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_w
             if err < best_err - 1e-12:
                 best, best_err = (bands, rows), err
     return best
+
+
+def params_for(near: "NearDedup") -> tuple[int, int]:
+    """Bands and rows for a spec: given ones, else optimal ones. With verification on, a false
+    positive only costs one exact Jaccard, so misses are weighted 0.9 against 0.1 (the S-curve
+    moves left: at threshold 0.8 and 128 permutations, 14x9 finds 87% of pairs at exactly 0.8
+    where datasketch's equal weights, 9x13, find 40%); without it, datasketch's 0.5/0.5."""
+    if near.bands and near.rows:
+        return near.bands, near.rows
+    if near.verify:
+        return optimal_params(near.threshold, near.num_perm, fp_weight=0.1, fn_weight=0.9)
+    return optimal_params(near.threshold, near.num_perm)
 
 
 def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:

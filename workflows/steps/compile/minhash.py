@@ -63,15 +63,30 @@ def normalize_texts(texts: pa.Array | list[str]) -> pa.LargeStringArray:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     arr = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(arr, ""), "NFKC"))
-    for mark in _UNICODE_PUNCT:
-        arr = pc.replace_substring(arr, mark, " ")
     offsets_buf, data_buf = arr.buffers()[1:3]
     if data_buf is None:
         return arr
     # an Arrow-allocated (padded) buffer: string kernels may read past the last byte of a foreign one
     folded = pa.allocate_buffer(data_buf.size)
-    np.take(_ASCII_FOLD, np.frombuffer(data_buf, dtype=np.uint8), out=np.frombuffer(folded, dtype=np.uint8))
+    out = np.frombuffer(folded, dtype=np.uint8)
+    raw = np.frombuffer(data_buf, dtype=np.uint8)
+    np.take(_ASCII_FOLD, raw, out=out)
+    _blank_unicode_punctuation(raw, out)
     return pa.LargeStringArray.from_buffers(len(arr), offsets_buf, folded, offset=arr.offset)
+
+
+def _blank_unicode_punctuation(raw: np.ndarray, out: np.ndarray) -> None:
+    """Overwrite the UTF-8 bytes of :data:`_UNICODE_PUNCT` characters with spaces (stays valid UTF-8)."""
+    for mark in _UNICODE_PUNCT:
+        code = np.frombuffer(mark.encode(), dtype=np.uint8)
+        width = len(code)
+        if len(raw) < width:
+            continue
+        hit = raw[: len(raw) - width + 1] == code[0]
+        for j in range(1, width):
+            hit &= raw[j : len(raw) - width + 1 + j] == code[j]
+        for j in range(width):
+            out[np.flatnonzero(hit) + j] = _SPACE
 
 
 @dataclass(frozen=True)
@@ -199,26 +214,22 @@ class MinHasher:
         return self._densify(sig.reshape(n_docs, k))
 
     def _densify(self, sig: np.ndarray) -> np.ndarray:
-        original = sig
+        """Fill each empty bin from its donor sequence; work shrinks with the bins still empty."""
         out = sig.copy()
-        rows = np.flatnonzero(((sig == EMPTY).any(axis=1)) & ((sig != EMPTY).any(axis=1)))
-        if not len(rows):
-            return out
-        src = original[rows]
-        todo = src == EMPTY
-        fill = src.copy()
+        rows, bins = np.nonzero(sig == EMPTY)
+        nonempty = (sig != EMPTY).any(axis=1)
+        keep = nonempty[rows]  # a document without shingles stays all EMPTY
+        rows, bins = rows[keep], bins[keep]
         for t in range(len(self._donors)):
-            if not todo.any():
-                break
-            donor = src[:, self._donors[t]]
-            ok = todo & (donor != EMPTY)
-            fill[ok] = donor[ok]
-            todo &= ~ok
-        # beyond 8*num_perm attempts (a document with one or two shingles): take the first non-empty bin
-        if todo.any():
-            first = src[np.arange(len(src)), np.argmax(src != EMPTY, axis=1)]
-            fill[todo] = np.broadcast_to(first[:, None], fill.shape)[todo]
-        out[rows] = fill
+            if not len(rows):
+                return out
+            donor = sig[rows, self._donors[t, bins]]
+            ok = donor != EMPTY
+            out[rows[ok], bins[ok]] = donor[ok]
+            rows, bins = rows[~ok], bins[~ok]
+        # beyond 8*num_perm attempts (a document with one or two shingles): the first non-empty bin
+        first = sig[rows, np.argmax(sig[rows] != EMPTY, axis=1)]
+        out[rows, bins] = first
         return out
 
     def signatures(self, texts: pa.Array | list[str]) -> np.ndarray:

@@ -37,7 +37,7 @@ from ...recordio import row_to_record
 from ...store import Store
 from . import clusters, split
 from .inputs import Plan, build_plan, content_keys, read_columns, unit_texts
-from .lsh import band_hashes, bucket_pairs, optimal_params, unique_pairs
+from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
 from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard
 
 BATCH = 2048
@@ -45,13 +45,6 @@ BATCH = 2048
 
 def work_key(name: str, spec_hash: str, *parts: str) -> str:
     return "/".join([layout.compile_root(name, spec_hash), "work", *parts])
-
-
-def lsh_params(spec: CompileRunSpec) -> tuple[int, int]:
-    near = spec.dedup.near
-    if near.bands and near.rows:
-        return near.bands, near.rows
-    return optimal_params(near.threshold, near.num_perm)
 
 
 def minhasher(spec: CompileRunSpec, seed: int = 1) -> MinHasher:
@@ -82,11 +75,15 @@ class PlanResult(BaseModel):
 
 
 def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> PlanResult:
-    bands, rows = lsh_params(spec)
+    bands, rows = params_for(spec.dedup.near)
     plan = build_plan(store, name, spec_hash, spec, bands, rows)
     key = work_key(name, spec_hash, "plan.json")
     if store.exists(key) and load_plan(store, name, spec_hash).fingerprint() != plan.fingerprint():
-        store.delete_prefix(layout.compile_root(name, spec_hash))  # inputs moved on: start clean
+        # inputs moved on: start clean, and first withdraw a pointer naming the folder being rebuilt
+        pointer = layout.compile_pointer(name)
+        if store.exists(pointer) and store.read_json(pointer).get("target") == layout.compile_root(name, spec_hash):
+            store.delete_prefix(pointer)
+        store.delete_prefix(layout.compile_root(name, spec_hash))
     if not store.exists(key):
         store.write_json(key, plan.model_dump(mode="json"))
     return PlanResult(
@@ -287,7 +284,10 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
             similarity[~is_exact] = _estimated(store, name, spec_hash, plan, near_removed)
     _, ids = load_texts(store, plan, np.concatenate([removed, winners]), spec.dedup.unit, ("id",))
     shard_family = [s.family for s in plan.shards]
-    fam_of = lambda gids: [shard_family[s] for s in plan.shard_of(gids)]  # noqa: E731
+
+    def fam_of(gids: np.ndarray) -> list[str]:
+        return [shard_family[s] for s in plan.shard_of(gids)]
+
     table = pa.table(
         {
             "removed_id": [ids["id"][g] for g in removed.tolist()],

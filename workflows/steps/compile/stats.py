@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 TURN_EDGES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128]
@@ -27,7 +27,7 @@ class Histogram(BaseModel):
         if value is None:
             self.missing += 1
             return
-        self.counts[max(int(np.searchsorted(self.edges, value, side="right")) - 1, 0)] += 1
+        self.counts[max(bisect.bisect_right(self.edges, value) - 1, 0)] += 1
 
 
 class Distribution(BaseModel):

@@ -65,21 +65,28 @@ class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.hidden = 0  # inside <style> or <script>
 
     def handle_starttag(self, tag: str, attrs: object) -> None:
-        if tag in _BLOCK_TAGS:
+        if tag in ("style", "script"):
+            self.hidden += 1
+        elif tag in _BLOCK_TAGS:
             self.parts.append("\n\n" if tag != "br" else "\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCK_TAGS and tag != "br":
+        if tag in ("style", "script"):
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCK_TAGS and tag != "br":
             self.parts.append("\n\n")
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        if not self.hidden:
+            self.parts.append(data)
 
 
 def html_to_text(text: str) -> str:
-    """Tags removed (block tags become paragraph breaks), entities unescaped, blank runs collapsed."""
+    """Tags, comments, styles and scripts removed (block tags become paragraph breaks), entities
+    unescaped, blank runs collapsed."""
     parser = _TextExtractor()
     parser.feed(text)
     parser.close()

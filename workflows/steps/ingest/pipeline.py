@@ -61,7 +61,7 @@ class _Spool:
 
     def write(self, name: str, entry: dict[str, Any]) -> None:
         if name not in self.files:
-            self.files[name] = open(self.dir / f"{name}.jsonl", "wb")
+            self.files[name] = open(self._path(name), "wb")
         try:
             line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode()
         except UnicodeEncodeError:  # lone surrogates from undecodable bytes
@@ -69,11 +69,14 @@ class _Spool:
         self.files[name].write(line + b"\n")
         self.counts[name] += 1
 
+    def _path(self, name: str) -> Path:
+        return self.dir / (name.replace("/", "__") + ".jsonl")
+
     def commit(self, store: Store, key_for: dict[str, str]) -> None:
         for name, fh in self.files.items():
             fh.close()
             with store.writer(key_for[name]) as tmp:
-                shutil.copyfile(self.dir / f"{name}.jsonl", tmp)
+                shutil.copyfile(self._path(name), tmp)
 
     def close(self) -> None:
         for fh in self.files.values():
@@ -157,6 +160,10 @@ class _Ingest:
                 self.reject(ctx, conv.position, conv.raw, "undecodable", str(err))
                 continue
             kept = [(r, t) for r, t in turns if t]
+            if self.spec.mapping.pair is not None and len(kept) < 2:
+                side = "prompt" if not turns[0][1] else "response"
+                self.reject(ctx, conv.position, conv.raw, "empty_turn", f"the {side} is empty after repair")
+                continue
             self.empty_turns += len(turns) - len(kept)
             repaired.append((conv, kept))
         texts = [t for _, turns in repaired for _, t in turns]

@@ -43,7 +43,8 @@ _DOMAIN = re.compile(
 )
 _WORD = re.compile(r"\w+")
 
-WEIGHTS = {"empathy": 0.45, "fidelity": 0.35, "domain_relevance": 0.20}
+WEIGHTS = {"empathy": 0.45, "fidelity": 0.45, "domain_relevance": 0.10}
+SUBSTANCE_LOW, SUBSTANCE_HIGH = 15, 25  # words per helper turn: full credit between these
 
 
 def _rate(pattern: re.Pattern[str], texts: Sequence[str]) -> float:
@@ -72,9 +73,10 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
     both_roles = float(bool(helper) and any(r == "user" for r, _ in turns))
     depth = min(1.0, len(turns) / 8)
     helper_words = sum(len(_WORD.findall(t)) for t in helper) / len(helper) if helper else 0.0
-    substance = min(1.0, helper_words / 12)
+    # helper turns of a conversational length: too short is perfunctory, too long is lecturing
+    substance = min(1.0, helper_words / SUBSTANCE_LOW) if helper_words <= SUBSTANCE_HIGH else max(0.0, 1 - (helper_words - SUBSTANCE_HIGH) / SUBSTANCE_HIGH)
     truncated = float(bool(turns) and not re.search(r"[.!?)\"'”’…:;]\s*$|[\U0001F300-\U0001FAFF]\s*$", turns[-1][1]))
-    fidelity = _clip(both_roles * (0.35 * alternation + 0.25 * depth + 0.3 * substance + 0.1 * (1 - truncated)))
+    fidelity = _clip(both_roles * (0.2 * alternation + 0.15 * depth + 0.55 * substance + 0.1 * (1 - truncated)))
 
     harm_hits = sum(len(_HARM.findall(t)) for t in helper)
     harmfulness = _clip(harm_hits / max(1, len(helper)) * 3)
@@ -93,6 +95,7 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
         "both_roles": both_roles,
         "depth": depth,
         "helper_words_mean": helper_words,
+        "substance": substance,
         "truncated": truncated,
         "harm_hits": float(harm_hits),
         "domain_density": domain_density,

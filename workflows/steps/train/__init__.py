@@ -43,8 +43,10 @@ class EvaluateResult(BaseModel):
 
 
 def checkpoint_store(spec: TrainingRunSpec, store: Store, name: str) -> CheckpointStore:
+    """``<checkpoints.uri>/<spec-hash>/`` when set (a changed spec never resumes another's
+    checkpoints), else the run's own ``checkpoints/`` folder."""
     if spec.checkpoints.uri:
-        return CheckpointStore(open_store(spec.checkpoints.uri), "")
+        return CheckpointStore(open_store(spec.checkpoints.uri), spec_hash(spec))
     return CheckpointStore(store, layout.training_checkpoints(name, spec_hash(spec)))
 
 

@@ -17,13 +17,13 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ... import layout
 from ...records import Record
 from ...store import Store, read_pointer
+from ..compile.stages import OutputShard
 
 SPLITS = ("train", "val", "test")
 
@@ -32,18 +32,31 @@ class TrainingDataError(ValueError):
     """The compile output is missing, incomplete or inconsistent with the curriculum."""
 
 
+class _FamilyWeight(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    weight: float = 1.0
+
+
+class ManifestView(BaseModel):
+    """The part of compile's ``manifest.json`` training reads (see steps/compile/manifest.py)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    shards: list[OutputShard]
+    families: list[_FamilyWeight] = Field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class CompileInputs:
     root: str
-    manifest: dict[str, Any]
+    manifest: ManifestView
     shards: dict[str, list[str]]
 
     def family_weights(self) -> dict[str, float]:
-        """The families' own weights as the manifest records them (``families``: name -> {weight}); 1.0 when absent."""
-        families = self.manifest.get("families") or {}
-        if isinstance(families, list):
-            families = {f.get("name"): f for f in families if isinstance(f, dict)}
-        return {str(name): float(info.get("weight", 1.0)) if isinstance(info, dict) else 1.0 for name, info in families.items()}
+        """The families' own weights, as the compile recorded them."""
+        return {f.name: f.weight for f in self.manifest.families}
 
 
 def resolve_compile(store: Store, compile_run: str) -> CompileInputs:
@@ -55,10 +68,17 @@ def resolve_compile(store: Store, compile_run: str) -> CompileInputs:
     manifest_key = f"{root}/manifest.json"
     if not store.exists(manifest_key):
         raise TrainingDataError(f"compile output {root} has no manifest.json; it is incomplete")
-    shards = {split: [k for k in store.list(layout.compile_split_shards(root, split)) if k.endswith(".jsonl")] for split in SPLITS}
+    try:
+        manifest = ManifestView.model_validate(store.read_json(manifest_key))
+    except ValidationError as err:
+        raise TrainingDataError(f"{manifest_key} is not a compile manifest: {err}") from err
+    shards = {split: sorted(s.path for s in manifest.shards if s.split == split and s.records > 0) for split in SPLITS}
+    missing = [k for keys in shards.values() for k in keys if not store.exists(k)]
+    if missing:
+        raise TrainingDataError(f"compile output {root}: manifest lists shards that are missing: {missing[:3]}")
     if not shards["train"]:
         raise TrainingDataError(f"compile output {root} has no train shards")
-    return CompileInputs(root=root, manifest=store.read_json(manifest_key), shards=shards)
+    return CompileInputs(root=root, manifest=manifest, shards=shards)
 
 
 def iter_shard_records(store: Store, key: str) -> Iterator[Record]:

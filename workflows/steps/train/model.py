@@ -1,8 +1,8 @@
 """Base model and tokenizer from a spec: a store URI, a local path, a hub name, or built here.
 
-* ``model.base``: ``config:<json>`` builds a GPT-2 from a transformers ``GPT2Config`` (tests, smoke
-  runs); ``s3://...`` downloads the folder first; anything else goes to ``from_pretrained`` (a
-  local folder, or a hub name where the cluster can reach a hub).
+* ``model.base``: ``config:<json>`` builds a model from a transformers config (``model_type``
+  defaults to ``gpt2``; tests, smoke runs); ``s3://...`` downloads the folder first; anything
+  else goes to ``from_pretrained`` (a local folder, or a hub name where a hub is reachable).
 * ``model.tokenizer``: ``train:<vocab size>`` trains a byte-level BPE tokenizer on the train
   shards' text (deterministic for the same shards); unset means the base model's tokenizer.
 * The chat template is the spec's, else the tokenizer's own, else ChatML (whose markers are added
@@ -106,23 +106,28 @@ def load_tokenizer(source: ModelSource, texts: Iterable[str], scratch: Path) -> 
 
 def load_model(source: ModelSource, tokenizer: Any, scratch: Path) -> Any:
     """The base model, its embeddings sized to the tokenizer."""
-    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     if source.base.startswith("config:"):
         try:
             options = json.loads(source.base[len("config:") :])
         except json.JSONDecodeError as err:
             raise ModelSourceError(f"model.base config:<json> is not valid JSON: {err}") from None
-        config = GPT2Config(
-            **{"n_positions": source.max_seq_length, **options},
+        model_type = options.pop("model_type", "gpt2")
+        if model_type == "gpt2":
+            options = {"n_positions": source.max_seq_length, **options}
+        config = AutoConfig.for_model(
+            model_type,
+            **options,
             vocab_size=len(tokenizer),
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        if config.n_positions < source.max_seq_length:
-            raise ModelSourceError(f"config n_positions {config.n_positions} < model.maxSeqLength {source.max_seq_length}")
-        return GPT2LMHeadModel(config)
+        window = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        if window is not None and window < source.max_seq_length:
+            raise ModelSourceError(f"config window {window} < model.maxSeqLength {source.max_seq_length}")
+        return AutoModelForCausalLM.from_config(config)
     model = AutoModelForCausalLM.from_pretrained(_local_location(source.base, scratch))
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))

@@ -1,0 +1,73 @@
+"""Peering keeps one replica active (the other pauses, then takes over), and the liveness probe answers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pixelgate.operator.config import OperatorConfig
+from tests.operator_support import Cluster, RunningOperator, family, install_crds, wait_until
+
+
+@pytest.fixture(scope="module")
+def crds(kube, argo_crds_dir):
+    with kube.api_client() as api:
+        install_crds(api, argo_crds_dir)
+
+
+@pytest.fixture
+def cluster(kube, kube_namespace, crds):
+    with kube.api_client() as api:
+        yield Cluster(api, kube_namespace, kube.kubeconfig)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reconciles(op: RunningOperator) -> float:
+    """DatasetFamily reconciles this replica ran (a paused replica runs none)."""
+    return sum(
+        sample.value
+        for metric in op.metrics.reconciles.collect()
+        for sample in metric.samples
+        if sample.name == "pixelgate_reconcile_total" and sample.labels["kind"] == "DatasetFamily"
+    )
+
+
+def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path):
+    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "pixelgate"},
+    })
+    port = _free_port()
+
+    def cfg(priority: int, liveness: str | None = None) -> OperatorConfig:
+        return OperatorConfig(store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig),
+                              peering_name="pixelgate", priority=priority, liveness_endpoint=liveness)
+
+    leader = RunningOperator(cfg(100, f"http://127.0.0.1:{port}/healthz")).start()
+    follower = RunningOperator(cfg(0)).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+            assert resp.status == 200
+            json.loads(resp.read() or b"{}")
+        wait_until(lambda: len((cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate").get("status") or {})) == 2,
+                   what="both replicas in the peering object")
+        cluster.create(family("peer-1"))
+        wait_until(lambda: cluster.workflow_of("DatasetFamily", "peer-1"), what="workflow from the active replica")
+        wait_until(lambda: _reconciles(leader) >= 1, what="the leader reconciled")
+        assert _reconciles(follower) == 0
+    finally:
+        leader.stop()
+    cluster.create(family("peer-2"))
+    try:
+        wait_until(lambda: cluster.workflow_of("DatasetFamily", "peer-2"), timeout=90, what="the follower takes over")
+        assert _reconciles(follower) >= 1
+    finally:
+        follower.stop()
