@@ -30,6 +30,13 @@ demo: install
 crds: install
 	$(BIN)/pixelgate crds -o crds
 
+# Benchmarks: baseline and pixelgate on the same data in one run; figures go to docs/benchmarks.md.
+bench-ingest: install
+	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-dedup: install
+	$(BIN)/python benchmarks/bench_dedup.py
+
 clean:
 	rm -rf $(VENV) .pixelgate .pytest_cache
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from datetime import datetime
-from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +25,7 @@ from pixelgate.workflows.api.meta import Condition, set_condition, spec_hash
 from pixelgate.workflows.layout import compile_root
 from pixelgate.workflows.render import RenderError, render_workflow
 from pixelgate.workflows.store import open_store
+from pixelgate.workflows.steps.compile.drift import DriftReport
 
 from . import dependencies as deps
 from . import gates
@@ -68,16 +69,17 @@ class Reconciler:
         self.cfg = cfg
         self.kube = kube
         self.metrics = metrics
-        self._locks: defaultdict[tuple[str, str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
     async def locked(self, kind: str, namespace: str, name: str) -> AsyncIterator[None]:
+        """Serialize status work on one resource; the lock lives while someone holds or awaits it."""
         key = (kind, namespace, name)
-        lock = self._locks[key]
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
         async with lock:
             yield
-        if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-            self._locks.pop(key, None)
 
     # ------------------------------------------------------------------ events
 
@@ -203,8 +205,8 @@ class Reconciler:
         except Exception as err:  # no baseline, no drift report, or the store is unreachable
             log.info("no drift for compile %s/%s: %s", compile_name, digest, err)
             return {}
-        features = doc.get("features", doc) if isinstance(doc, dict) else {}
-        return {str(f): {k: float(v) for k, v in vals.items() if k in ("psi", "js") and isinstance(v, (int, float))} for f, vals in features.items() if isinstance(vals, dict)}
+        report = DriftReport.model_validate(doc)
+        return {f.feature: {"psi": f.psi, "js": f.js} for f in report.features}
 
     # ------------------------------------------------------------------ GateReview
 

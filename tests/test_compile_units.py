@@ -145,3 +145,13 @@ def test_arrow_word_split_of_normalized_text_matches_python_split():
     norm = normalize_texts(texts)
     arrow_words = set(pc.utf8_split_whitespace(norm).flatten().unique().to_pylist()) - {""}
     assert arrow_words == {w for t in norm.to_pylist() for w in t.split()}
+
+
+def test_text_batches_bound_records_and_bytes():
+    import pyarrow as pa
+
+    from pixelgate.workflows.steps.compile.minhash import text_batches
+
+    texts = pa.array(["a" * 10] * 5 + ["b" * 100, None])
+    batches = text_batches(texts, max_records=3, max_bytes=25)
+    assert [(b.start, b.stop) for b in batches] == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]  # a long record gets its own batch

@@ -45,9 +45,6 @@ JOB = "pixelgate-operator"  # the scrape job the chart's ServiceMonitor sets and
 # docs/observability.md). test_alert_metrics_are_exported fails when this list is out of date.
 PENDING_OPERATOR_METRICS = {
     "pixelgate_compile_output_duplicate_rate",
-    "pixelgate_compile_max_duplicate_rate",
-    "pixelgate_workflow_last_progress_timestamp_seconds",
-    "pixelgate_training_gpus",
     "pixelgate_training_last_progress_timestamp_seconds",
 }
 

@@ -87,6 +87,7 @@ def test_json_array_csv_and_parquet_sources(tmp_path: Path) -> None:
     result = ingest_family("qa", _spec(str(tmp_path / "qa.csv"), "csv", pair), store)
     assert result.records_out == 1 and result.quarantined_by_reason == {"malformed_row": 1}
     assert _records(store, "qa")[0].messages[1].content == "Because\u00a0caf\u00e9 \"x\""  # cp1252 detected, HTML stripped
+    assert store.read_json(f"families/qa/{result.spec_hash}/stats.json")["encoding_fixes"]["charset_detected"] == 1
 
 
 def test_rerun_writes_identical_bytes(tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ def _pixelgate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subp
 
 
 def _outputs(store) -> dict[str, bytes]:
-    return {k: store.read_bytes(k) for k in store.list("") if k.startswith(OUTPUT_PREFIXES)}
+    # timing.json records how long a step took: by design the one output a rerun changes.
+    return {k: store.read_bytes(k) for k in store.list("") if k.startswith(OUTPUT_PREFIXES) and not k.endswith("/timing.json")}
 
 
 def _status(store, kind: str, name: str) -> dict:

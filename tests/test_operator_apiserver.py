@@ -132,7 +132,10 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     compile_hash = compile_wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
     drift = store / "compiles" / "qs-compile" / compile_hash / "drift.json"
     drift.parent.mkdir(parents=True)
-    drift.write_text(json.dumps({"features": {"turns": {"psi": 0.12, "js": 0.03}}}))
+    drift.write_text(json.dumps({
+        "compile": "qs-compile", "spec_hash": compile_hash, "baseline": "qs-old", "baseline_spec_hash": "0" * 10,
+        "features": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}], "level": "warn",
+    }))
     result = {"records": 150, "duplicate_rate": 0.0625, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
     argo.set(compile_wf["metadata"]["name"], "Succeeded", nodes=compile_nodes, outputs={"compile": result}, progress="4/4")
     wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")

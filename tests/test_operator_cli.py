@@ -49,8 +49,8 @@ def test_operator_process_serves_probes_metrics_and_reconciles(kube, kube_namesp
             cluster = Cluster(api, kube_namespace, kube.kubeconfig)
             cluster.create(family("cli-fam"))
             wait_until(lambda: cluster.workflow_of("DatasetFamily", "cli-fam"), what="workflow from the CLI operator")
-        body = wait_until(lambda: (m := _get(f"http://127.0.0.1:{metrics}/metrics")) and 'pixelgate_workflows_created_total{kind="DatasetFamily"} 1.0' in m and m, what="metrics")
-        assert 'pixelgate_resources{kind="DatasetFamily",phase="Pending"} 1.0' in body
+        wanted = ('pixelgate_workflows_created_total{kind="DatasetFamily"} 1.0', 'pixelgate_resources{kind="DatasetFamily",phase="Pending"} 1.0')
+        wait_until(lambda: all(w in (_get(f"http://127.0.0.1:{metrics}/metrics") or "") for w in wanted), what="metrics on /metrics")
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)

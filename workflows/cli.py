@@ -57,7 +57,7 @@ def _load_spec_document(spec: str) -> tuple[dict, Path | None]:
 @click.option("--output-dir", "output_dir", type=click.Path(file_okay=False), help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).")
 def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], result_path: str | None, output_dir: str | None) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
-    from .steps.registry import StepInvocation, UnknownStep, resolve
+    from .steps.registry import StepInputError, StepInvocation, UnknownStep, resolve
 
     try:
         entry = resolve(name)
@@ -78,6 +78,8 @@ def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], r
 
     try:
         result = entry(StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir))
+    except StepInputError as err:
+        raise click.ClickException(f"{name}: {err}") from None
     except Exception as err:
         if not is_transient(err):
             raise

@@ -87,3 +87,8 @@ def family_pii_audit(root: str) -> str:
 
 def family_stats(root: str) -> str:
     return f"{root}/stats.json"
+
+
+def family_timing(root: str) -> str:
+    """Duration and throughput of the ingest: the one family output that differs between reruns."""
+    return f"{root}/timing.json"

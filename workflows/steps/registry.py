@@ -46,6 +46,15 @@ class UnknownStep(KeyError):
     pass
 
 
+class StepInputError(ValueError):
+    """The resource or its data is wrong: the step stops, a retry cannot help, and the message
+    starts with the spec field to fix (``source.uri: no file matches ...``)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 def resolve(name: str) -> Callable[[StepInvocation], BaseModel]:
     try:
         target = STEPS[name]

@@ -33,7 +33,7 @@ STRUCTURED_PII = frozenset({"EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "US_SSN", "C
 # a text can only hold one of them if it has an @, a URL marker or a run of digits
 _PII_HINT = re.compile(r"@|https?:|www\.|\d{3}")
 RECHECK_SEED = 7  # the leakage re-check's MinHash seed; the dedup pass uses 1
-_BATCH = 2048
+_BATCH, _BATCH_BYTES = 2048, 8 << 20  # records and characters hashed at once
 
 
 class GateVerdict(BaseModel):
@@ -93,6 +93,7 @@ class _Scan:
         self.families: list[str] = []
         self._pending: list[str] = []
         self._pending_hash: list[str] = []
+        self._pending_bytes = 0
 
     def _offend(self, gate: str, item: Any) -> None:
         self.counts[gate] += 1
@@ -119,7 +120,8 @@ class _Scan:
         roles = ("assistant",) if self.spec.dedup.unit == "assistant-turns" else ("system", "user", "assistant")
         self._pending.append("\n".join(m["content"] for m in rec["messages"] if m["role"] in roles))
         self._pending_hash.append(recomputed)
-        if len(self._pending) >= _BATCH:
+        self._pending_bytes += len(self._pending[-1])
+        if len(self._pending) >= _BATCH or self._pending_bytes >= _BATCH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -129,7 +131,7 @@ class _Scan:
         self.bands.append(band_hashes(sig, self.plan.bands, self.plan.rows))
         self.shingled.append(has_shingles(sig))
         self.exact.append(content_keys(self._pending_hash))
-        self._pending, self._pending_hash = [], []
+        self._pending, self._pending_hash, self._pending_bytes = [], [], 0
 
     def duplicate_pairs(self, reread: Callable[[np.ndarray], dict[int, str]]) -> tuple[np.ndarray, np.ndarray]:
         """(pairs of output indices that are duplicates, their similarity), found from scratch."""

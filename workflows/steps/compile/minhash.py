@@ -238,6 +238,21 @@ class MinHasher:
         return self.from_hashes(hashes, doc, len(texts))
 
 
+def text_batches(texts: pa.Array, max_records: int = 2048, max_bytes: int = 8 << 20) -> list[slice]:
+    """Consecutive slices of ``texts`` holding at most ``max_records`` records and about
+    ``max_bytes`` of text, so that the working set of hashing is bounded however long records are."""
+    sizes = np.asarray(pc.binary_length(pc.fill_null(texts, "")).to_numpy(zero_copy_only=False), dtype=np.int64)
+    out, start, acc = [], 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if i > start and (i - start >= max_records or acc + size > max_bytes):
+            out.append(slice(start, i))
+            start, acc = i, 0
+        acc += size
+    if start < len(sizes):
+        out.append(slice(start, len(sizes)))
+    return out
+
+
 def has_shingles(signatures: np.ndarray) -> np.ndarray:
     return signatures[:, 0] != EMPTY
 

@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
@@ -38,7 +39,7 @@ from ...store import Store
 from . import clusters, split
 from .inputs import Plan, build_plan, content_keys, read_columns, unit_texts
 from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
-from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard
+from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard, text_batches
 
 BATCH = 2048
 
@@ -109,20 +110,20 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
     table = read_columns(store, info.key, ["messages", "content_hash", "provenance", "quality"])
     hasher = minhasher(spec, plan.minhash_seed)
     texts = unit_texts(table.column("messages"), spec.dedup.unit)
-    sig = np.concatenate([hasher.signatures(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)] or [np.zeros((0, plan.num_perm), np.uint32)])
+    sig = np.concatenate([hasher.signatures(texts[b]) for b in text_batches(texts)] or [np.zeros((0, plan.num_perm), np.uint32)])
     quality = table.column("quality").combine_chunks()
-    overall = quality.field("overall").to_numpy(zero_copy_only=False) if len(quality) else np.zeros(0)
-    overall = np.where(np.asarray(quality.is_null()), np.nan, overall).astype(np.float32) if len(quality) else overall.astype(np.float32)
+    overall = pc.fill_null(pc.struct_field(quality, "overall"), -1.0).to_numpy(zero_copy_only=False).astype(np.float32)
+    overall[np.asarray(quality.is_null().to_numpy(zero_copy_only=False))] = -1.0  # no scores: ranks last
     family = plan.family(info.family)
     arrays = {
         "bands": band_hashes(sig, plan.bands, plan.rows),
         "exact": content_keys(table.column("content_hash").to_pylist()),
         "signature": sig,
         "shingled": has_shingles(sig),
-        "tier": table.column("provenance").combine_chunks().field("tier").to_numpy(zero_copy_only=False).astype(np.int8),
+        "tier": pc.struct_field(table.column("provenance").combine_chunks(), "tier").to_numpy(zero_copy_only=False).astype(np.int8),
         "weight": np.full(len(sig), family.weight, dtype=np.float32),
-        "length": np.asarray(pa.compute.utf8_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64),
-        "quality": np.nan_to_num(overall, nan=-1.0),
+        "length": np.asarray(pc.utf8_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64),
+        "quality": overall,
         "holdout": np.full(len(sig), family.holdout, dtype=bool),
     }
     with store.writer(key) as tmp, open(tmp, "wb") as fh:

@@ -29,6 +29,7 @@ def run_step(invocation: "StepInvocation") -> IngestResult:
         invocation.base_dir,
         batch_size=int(params.get("batchSize", 256)),
         shard_size=int(params.get("shardSize", 10_000)),
+        labels=resource.metadata.labels,
     )
 
 

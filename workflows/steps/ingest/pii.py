@@ -198,6 +198,7 @@ _ADDRESS_WORDS = frozenset(
     "apt apt. suite unit box street st st. avenue ave ave. road rd rd. drive dr. lane way boulevard blvd place court "
     "du de da do dos das del la le les van von der den di y and of u. utca ul. ulica p.o. po".split()
 )
+_CONNECTORS = frozenset("du de da do dos das del la le les van von der den di y and of".split())
 _ADDRESS_MAX_TOKENS = 20
 
 
@@ -208,7 +209,7 @@ def address_spans(text: str) -> list[Span]:
     out: list[Span] = []
     pos = 0
     while (m := _ADDRESS_START.search(text, pos)) is not None:
-        end, words, newlines = m.end(), 0, 0
+        end, words = m.end(), 0
         for tok in _ADDRESS_TOKEN.finditer(text, m.end()):
             word = tok.group()
             if word in ("\n", ","):
@@ -219,11 +220,12 @@ def address_spans(text: str) -> list[Span]:
             core = head.strip("().>")
             if not core or not (core[0].isdigit() or core[0].isupper() or head.lower() in _ADDRESS_WORDS):
                 break
-            words += 1
-            end = tok.start() + len(head)
+            if core[0].isdigit() or core[0].isupper() or head.lower() not in _CONNECTORS:
+                words += 1  # a connector ("de", "and") counts only once a real part follows it
+                end = tok.start() + len(head)
             if head != word:  # sentence end inside the token
                 break
-        if words >= 1:
+        if words >= 2:  # "3 PM" or "2 Kids" alone is not an address
             value = text[m.start() : end].rstrip(" \t\n,.>")
             out.append(Span(m.start(), m.start() + len(value), "LOCATION", 0.6, "address"))
             pos = m.start() + len(value)

