@@ -32,7 +32,7 @@ crds: install
 
 # Benchmarks: baseline and pixelgate on the same data in one run; figures go to docs/benchmarks.md.
 bench-ingest: install
-	$(BIN)/python benchmarks/bench_ingest.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_ingest.py --texts 2000
 
 bench-dedup: install
 	$(BIN)/python benchmarks/bench_dedup.py

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.cluster.fixtures"]
+pytest_plugins = ["tests.cluster.fixtures", "tests.operator_support"]
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("PIXELGATE_DATASETS", REPO.parent / "shared" / "datasets"))

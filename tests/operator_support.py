@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 
@@ -312,3 +313,16 @@ def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0)
         "max_s": max(latencies),
         "finish_converge_s": time.time() - finish_started,
     }
+
+
+@pytest.fixture(scope="session")
+def crds(kube, argo_crds_dir):
+    """Our CRDs and Argo's, installed once into the session's real apiserver."""
+    with kube.api_client() as api:
+        install_crds(api, argo_crds_dir)
+
+
+@pytest.fixture
+def cluster(kube, kube_namespace, crds):
+    with kube.api_client() as api:
+        yield Cluster(api, kube_namespace, kube.kubeconfig)

@@ -15,19 +15,7 @@ from pixelgate.workflows.api.gate_review import GateCheck, GateReviewStatus
 from pixelgate.workflows.api.meta import Condition
 from pixelgate.workflows.api.run_status import NodeFailure
 from pixelgate.workflows.api.training_run import TrainingRunStatus
-from tests.operator_support import Cluster, compile_run, family, gate_review, install_crds, training_run
-
-
-@pytest.fixture(scope="module")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
-
-
-@pytest.fixture
-def cluster(kube, kube_namespace, crds):
-    with kube.api_client() as api:
-        yield Cluster(api, kube_namespace, kube.kubeconfig)
+from tests.operator_support import Cluster, compile_run, family, gate_review, training_run
 
 
 def _rejected(fn) -> str:

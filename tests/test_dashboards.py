@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from pixelgate.operator.config import OperatorConfig
+from pixelgate.operator.metrics import Metrics
 from pixelgate.workflows.demo import generate
 from pixelgate.workflows.local.runner import RunReport, load_items, run_resources
 from pixelgate.workflows.render import render_workflow
@@ -254,9 +255,12 @@ def test_alert_rules_load_and_evaluate_on_real_data(prom):
     assert alerts[0]["metric"]["alertstate"] in ("pending", "firing")
 
 
-def test_alert_metrics_are_exported(prom):
-    """Every metric an alert reads is on the operator's /metrics, except the ones asked for."""
-    used = set(re.findall(r"\b(pixelgate_[a-z0-9_]+)\b", ALERTS.read_text()))
-    exported = set(prom.api("/api/v1/label/__name__/values")["data"])
-    missing = used - exported
-    assert missing == PENDING_OPERATOR_METRICS, {"now exported (drop from PENDING)": PENDING_OPERATOR_METRICS - missing, "missing": missing - PENDING_OPERATOR_METRICS}
+def test_alert_metrics_are_declared_by_the_operator():
+    """Every metric an alert reads is one the operator declares, except the ones asked for.
+
+    Declarations, not series: after a healthy run an error counter has no samples and a progress
+    gauge of a finished workflow none either, which is exactly when those alerts must stay quiet."""
+    declared = {family.name for family in Metrics().registry.collect()}
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", m) for m in re.findall(r"\b(pixelgate_[a-z0-9_]+)\b", ALERTS.read_text())}
+    missing = used - declared
+    assert missing == PENDING_OPERATOR_METRICS, {"now declared (drop from PENDING)": PENDING_OPERATOR_METRICS - missing, "missing": missing - PENDING_OPERATOR_METRICS}

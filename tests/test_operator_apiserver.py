@@ -20,24 +20,10 @@ from tests.operator_support import (
     compile_run,
     family,
     gate_review,
-    install_crds,
     node,
     training_run,
     wait_until,
 )
-
-
-@pytest.fixture(scope="session")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
-    return True
-
-
-@pytest.fixture
-def cluster(kube, kube_namespace, crds):
-    with kube.api_client() as api:
-        yield Cluster(api, kube_namespace, kube.kubeconfig)
 
 
 @pytest.fixture

@@ -9,16 +9,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from tests.cluster.tools import free_port
-from tests.operator_support import Cluster, family, install_crds, wait_until
-
-
-@pytest.fixture(scope="module")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
+from tests.operator_support import Cluster, family, wait_until
 
 
 def _get(url: str) -> str | None:

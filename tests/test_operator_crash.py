@@ -7,24 +7,11 @@ import asyncio
 import threading
 from pathlib import Path
 
-import pytest
 
 from pixelgate.operator import kube as kube_module
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.workflows.api import parse_resource
-from tests.operator_support import Argo, Cluster, RunningOperator, family, install_crds, node, wait_until
-
-
-@pytest.fixture(scope="module")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
-
-
-@pytest.fixture
-def cluster(kube, kube_namespace, crds):
-    with kube.api_client() as api:
-        yield Cluster(api, kube_namespace, kube.kubeconfig)
+from tests.operator_support import Argo, Cluster, RunningOperator, family, node, wait_until
 
 
 def test_restart_mid_reconcile_creates_no_duplicate_and_converges(kube, cluster: Cluster, tmp_path: Path, monkeypatch):

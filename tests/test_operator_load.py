@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 
 from pixelgate.operator.config import OperatorConfig
-from tests.operator_support import Cluster, RunningOperator, install_crds, run_load
+from tests.operator_support import Cluster, RunningOperator, run_load
 
 N = int(os.environ.get("PIXELGATE_LOAD_FAMILIES", "500"))
-
-
-@pytest.fixture(scope="module")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
 
 
 @pytest.mark.slow

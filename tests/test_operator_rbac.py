@@ -12,7 +12,7 @@ from kubernetes import client
 
 from pixelgate.operator import rbac
 from pixelgate.operator.config import OperatorConfig
-from tests.operator_support import REPO, Cluster, RunningOperator, family, install_crds, wait_until, write_kubeconfig
+from tests.operator_support import REPO, Cluster, RunningOperator, family, wait_until, write_kubeconfig
 
 RULES_FILE = REPO / "helm" / "pixelgate" / "files" / "operator-rbac.yaml"
 
@@ -31,18 +31,6 @@ def test_rules_file_grants_exactly_what_the_operator_checks():
     }
     required = {(a.group, a.resource, a.verb) for a in rbac.REQUIRED}
     assert granted == required, {"granted, not needed": granted - required, "needed, not granted": required - granted}
-
-
-@pytest.fixture(scope="module")
-def crds(kube, argo_crds_dir):
-    with kube.api_client() as api:
-        install_crds(api, argo_crds_dir)
-
-
-@pytest.fixture
-def cluster(kube, kube_namespace, crds):
-    with kube.api_client() as api:
-        yield Cluster(api, kube_namespace, kube.kubeconfig)
 
 
 def _bind(api: client.ApiClient, namespace: str, sa: str, rules: list[dict]) -> str:

@@ -37,6 +37,30 @@ def test_missing_tool_skips_locally_and_fails_under_ci(monkeypatch: pytest.Monke
     assert not tools.tools_required()
 
 
+@pytest.mark.parametrize(
+    "modfile, module, key",
+    [
+        ("kube/go.mod", "k8s.io/kubernetes", "KUBERNETES_VERSION"),
+        ("etcd/go.mod", "go.etcd.io/etcd/server/v3", "ETCD_VERSION"),
+        ("helm/go.mod", "helm.sh/helm/v3", "HELM_VERSION"),
+        ("argo/go.mod", "github.com/argoproj/argo-workflows/v3", "ARGO_VERSION"),
+        ("versitygw/go.mod", "github.com/versity/versitygw", "VERSITYGW_VERSION"),
+    ],
+)
+def test_versions_env_matches_go_mod(modfile: str, module: str, key: str) -> None:
+    text = (tools.TESTCLUSTER / modfile).read_text()
+    requires = {
+        parts[-2]: parts[-1]
+        for line in text.splitlines()
+        if (parts := line.split("//")[0].split()) and len(parts) >= 2 and parts[-2] == module
+    }
+    assert requires.get(module) == tools.versions()[key], f"{modfile} and versions.env disagree on {module}"
+    if module == "k8s.io/kubernetes":  # every staging module is pinned to the matching v0.x tag
+        staging = "v0." + tools.versions()[key].split(".", 1)[1]
+        replaces = [line.split() for line in text.splitlines() if "=>" in line]
+        assert replaces and all(r[-1] == staging for r in replaces), replaces
+
+
 # --------------------------------------------------------------------------- Kubernetes
 
 

@@ -32,6 +32,20 @@ export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 status=0
 
+# versions.env and the go.mod files must agree, or the cache key would lie.
+check_pin() {
+  local modfile="$1" module="$2" version="$3"
+  if ! grep -Eq "^[[:space:]]*(require[[:space:]]+)?$module[[:space:]]+$version([[:space:]]|$)" "$HERE/$modfile"; then
+    echo "build.sh: $modfile does not require $module $version (versions.env); fix one of them" >&2
+    exit 1
+  fi
+}
+check_pin kube/go.mod k8s.io/kubernetes "$KUBERNETES_VERSION"
+check_pin etcd/go.mod go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+check_pin helm/go.mod helm.sh/helm/v3 "$HELM_VERSION"
+check_pin argo/go.mod github.com/argoproj/argo-workflows/v3 "$ARGO_VERSION"
+check_pin versitygw/go.mod github.com/versity/versitygw "$VERSITYGW_VERSION"
+
 # build NAME VERSION MODULE_DIR PACKAGE LDFLAGS
 build() {
   local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5"

@@ -62,7 +62,7 @@ def load_wnut(path: str | Path) -> Iterator[Example]:
             continue
         if not tokens:
             continue
-        text, gold, pos, cur = "", [], 0, None
+        text, gold, cur = "", [], None
         for token, tag in tokens:
             start = len(text) + (1 if text else 0)
             text = f"{text} {token}" if text else token
