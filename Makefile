@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PIP    := $(BIN)/python -m pip
+PIP    := $(BIN)/python -P -m pip
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
@@ -22,10 +22,10 @@ tools:
 	bash tools/testcluster/build.sh
 
 test: install tools
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -P -m pytest -ra
 
 demo: install
-	$(BIN)/python -m pixelgate.workflows.demo
+	$(BIN)/python -P -m pixelgate.workflows.demo
 
 crds: install
 	$(BIN)/pixelgate crds -o crds

@@ -45,7 +45,9 @@ class ContainerCall:
             self.local_path(path).parent.mkdir(parents=True, exist_ok=True)
         mapped = [str(self.local_path(a)) if self._is_private(a) else a for a in self.argv]
         if mapped[0] == "pixelgate":
-            mapped = [sys.executable, "-m", "pixelgate.workflows.cli", *mapped[1:]]
+            # -P: never put the working directory on sys.path, where a checkout's operator/
+            # folder would shadow the standard library's operator module
+            mapped = [sys.executable, "-P", "-m", "pixelgate.workflows.cli", *mapped[1:]]
         return mapped
 
     def cleanup(self) -> None:
