@@ -20,49 +20,27 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.render import render_workflow
 from tests.cluster import tools
 from tests.cluster.kube import start_kube
-from tests.operator_support import Cluster, family, install_crds, percentile, run_load, wait_until
+from tests.operator_support import Cluster, family, install_crds, percentile, run_load, time_to_workflows, wait_until
 
 
 def baseline(cluster: Cluster, n: int, workers: int) -> dict[str, float]:
-    manifests = [render_workflow(parse_resource(family(f"base-{i:04d}")), store_uri="s3://bench/store") for i in range(n)]
-    applied: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def watch_workflows() -> None:
-        w = watch.Watch()
-        while not stop.is_set():
-            for ev in w.stream(cluster.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1", cluster.ns, "workflows", timeout_seconds=5):
-                seen.setdefault(ev["object"]["metadata"]["name"], time.time())
-                if stop.is_set():
-                    break
-
-    threading.Thread(target=watch_workflows, daemon=True).start()
-    time.sleep(1.0)
-
-    def create(manifest: dict) -> None:
-        applied[manifest["metadata"]["name"]] = time.time()
-        cluster.custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", cluster.ns, "workflows", manifest)
-
-    started = time.time()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(create, manifests))
-    while len(seen) < n:
-        time.sleep(0.1)
-    stop.set()
-    latencies = [seen[name] - t for name, t in applied.items()]
-    return {"n": n, "all_workflows_s": time.time() - started, "p50_s": percentile(latencies, 0.5), "p95_s": percentile(latencies, 0.95), "max_s": max(latencies)}
+    manifests = {m["metadata"]["name"]: m for m in (render_workflow(parse_resource(family(f"base-{i:04d}")), store_uri="s3://bench/store") for i in range(n))}
+    latencies, _, created_s = time_to_workflows(
+        cluster,
+        list(manifests),
+        lambda name: cluster.custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", cluster.ns, "workflows", manifests[name]),
+        lambda wf: wf["metadata"]["name"],
+        workers,
+    )
+    return {"n": n, "all_workflows_s": created_s, "p50_s": percentile(latencies, 0.5), "p95_s": percentile(latencies, 0.95), "max_s": max(latencies)}
 
 
 def _alive(url: str) -> bool:

@@ -248,14 +248,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0) -> dict[str, float]:
-    """Apply ``n`` DatasetFamilies at once; measure apply -> workflow-created latency (seen on a watch);
-    then play Argo finishing every workflow and check that every family's status got its own figures."""
+def time_to_workflows(
+    cluster: Cluster,
+    keys: list[str],
+    create: Callable[[str], None],
+    workflow_key: Callable[[dict], str | None],
+    workers: int = 8,
+    timeout: float = 600.0,
+) -> tuple[list[float], float, float]:
+    """Call ``create(key)`` for every key from a thread pool, and time each key until a Workflow
+    whose ``workflow_key`` is that key shows up on a watch.
+
+    Returns the latencies in ``keys`` order, the seconds all creates took, and the seconds until
+    every Workflow was seen."""
     from concurrent.futures import ThreadPoolExecutor
 
     from kubernetes import watch
 
-    names = [f"load-{i:04d}" for i in range(n)]
     applied: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -264,28 +273,44 @@ def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0)
         w = watch.Watch()
         while not stop.is_set():
             for ev in w.stream(cluster.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1", cluster.ns, "workflows", timeout_seconds=5):
-                owner = ev["object"]["metadata"].get("labels", {}).get("pixelgate.dev/name")
-                if owner and owner not in seen:
-                    seen[owner] = time.time()
+                key = workflow_key(ev["object"])
+                if key is not None:
+                    seen.setdefault(key, time.time())
                 if stop.is_set():
                     break
 
-    watcher = threading.Thread(target=watch_workflows, daemon=True)
-    watcher.start()
+    threading.Thread(target=watch_workflows, daemon=True).start()
     time.sleep(1.0)
 
-    def apply(name: str) -> None:
-        applied[name] = time.time()
-        cluster.create(family(name, labels={"pixelgate.dev/example": "load"}))
+    def timed_create(key: str) -> None:
+        applied[key] = time.time()
+        create(key)
 
     started = time.time()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(apply, names))
-    apply_s = time.time() - started
-    wait_until(lambda: len(seen) >= n, timeout, interval=0.5, what=f"{n} workflows (seen {len(seen)})")
-    created_s = time.time() - started
-    stop.set()
-    latencies = [seen[name] - applied[name] for name in names]
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(timed_create, keys))
+        apply_s = time.time() - started
+        wait_until(lambda: len(seen) >= len(keys), timeout, interval=0.5, what=f"{len(keys)} workflows (seen {len(seen)})")
+        return [seen[key] - applied[key] for key in keys], apply_s, time.time() - started
+    finally:
+        stop.set()
+
+
+def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0) -> dict[str, float]:
+    """Apply ``n`` DatasetFamilies at once; measure apply -> workflow-created latency (seen on a watch);
+    then play Argo finishing every workflow and check that every family's status got its own figures."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"load-{i:04d}" for i in range(n)]
+    latencies, apply_s, created_s = time_to_workflows(
+        cluster,
+        names,
+        lambda name: cluster.create(family(name, labels={"pixelgate.dev/example": "load"})),
+        lambda wf: wf["metadata"].get("labels", {}).get("pixelgate.dev/name"),
+        workers,
+        timeout,
+    )
 
     def statuses() -> dict[str, dict]:
         items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, cluster.ns, "datasetfamilies")["items"]
