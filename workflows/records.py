@@ -28,6 +28,19 @@ class Message(BaseModel):
     content: str
 
 
+class GeneratorInfo(BaseModel):
+    """How a generated record was made (generated families only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["template", "llm"]
+    version: str = Field(description="Generator version (template grammar version, or prompt version for llm).")
+    seed: int
+    category: str = Field(description="Difficulty category.")
+    prompt_hash: str = Field(description="sha256 of the templates or prompts that produced the record.")
+    model: str | None = Field(default=None, description="Model name (llm only).")
+
+
 class Provenance(BaseModel):
     """Where a record came from and under which terms; every record carries one."""
 
@@ -46,6 +59,7 @@ class Provenance(BaseModel):
     pipeline_version: str
     spec_hash: str
     parents: list[str] = Field(default_factory=list, description="Ids of the records this one was derived from.")
+    generator: GeneratorInfo | None = Field(default=None, description="Set on generated records.")
 
 
 class PiiSummary(BaseModel):

@@ -30,15 +30,98 @@ DEFAULT_PII_ENTITIES = [
 ]
 
 
-class Source(ApiModel):
-    """Where the raw data lives."""
+class TextMatch(ApiModel):
+    """A regex or lexicon match on the text of one role's turns."""
 
-    uri: str = Field(
+    role: Literal["user", "assistant", "any"] = Field(default="any", description="Whose turns to search.")
+    regex: str | None = Field(default=None, min_length=1, description="A Python regular expression (case-insensitive).")
+    lexicon: str | None = Field(default=None, min_length=1, description="A named, versioned term list shipped with pixelgate, e.g. cptsd@1.")
+    min_hits: int = Field(default=1, ge=1, description="Matches needed over the role's turns.")
+
+
+class Where(ApiModel):
+    """Declarative filters of a derived family: a parent record is kept when it passes all that are set."""
+
+    min_turns: int | None = Field(default=None, ge=1, description="At least this many non-system turns.")
+    max_turns: int | None = Field(default=None, ge=1, description="At most this many non-system turns.")
+    min_chars: int | None = Field(default=None, ge=0, description="At least this many characters over all turns.")
+    max_chars: int | None = Field(default=None, ge=1, description="At most this many characters over all turns.")
+    min_quality: float | None = Field(default=None, ge=0, le=1, description="Overall quality score floor.")
+    stages: list[Stage] = Field(default_factory=list, description="Keep only records of these curriculum stages.")
+    tags: list[str] = Field(default_factory=list, description="Keep only records carrying at least one of these tags (after tagging).")
+    text: list[TextMatch] = Field(default_factory=list, description="Text matches that must all hold.")
+
+
+class Tagging(ApiModel):
+    """Adds tags with a confidence to each derived record."""
+
+    tags: list[str] = Field(min_length=1, description="Tags to assign, e.g. cptsd, grief, crisis, substance-use.")
+    strategy: Literal["lexicon", "embedding"] = Field(default="lexicon", description="lexicon: versioned term lists and rules; embedding: similarity to tag prototypes with a local model.")
+    lexicon_version: int = Field(default=1, ge=1, description="Version of the term lists and rules.")
+    min_confidence: float = Field(default=0.5, ge=0, le=1, description="A tag is kept when its confidence reaches this.")
+    model: str | None = Field(default=None, description="Local sentence-embedding model path (embedding strategy only).")
+
+
+class FamilyRefs(ApiModel):
+    """Families by name, by label selector, or both (the union)."""
+
+    names: list[str] = Field(default_factory=list, description="DatasetFamily names.")
+    selector: dict[str, str] = Field(default_factory=dict, description="matchLabels over DatasetFamilies.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "size(self.names) > 0 || size(self.selector) > 0", "message": "from: give names, a selector, or both"}
+            ]
+        }
+    }
+
+
+class DeriveSource(ApiModel):
+    """A family built from other families' records."""
+
+    from_: FamilyRefs = Field(alias="from", description="Parent DatasetFamilies, by name or label selector.")
+    where: Where = Field(default_factory=Where, description="Filters a parent record must pass.")
+    tag: Tagging | None = Field(default=None, description="Tagging applied to every kept record (before the tags filter).")
+
+
+class SecretKeyRef(ApiModel):
+    name: str = Field(min_length=1, description="Secret name.")
+    key: str = Field(min_length=1, description="Key inside the Secret.")
+
+
+class LlmGenerator(ApiModel):
+    """An OpenAI-compatible chat endpoint (e.g. vLLM) that writes the conversations."""
+
+    url: str = Field(min_length=1, description="Base URL of the endpoint, e.g. http://vllm.models:8000/v1.")
+    model: str = Field(min_length=1, description="Model name sent in each request.")
+    api_key: SecretKeyRef | None = Field(default=None, description="Secret holding the API key (mounted as an environment variable).")
+    prompt_version: int = Field(default=1, ge=1, description="Version of the prompts shipped with pixelgate.")
+    requests_per_minute: int = Field(default=60, ge=1, description="Rate limit.")
+    max_retries: int = Field(default=5, ge=0, description="Retries per request on errors and 429/5xx answers.")
+    temperature: float = Field(default=0.8, ge=0, le=2, description="Sampling temperature.")
+
+
+class GenerateSource(ApiModel):
+    """A family of synthetic edge cases, generated deterministically from a seed."""
+
+    categories: list[str] = Field(default_factory=list, description="Difficulty categories to generate (see docs/generated-families.md); empty means all 25.")
+    count: int = Field(ge=1, le=10_000_000, description="Conversations to generate, spread evenly over the categories.")
+    seed: int = Field(default=0, description="Seed; the same seed and spec give the same records.")
+    generator: Literal["template", "llm"] = Field(default="template", description="template (offline, the default) or llm.")
+    llm: LlmGenerator | None = Field(default=None, description="Endpoint settings, required when generator is llm.")
+
+
+class Source(ApiModel):
+    """Where the records come from: exactly one of uri (raw files), derive (other families) or generate (synthetic)."""
+
+    uri: str | None = Field(
+        default=None,
         min_length=1,
-        description="s3://bucket/key, file:///path or a path (relative paths resolve against the manifest's folder). "
-        "A glob (*, ?, [..]) matches many files, read in sorted order.",
+        description="s3://bucket/key, rclone://remote:path, https://host/path, file:///path or a path (relative paths resolve against "
+        "the manifest's folder). A glob (*, ?, [..]) matches many files, read in sorted order (not for https).",
     )
-    format: SourceFormat = Field(description="jsonl, json (a top-level array), csv or parquet.")
+    format: SourceFormat | None = Field(default=None, description="jsonl, json (a top-level array), csv or parquet. Required with uri.")
     sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -48,6 +131,29 @@ class Source(ApiModel):
         default=None,
         description="Force a text encoding (e.g. cp1252). Default: UTF-8, with charset detection for bytes that are not.",
     )
+    derive: DeriveSource | None = Field(default=None, description="Build the family from other families' records.")
+    generate: GenerateSource | None = Field(default=None, description="Generate synthetic conversations.")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> "Source":
+        chosen = [name for name in ("uri", "derive", "generate") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"source: set exactly one of uri, derive or generate (got {chosen or 'none'})")
+        if self.uri is not None and self.format is None:
+            raise ValueError("source.format: required with source.uri (jsonl, json, csv or parquet)")
+        return self
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.uri), has(self.derive), has(self.generate)].filter(x, x).size() == 1",
+                    "message": "source: set exactly one of uri, derive or generate",
+                },
+                {"rule": "!has(self.uri) || has(self.format)", "message": "source.format: required with source.uri"},
+            ]
+        }
+    }
 
 
 class TurnsMapping(ApiModel):
@@ -137,9 +243,13 @@ class Quality(ApiModel):
 class DatasetFamilySpec(ApiModel):
     """A family of conversations from one source."""
 
-    source: Source = Field(description="Where the raw data lives.")
-    mapping: Mapping = Field(description="How records map to conversations.")
-    license: License = Field(description="Licence terms of the source.")
+    source: Source = Field(description="Where the records come from: raw files, other families, or a generator.")
+    mapping: Mapping | None = Field(default=None, description="How source records map to conversations. Required with source.uri.")
+    license: License | None = Field(
+        default=None,
+        description="Licence terms of the source. Required with source.uri; derived records keep their parents' terms, "
+        "generated ones are pixelgate's own (LicenseRef-pixelgate-generated).",
+    )
     tier: int = Field(default=2, ge=1, le=4, description="Priority tier, 1 (highest) to 4. Lower tiers win dedup ties.")
     weight: float = Field(default=1.0, gt=0, description="Mixing weight for training curricula; higher wins dedup ties within a tier.")
     stage: Stage = Field(default="foundation", description="Curriculum stage this family feeds.")
@@ -147,6 +257,26 @@ class DatasetFamilySpec(ApiModel):
     pii: Pii = Field(default_factory=Pii, description="PII/PHI detection and redaction.")
     quality: Quality = Field(default_factory=Quality, description="Quality floor.")
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes the family's store prefix when the resource is deleted.")
+
+
+    @model_validator(mode="after")
+    def _raw_sources_need_mapping(self) -> "DatasetFamilySpec":
+        if self.source.uri is not None:
+            missing = [name for name in ("mapping", "license") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: required when source.uri is set")
+        elif self.mapping is not None:
+            raise ValueError("mapping: only for source.uri (derived and generated families have no raw records to map)")
+        return self
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "!has(self.source.uri) || (has(self.mapping) && has(self.license))", "message": "mapping and license: required when source.uri is set"},
+                {"rule": "has(self.source.uri) || !has(self.mapping)", "message": "mapping: only for source.uri"},
+            ]
+        }
+    }
 
 
 class DatasetFamilyStatus(WorkflowStatus):

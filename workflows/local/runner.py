@@ -134,6 +134,8 @@ def _input_fingerprint(resource: Resource[Any]) -> list[Any]:
     if resource.kind != "DatasetFamily":
         return []
     uri = resource.spec.source.uri
+    if uri is None:
+        return []
     if "://" in uri and not uri.startswith("file://"):
         return [uri]
     pattern = uri[len("file://") :] if uri.startswith("file://") else uri

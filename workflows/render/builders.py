@@ -47,7 +47,7 @@ def resolve_sources(resource: Resource[Any], base_dir: Path | None) -> Resource[
     if base_dir is None or not isinstance(resource.spec, DatasetFamilySpec):
         return resource
     uri = resource.spec.source.uri
-    if "://" in uri or Path(uri).is_absolute():
+    if uri is None or "://" in uri or Path(uri).is_absolute():
         return resource
     source = resource.spec.source.model_copy(update={"uri": str(Path(base_dir).resolve() / uri)})
     return resource.model_copy(update={"spec": resource.spec.model_copy(update={"source": source})})

@@ -23,6 +23,23 @@ from .sources import RawItem
 _MISSING = object()
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a conversation came from and under which terms: the record's provenance fields that
+    are not the step's own. A file source gives one per file; derived and generated
+    conversations carry their own."""
+
+    source_uri: str
+    name: str  # part of record ids: the file name, or what a producer chooses
+    source_sha256: str
+    modified: str  # RFC 3339; becomes provenance.ingested_at, so reruns write identical bytes
+    license: str
+    license_url: str | None
+    allow_training: bool
+    parents: tuple[str, ...] = ()
+    generator: dict[str, Any] | None = None
+
+
 @dataclass
 class Conversation:
     position: str
@@ -30,6 +47,18 @@ class Conversation:
     meta: dict[str, Any]
     raw: Any
     name: str | None = None  # the id_field value, when the mapping names one
+    origin: Origin | None = None  # overrides the source file's origin (derived and generated families)
+    tags: dict[str, float] = field(default_factory=dict)
+    system_prompt: str | None = None  # a system message already part of the conversation
+
+
+@dataclass
+class Produced:
+    """What a derived or generated family's producer hands the ingest pipeline."""
+
+    origin: Origin  # applies to conversations without their own, and to rejected items
+    conversations: Iterable["Conversation | Rejected"]
+    sources: list[dict[str, str]]  # uri and sha256 of every input, for stats.json
 
 
 @dataclass

@@ -16,22 +16,21 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel
 
 from ... import PIPELINE_VERSION, layout
-from ...api.dataset_family import DatasetFamilySpec
+from ...api.dataset_family import DatasetFamilySpec, License
 from ...api.meta import spec_hash as compute_spec_hash
 from ...recordio import ShardWriter
-from ...records import Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
+from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
 from ...store import Store, write_pointer
 from . import quality
 from .encoding import TextRepair, UndecodableText
-from .mapping import Conversation, Rejected, map_items
+from .mapping import Conversation, Origin, Produced, Rejected, map_items
 from .pii import PiiDetector, Span, redact
 from .sources import IngestError, SourceFile, iter_items, resolve_source
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, counter_dict
@@ -84,17 +83,12 @@ class _Spool:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@dataclass
-class _Context:
-    family: str
-    spec: DatasetFamilySpec
-    spec_hash: str
-    source: SourceFile
-    source_sha256: str
+def file_origin(source: SourceFile, checksum: str, license: License) -> Origin:
+    return Origin(source.uri, source.name, checksum, source.modified, license.spdx, license.url, license.allow_training)
 
 
-def _quarantine_entry(ctx: _Context, position: str, raw: Any, reason: str, detail: str) -> dict[str, Any]:
-    return {"reason": reason, "detail": detail, "source_uri": ctx.source.uri, "source_record": position, "raw": raw}
+def _quarantine_entry(origin: Origin, position: str, raw: Any, reason: str, detail: str) -> dict[str, Any]:
+    return {"reason": reason, "detail": detail, "source_uri": origin.source_uri, "source_record": position, "raw": raw}
 
 
 def _audit_sampled(rid: str, index: int, span: Span, rate: float) -> bool:
@@ -125,44 +119,52 @@ class _Ingest:
         self.quality_sums: Counter[str] = Counter()
 
     # -- quarantine -------------------------------------------------------------------------
-    def reject(self, ctx: _Context, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
+    def reject(self, origin: Origin, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
         self.quarantined[reason] += 1
         if field:
             self.fields_failed[field] += 1
-        self.spool.write(f"quarantine/{reason}", _quarantine_entry(ctx, position, raw, reason, detail))
+        self.spool.write(f"quarantine/{reason}", _quarantine_entry(origin, position, raw, reason, detail))
 
     # -- one source file ---------------------------------------------------------------------
-    def run_file(self, ctx: _Context) -> None:
-        batch: list[Conversation] = []
+    def run_file(self, source: SourceFile, checksum: str) -> None:
+        assert self.spec.mapping is not None and self.spec.license is not None and self.spec.source.format is not None
+        mapping, source_spec = self.spec.mapping, self.spec.source
 
         def counted() -> Iterator[Any]:
-            for item in iter_items(ctx.source, self.spec.source.format, self.spec.source.encoding, self.repair.counts):
+            for item in iter_items(source, source_spec.format, source_spec.encoding, self.repair.counts):
                 self.rows_read += 1
                 yield item
 
-        for mapped in map_items(self.spec.mapping, counted()):
+        self.run_conversations(file_origin(source, checksum, self.spec.license), map_items(mapping, counted()))
+
+    def run_conversations(self, origin: Origin, conversations: Iterable[Conversation | Rejected]) -> None:
+        """Batch conversations through repair, PII and quality; ``origin`` applies to those without their own."""
+        batch: list[Conversation] = []
+        for mapped in conversations:
             if isinstance(mapped, Rejected):
-                self.reject(ctx, mapped.position, mapped.raw, mapped.reason, mapped.detail, mapped.field)
+                self.reject(origin, mapped.position, mapped.raw, mapped.reason, mapped.detail, mapped.field)
                 continue
             batch.append(mapped)
             if len(batch) >= self.batch_size:
-                self.process(ctx, batch)
+                self.process(origin, batch)
                 batch = []
         if batch:
-            self.process(ctx, batch)
+            self.process(origin, batch)
 
-    def process(self, ctx: _Context, batch: list[Conversation]) -> None:
+    def process(self, default_origin: Origin, batch: list[Conversation]) -> None:
         repaired: list[tuple[Conversation, list[tuple[str, str]]]] = []
+        pair_layout = self.spec.mapping is not None and self.spec.mapping.pair is not None
         for conv in batch:
+            origin = conv.origin or default_origin
             try:
                 turns = [(role, self.repair.fix(text).strip()) for role, text in conv.turns]
             except UndecodableText as err:
-                self.reject(ctx, conv.position, conv.raw, "undecodable", str(err))
+                self.reject(origin, conv.position, conv.raw, "undecodable", str(err))
                 continue
             kept = [(r, t) for r, t in turns if t]
-            if self.spec.mapping.pair is not None and len(kept) < 2:
+            if pair_layout and len(kept) < 2:
                 side = "prompt" if not turns[0][1] else "response"
-                self.reject(ctx, conv.position, conv.raw, "empty_turn", f"the {side} is empty after repair")
+                self.reject(origin, conv.position, conv.raw, "empty_turn", f"the {side} is empty after repair")
                 continue
             self.empty_turns += len(turns) - len(kept)
             repaired.append((conv, kept))
@@ -173,11 +175,11 @@ class _Ingest:
         for conv, turns in repaired:
             conv_spans = spans[cursor : cursor + len(turns)]
             cursor += len(turns)
-            self.emit(ctx, conv, turns, conv_spans)
+            self.emit(conv.origin or default_origin, conv, turns, conv_spans)
 
-    def emit(self, ctx: _Context, conv: Conversation, turns: list[tuple[str, str]], spans: list[list[Span]]) -> None:
+    def emit(self, origin: Origin, conv: Conversation, turns: list[tuple[str, str]], spans: list[list[Span]]) -> None:
         spec = self.spec
-        rid = record_id(self.family, f"{ctx.source.name}#{conv.name if conv.name is not None else conv.position}")
+        rid = record_id(self.family, f"{origin.name}#{conv.name if conv.name is not None else conv.position}")
         counts = Counter(s.entity for ss in spans for s in ss)
         self.pii_counts.update(counts)
         for index, ss in enumerate(spans):
@@ -190,16 +192,17 @@ class _Ingest:
                         "span_sha256": hashlib.sha256(f"{self.spec_hash}\x00{original}".encode()).hexdigest(),
                     })
         if counts and spec.pii.mode == "drop-record":
-            self.reject(ctx, conv.position, conv.raw, "pii", f"PII found: {dict(sorted(counts.items()))}")
+            self.reject(origin, conv.position, conv.raw, "pii", f"PII found: {dict(sorted(counts.items()))}")
             return
         if spec.pii.mode == "redact":
             turns = [(r, redact(t, ss)) for (r, t), ss in zip(turns, spans)]
-        messages = ([Message(role="system", content=spec.mapping.system_prompt)] if spec.mapping.system_prompt else []) + [
+        system_prompt = conv.system_prompt or (spec.mapping.system_prompt if spec.mapping else None)
+        messages = ([Message(role="system", content=system_prompt)] if system_prompt else []) + [
             Message(role=r, content=t) for r, t in turns
         ]
         scores: QualityScores = quality.score(turns)
         if scores.overall < spec.quality.min_overall:
-            self.reject(ctx, conv.position, conv.raw, "low_quality", f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}")
+            self.reject(origin, conv.position, conv.raw, "low_quality", f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}")
             return
         placeholders = sorted({f"<{e}>" for e in counts}) if spec.pii.mode == "redact" else []
         record = Record(
@@ -209,21 +212,24 @@ class _Ingest:
             content_hash=content_hash(messages),
             provenance=Provenance(
                 family=self.family,
-                source_uri=ctx.source.uri,
-                source_sha256=ctx.source_sha256,
+                source_uri=origin.source_uri,
+                source_sha256=origin.source_sha256,
                 source_record=conv.position,
-                license=spec.license.spdx,
-                license_url=spec.license.url,
-                allow_training=spec.license.allow_training,
+                license=origin.license,
+                license_url=origin.license_url,
+                allow_training=origin.allow_training,
                 tier=spec.tier,
                 stage=spec.stage,
-                ingested_at=ctx.source.modified,
+                ingested_at=origin.modified,
                 pipeline_version=PIPELINE_VERSION,
                 spec_hash=self.spec_hash,
+                parents=list(origin.parents),
+                generator=GeneratorInfo.model_validate(origin.generator) if origin.generator else None,
             ),
             pii=PiiSummary(counts=dict(sorted(counts.items())), placeholders=placeholders, flagged=bool(counts) and spec.pii.mode == "flag"),
             quality=scores,
             meta=conv.meta,
+            tags=dict(sorted(conv.tags.items())),
             split="test" if spec.holdout else None,
         )
         self.writer.write(record)
@@ -234,6 +240,17 @@ class _Ingest:
             value = getattr(scores, axis)
             self.histograms[axis].add(value)
             self.quality_sums[axis] += value
+
+
+def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store) -> Produced:
+    """The conversations of a derived or generated family."""
+    if spec.source.derive is not None:
+        from ..derive import derive_conversations
+
+        return derive_conversations(family, spec, store)
+    from ..generate import generate_conversations
+
+    return generate_conversations(family, spec)
 
 
 def ingest_family(
@@ -254,20 +271,28 @@ def ingest_family(
     """
     started = time.monotonic()
     sh = compute_spec_hash(spec)
-    files = resolve_source(spec.source.uri, base_dir)
-    if spec.source.sha256 and len(files) != 1:
-        raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
-    checksums = [f.sha256() for f in files]
-    if spec.source.sha256 and checksums[0] != spec.source.sha256:
-        raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {files[0].uri} has {checksums[0]}")
-
     job = _Ingest(family, spec, store, sh, batch_size, shard_size)
     try:
-        for source, checksum in zip(files, checksums):
-            job.run_file(_Context(family, spec, sh, source, checksum))
+        if spec.source.uri is not None:
+            files = resolve_source(spec.source.uri, base_dir)
+            if spec.source.sha256 and len(files) != 1:
+                raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
+            checksums = [f.sha256() for f in files]
+            if spec.source.sha256 and checksums[0] != spec.source.sha256:
+                raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {files[0].uri} has {checksums[0]}")
+            for source, checksum in zip(files, checksums):
+                job.run_file(source, checksum)
+            sources = [{"uri": f.uri, "sha256": c} for f, c in zip(files, checksums)]
+            source_bytes = sum(f.path.stat().st_size if f.path else 0 for f in files)
+        else:
+            produced = produce_conversations(family, spec, store)
+            job.run_conversations(produced.origin, produced.conversations)
+            sources, source_bytes = produced.sources, 0
         records_out = job.writer.count
         if records_out == 0 and sum(job.quarantined.values()) == 0:
-            raise IngestError("source.uri", f"{len(files)} file(s) matched {spec.source.uri!r} but held no records")
+            if spec.source.uri is not None:
+                raise IngestError("source.uri", f"{len(sources)} file(s) matched {spec.source.uri!r} but held no records")
+            raise IngestError("source", "the family's derivation or generator produced no conversation")
         if records_out == 0 and job.fields_failed:
             field, n = job.fields_failed.most_common(1)[0]
             raise IngestError(field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})")
@@ -279,14 +304,13 @@ def ingest_family(
         })
         if "pii_audit" not in job.spool.files:
             store.write_bytes(layout.family_pii_audit(root), b"")
-        source_bytes = sum(f.path.stat().st_size if f.path else 0 for f in files)
         duration = time.monotonic() - started
         quarantined = sum(job.quarantined.values())
         stats = IngestStats(
             family=family,
             spec_hash=sh,
             pipeline_version=PIPELINE_VERSION,
-            sources=[{"uri": f.uri, "sha256": c} for f, c in zip(files, checksums)],
+            sources=sources,
             rows_read=job.rows_read,
             records_in=records_out + quarantined,
             records_out=records_out,
