@@ -56,6 +56,11 @@ class _StatusCollector(Collector):
         }
         comp = {
             "dup": GaugeMetricFamily("pixelgate_compile_duplicate_rate", "Share of input records removed as duplicates.", labels=["namespace", "compile"]),
+            "out_dup": GaugeMetricFamily(
+                "pixelgate_compile_output_duplicate_rate",
+                "Share of the compile's output records the verification pass still finds to be duplicates.",
+                labels=["namespace", "compile"],
+            ),
             "records": GaugeMetricFamily("pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]),
             "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
             "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
@@ -66,6 +71,11 @@ class _StatusCollector(Collector):
             "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
             "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
             "gpus": GaugeMetricFamily("pixelgate_training_gpus", "GPUs the running training workflow holds (nodes x gpusPerNode).", labels=["namespace", "training"]),
+            "progress": GaugeMetricFamily(
+                "pixelgate_training_last_progress_timestamp_seconds",
+                "Unix time the running training last advanced (its train step started, or its self-reported step count changed).",
+                labels=["namespace", "training"],
+            ),
         }
         progress = GaugeMetricFamily(
             "pixelgate_workflow_last_progress_timestamp_seconds",
@@ -89,8 +99,9 @@ class _StatusCollector(Collector):
                     if value is not None:
                         fam[key].add_metric([ns, name], float(value))
             elif kind == "CompileRun":
-                if status.get("duplicateRate") is not None:
-                    comp["dup"].add_metric([ns, name], float(status["duplicateRate"]))
+                for key, field in (("dup", "duplicateRate"), ("out_dup", "outputDuplicateRate")):
+                    if status.get(field) is not None:
+                        comp[key].add_metric([ns, name], float(status[field]))
                 if status.get("records") is not None:
                     comp["records"].add_metric([ns, name], float(status["records"]))
                 if (spec.get("gates") or {}).get("maxDuplicateRate") is not None:
@@ -109,6 +120,9 @@ class _StatusCollector(Collector):
                 resources = spec.get("resources") or {}
                 running = status.get("phase") == "Running"
                 train["gpus"].add_metric([ns, name], float(resources.get("nodes", 1) * resources.get("gpusPerNode", 1)) if running else 0.0)
+                trained = extra.get("training_progress")
+                if running and trained is not None:
+                    train["progress"].add_metric([ns, name], float(trained[1]))
             elif kind == "GateReview":
                 phase = status.get("phase")
                 current = status.get("decision") if phase in ("Passed", "Failed") else phase
@@ -149,6 +163,11 @@ class Metrics:
                 return
             before = self._snapshot.get(key, ({}, {}))[1]
             self._snapshot[key] = (dict(status), {**before, **extra})
+
+    def fact(self, kind: str, namespace: str, name: str, key: str) -> Any:
+        """A fact recorded beside a resource's status (None when there is none)."""
+        with self._lock:
+            return self._snapshot.get((kind, namespace, name), ({}, {}))[1].get(key)
 
     def snapshot(self) -> dict[tuple[str, str, str], tuple[Mapping[str, Any], Mapping[str, Any]]]:
         with self._lock:

@@ -32,7 +32,9 @@ from . import gates
 from .config import OperatorConfig
 from .kube import Kube
 from .metrics import Metrics
-from .status import LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependency_met, status_from_workflow, waiting_status
+from .status import (
+    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependency_met, node_template, status_from_workflow, waiting_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,40 @@ def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def last_progress(workflow: Mapping[str, Any]) -> float | None:
     """Unix time of the workflow's last step phase change (its newest node start or finish)."""
-    stamps = []
-    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
-        for value in (node.get("startedAt"), node.get("finishedAt")):
-            try:
-                stamps.append(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
-            except ValueError:
-                continue  # unset or not a timestamp
+    stamps = [
+        ts
+        for node in ((workflow.get("status") or {}).get("nodes") or {}).values()
+        for ts in (_timestamp(node.get("startedAt")), _timestamp(node.get("finishedAt")))
+        if ts is not None  # unset or not a timestamp
+    ]
     return max(stamps, default=None)
+
+
+def _timestamp(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def training_progress(workflow: Mapping[str, Any], before: tuple[str, float] | None, now: float) -> tuple[str, float] | None:
+    """(the train step's self-reported progress, when it last changed) for a running training.
+
+    The train step writes ``step/total`` to Argo's progress file; the controller copies it into
+    the node's ``progress``. A change is dated when the operator sees it; a step that has not
+    advanced since it started is dated by its start, so a training stuck from the outset alerts.
+    """
+    nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
+    train = next((n for n in nodes if n.get("type") == "Pod" and node_template(n) == "train" and n.get("phase") == "Running"), None)
+    if train is None:
+        return None
+    progress = str(train.get("progress") or "")
+    if before is not None and before[0] == progress:
+        return before
+    started = _timestamp(train.get("startedAt"))
+    if before is None and started is not None and progress.split("/", 1)[0] in ("", "0"):
+        return progress, started
+    return progress, now
 
 
 class Reconciler:
@@ -194,6 +222,9 @@ class Reconciler:
         if written:
             self.emit(written, transitions)
             facts: dict[str, Any] = {"last_progress": last_progress(workflow)}
+            if kind == "TrainingRun":
+                before = self.metrics.fact(kind, namespace, owner, "training_progress")
+                facts["training_progress"] = training_progress(workflow, before, time.time())
             if kind == "CompileRun" and written["status"].get("phase") == "Succeeded":
                 facts["drift"] = await asyncio.to_thread(self.load_drift, owner, wf_hash or "")
             self.metrics.observe(kind, namespace, owner, written["status"], **facts)

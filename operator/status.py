@@ -74,7 +74,7 @@ def _nodes(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(nodes, key=lambda n: (n.get("startedAt") or "", n.get("id") or ""))
 
 
-def _template(node: dict[str, Any]) -> str:
+def node_template(node: dict[str, Any]) -> str:
     return node.get("templateName") or (node.get("templateRef") or {}).get("template") or node.get("displayName") or ""
 
 
@@ -87,7 +87,7 @@ def workflow_outputs(workflow: dict[str, Any]) -> dict[str, str]:
 def _stage_condition(
     stage: str, prefixes: tuple[str, ...], nodes: list[dict[str, Any]], later_started: bool, wf_phase: str, generation: int | None
 ) -> Condition:
-    mine = [n for n in nodes if n.get("type") == "Pod" and _template(n).startswith(prefixes)]
+    mine = [n for n in nodes if n.get("type") == "Pod" and node_template(n).startswith(prefixes)]
     failed = [n for n in mine if n.get("phase") in FAILED_PHASES]
     if failed:
         msg = "; ".join(f"{n.get('displayName')}: {n.get('message') or n.get('phase')}" for n in failed)
@@ -146,7 +146,7 @@ def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str,
     conditions = set_condition(conditions, _summary_condition(policy, wf_phase, name, wf_status.get("message") or "", generation))
     stages = list(policy.stages.items())
     for i, (stage, prefixes) in enumerate(stages):
-        later = any(n.get("type") == "Pod" and _template(n).startswith(p) for _, ps in stages[i + 1 :] for p in ps for n in nodes)
+        later = any(n.get("type") == "Pod" and node_template(n).startswith(p) for _, ps in stages[i + 1 :] for p in ps for n in nodes)
         conditions = set_condition(conditions, _stage_condition(stage, prefixes, nodes, later, wf_phase, generation))
     phase = _phase(policy, wf_phase)
     spec_hash = (workflow["metadata"].get("labels") or {}).get(LABEL_SPEC_HASH) or before.spec_hash or ""

@@ -5,7 +5,9 @@ dependencies through indexes; GateReviews decided with approval; retention final
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,14 @@ def operator(kube, cluster, store):
 def _metrics(op: RunningOperator) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics.port}/metrics", timeout=10) as resp:
         return resp.read().decode()
+
+
+def _gauge(op: RunningOperator, series: str) -> float | None:
+    """The value of one exposition line, e.g. ``name{a="b"}``; None while it is absent."""
+    for line in _metrics(op).splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def _hash(obj: dict) -> str:
@@ -122,7 +132,7 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
         "compile": "qs-compile", "spec_hash": compile_hash, "baseline": "qs-old", "baseline_spec_hash": "0" * 10,
         "features": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}], "level": "warn",
     }))
-    result = {"records": 150, "duplicate_rate": 0.0625, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
+    result = {"records": 150, "duplicate_rate": 0.0625, "output_duplicate_rate": 0.002, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
     argo.set(compile_wf["metadata"]["name"], "Succeeded", nodes=compile_nodes, outputs={"compile": result}, progress="4/4")
     wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")
     for cond in ("Succeeded", "Deduplicated", "Verified", "FamiliesReady"):
@@ -131,6 +141,16 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     checks = cluster.status("GateReview", "gate1")["checks"]
     assert all(c["verdict"] == "Pass" for c in checks) and {"observed", "target"} <= set(checks[0])
     train_wf = wait_until(lambda: cluster.workflow_of("TrainingRun", "qs-train"), what="training workflow")
+
+    # A running training reports progress through Argo's progress file: the operator dates it.
+    # Stuck at 0 since its start -> dated by the start; once it advances -> dated when seen.
+    gauge = f'pixelgate_training_last_progress_timestamp_seconds{{namespace="{cluster.ns}",training="qs-train"}}'
+    started = "2026-01-01T00:00:00Z"
+    argo.set(train_wf["metadata"]["name"], "Running", nodes={"t": {**node("train", "Running", started), "progress": "0/100"}}, progress="0/100")
+    assert wait_until(lambda: _gauge(operator, gauge), what="training progress gauge") == datetime.fromisoformat(started).timestamp()
+    before_advance = time.time()
+    argo.set(train_wf["metadata"]["name"], "Running", nodes={"t": {**node("train", "Running", started), "progress": "40/100"}}, progress="40/100")
+    assert wait_until(lambda: (v := _gauge(operator, gauge)) and v >= before_advance and v, what="progress dated when seen") <= time.time()
 
     # Training succeeds; Gate 2 passes its checks and waits for a human; the annotation approves it.
     scores = {"empathy": 0.72, "therapeutic_appropriateness": 0.8, "safety": 0.9}
@@ -168,7 +188,9 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     assert f'pixelgate_compile_drift_psi{{compile="qs-compile",feature="turns",namespace="{cluster.ns}"}} 0.12' in body
     assert f'pixelgate_compile_max_duplicate_rate{{compile="qs-compile",namespace="{cluster.ns}"}} 0.01' in body
     assert f'pixelgate_training_gpus{{namespace="{cluster.ns}",training="qs-train"}} 0.0' in body
+    assert f'pixelgate_compile_output_duplicate_rate{{compile="qs-compile",namespace="{cluster.ns}"}} 0.002' in body
     assert "pixelgate_workflow_last_progress_timestamp_seconds{" not in body  # nothing is running any more
+    assert "pixelgate_training_last_progress_timestamp_seconds{" not in body
     assert 'pixelgate_gate_decision{decision="Pass",gate="baseline-metrics"' in body
     assert "pixelgate_reconcile_total" in body and "pixelgate_reconcile_duration_seconds_bucket" in body
 

@@ -74,12 +74,15 @@ def stored_weights(store: LocalStore, result) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_kill_resume_matches_uninterrupted_run_then_evaluates(compiled, tmp_path):
+def test_kill_resume_matches_uninterrupted_run_then_evaluates(compiled, tmp_path, monkeypatch):
     spec = make_spec()
-    # uninterrupted reference
+    # uninterrupted reference, reporting its progress the way Argo reads it
+    progress_file = tmp_path / "argo-progress"
+    monkeypatch.setenv("ARGO_PROGRESS_FILE", str(progress_file))
     ref_store = fresh_store(compiled, tmp_path / "ref")
     reference = train_run("tiny", spec, ref_store, workdir=tmp_path / "ref" / "work")
     assert reference.global_step == 6
+    assert progress_file.read_text() == "6/6"
 
     # killed after the checkpoint of step 4 reached the store
     store = fresh_store(compiled, tmp_path / "run")

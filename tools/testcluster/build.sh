@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds (or finds already cached) the real servers and CLIs the tests run:
 #   kube-apiserver, kube-controller-manager, etcd, versitygw (S3), helm, argo,
-#   and installs Debian's prometheus/promtool when they are missing.
+#   and installs Debian's prometheus/promtool and rclone when they are missing.
 #
 # Usage: bash tools/testcluster/build.sh [name ...]
-#   names: kube-apiserver kube-controller-manager etcd versitygw helm argo prometheus
+#   names: kube-apiserver kube-controller-manager etcd versitygw helm argo prometheus rclone
 #   (default: all). Idempotent: a binary already cached at its version is skipped.
 #
 # Binaries go to ${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}/<name>-<version>;
@@ -145,6 +145,26 @@ if sel prometheus; then
     fi
   else
     echo "== prometheus: not found and cannot apt-get install it (need root + apt-get)" >&2
+    status=1
+  fi
+fi
+
+if sel rclone; then
+  if command -v rclone >/dev/null 2>&1; then
+    echo "== rclone: found $(rclone version 2>&1 | head -n1)"
+  elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== rclone: installing Debian package (apt-get) ..."
+    start=$(date +%s)
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rclone; } \
+        >"$LOG_DIR/apt-rclone.log" 2>&1; then
+      echo "== rclone: installed in $(( $(date +%s) - start ))s: $(rclone version 2>&1 | head -n1)"
+    else
+      echo "== rclone: apt-get install failed; see $LOG_DIR/apt-rclone.log" >&2
+      tail -n 20 "$LOG_DIR/apt-rclone.log" >&2
+      status=1
+    fi
+  else
+    echo "== rclone: not found and cannot apt-get install it (need root + apt-get)" >&2
     status=1
   fi
 fi

@@ -130,5 +130,8 @@ class CompileRunStatus(WorkflowStatus):
     report_uri: str | None = Field(default=None, description="The verification_report.json.")
     records: int | None = Field(default=None, description="Records in the final dataset.")
     duplicate_rate: float | None = Field(default=None, description="Share of input records removed as duplicates.")
+    output_duplicate_rate: float | None = Field(
+        default=None, description="Share of output records the verification pass still finds to be duplicates (gated by gates.maxDuplicateRate)."
+    )
     gates_passed: str | None = Field(default=None, description="Passed gates out of all, e.g. 8/8.")
     gates: list[GateResult] = Field(default_factory=list, description="Per-gate verdicts.")

@@ -130,14 +130,17 @@ def order_items(items: list[Item]) -> list[Item]:
 
 
 def _input_fingerprint(resource: Resource[Any]) -> list[Any]:
-    """Local source files (path, size, mtime): re-generated data invalidates the cache."""
+    """Source files (local: path, size, mtime; remote: one cheap listing, see
+    ``fingerprint_source``): changed data invalidates the cache."""
     if resource.kind != "DatasetFamily":
         return []
     uri = resource.spec.source.uri
     if uri is None:
         return []
     if "://" in uri and not uri.startswith("file://"):
-        return [uri]
+        from ..steps.ingest.sources import fingerprint_source
+
+        return fingerprint_source(uri)
     pattern = uri[len("file://") :] if uri.startswith("file://") else uri
     return [[p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in sorted(glob.glob(pattern)) if Path(p).is_file()]
 

@@ -54,6 +54,7 @@ class CompileResult(BaseModel):
     drift_uri: str | None = Field(default=None, description="The drift.json, when a baseline was set.")
     records: int = Field(description="Records in the final dataset.")
     duplicate_rate: float = Field(description="Share of input records removed as duplicates.")
+    output_duplicate_rate: float = Field(description="Share of output records the verification pass still finds to be duplicates.")
     gates_passed: str = Field(description="Passed gates out of all, e.g. 8/8.")
     passed: bool = Field(description="Every gate passed and the output duplicate rate is within its threshold.")
     gates: list[GateResult] = Field(description="Per-gate verdicts.")
@@ -148,7 +149,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec) -> Co
     return CompileResult(
         spec_hash=sh, output_uri=store.url(keys["root"]), manifest_uri=store.url(keys["manifest"]), report_uri=store.url(keys["report"]),
         drift_uri=store.url(keys["drift"]) if baseline is not None else None, records=m.records_out, duplicate_rate=round(m.duplicate_rate, 6),
-        gates_passed=report.gates_passed, passed=report.passed, gates=[g.summary() for g in report.gates], drift_level=level,
+        output_duplicate_rate=report.duplicate_rate.observed, gates_passed=report.gates_passed, passed=report.passed, gates=[g.summary() for g in report.gates], drift_level=level,
     )
 
 

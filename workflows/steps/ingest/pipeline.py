@@ -33,7 +33,7 @@ from .encoding import TextRepair, UndecodableText
 from .mapping import Conversation, Origin, Produced, Rejected, map_items
 from .pii import PiiDetector, Span, redact
 from .sources import IngestError, SourceFile, iter_items, resolve_source
-from .stats import QUALITY_AXES, IngestStats, IngestTiming, counter_dict
+from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
 
 
 class IngestResult(BaseModel):
@@ -105,7 +105,7 @@ class _Ingest:
         self.root = layout.family_root(family, spec_hash)
         self.writer = ShardWriter(store, layout.family_records(self.root), shard_size)
         self.spool = _Spool()
-        self.repair = TextRepair(strip_html=spec.mapping.strip_html)
+        self.repair = TextRepair(strip_html=spec.mapping.strip_html if spec.mapping else False)
         pii = spec.pii
         self.detector = PiiDetector(pii.entities, pii.threshold, pii.ner_model) if pii.entities else None
         self.quarantined: Counter[str] = Counter()
@@ -253,6 +253,14 @@ def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store) ->
     return generate_conversations(family, spec)
 
 
+def effective_spec_hash(spec_hash: str, input_digest: str) -> str:
+    """The hash naming a family output: the spec's own, or, when the output also depends on
+    inputs outside the spec (a derived family's parents), a hash over both of the same length."""
+    if not input_digest:
+        return spec_hash
+    return hashlib.sha256(f"{spec_hash}\x00{input_digest}".encode()).hexdigest()[: len(spec_hash)]
+
+
 def ingest_family(
     family: str,
     spec: DatasetFamilySpec,
@@ -270,24 +278,28 @@ def ingest_family(
     with individual records is quarantined.
     """
     started = time.monotonic()
-    sh = compute_spec_hash(spec)
+    # derived and generated families resolve their inputs first: parents' spec hashes are part of the output's hash
+    produced = produce_conversations(family, spec, store) if spec.source.uri is None else None
+    sh = effective_spec_hash(compute_spec_hash(spec), produced.input_digest if produced else "")
     job = _Ingest(family, spec, store, sh, batch_size, shard_size)
     try:
         if spec.source.uri is not None:
             files = resolve_source(spec.source.uri, base_dir)
             if spec.source.sha256 and len(files) != 1:
                 raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
-            checksums = [f.sha256() for f in files]
-            if spec.source.sha256 and checksums[0] != spec.source.sha256:
-                raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {files[0].uri} has {checksums[0]}")
-            for source, checksum in zip(files, checksums):
-                job.run_file(source, checksum)
-            sources = [{"uri": f.uri, "sha256": c} for f, c in zip(files, checksums)]
-            source_bytes = sum(f.path.stat().st_size if f.path else 0 for f in files)
+            sources: list[SourceEntry] = []
+            for source in files:  # remote files are fetched to local disk one at a time
+                with source.fetch(spec.source.sha256) as fetched:
+                    if spec.source.sha256 and fetched.sha256 != spec.source.sha256:
+                        raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {source.uri} has {fetched.sha256}")
+                    job.run_file(fetched.source, fetched.sha256)
+                sources.append(SourceEntry(uri=source.uri, sha256=fetched.sha256, size=fetched.size))
+            source_bytes = sum(entry.size or 0 for entry in sources)
         else:
-            produced = produce_conversations(family, spec, store)
+            assert produced is not None
             job.run_conversations(produced.origin, produced.conversations)
-            sources, source_bytes = produced.sources, 0
+            job.rows_read = produced.rows_read
+            sources, source_bytes = [SourceEntry.model_validate(entry) for entry in produced.sources], 0
         records_out = job.writer.count
         if records_out == 0 and sum(job.quarantined.values()) == 0:
             if spec.source.uri is not None:
@@ -323,6 +335,7 @@ def ingest_family(
             pii_texts=job.pii_texts,
             histograms=job.histograms,
             quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
+            filtered=counter_dict(produced.filtered) if produced else {},
         )
         timing = IngestTiming(
             duration_s=round(duration, 3),

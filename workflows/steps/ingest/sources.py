@@ -1,10 +1,13 @@
 """Source resolution and streaming readers.
 
-A source ``uri`` is ``s3://bucket/key``, ``file:///path`` or a path (relative to the manifest's
-folder); any of them may be a glob, whose matches are read in sorted order. Readers stream:
-JSON Lines line by line, JSON arrays element by element (an incremental parser over a bounded
-buffer), CSV row by row, Parquet batch by batch. Every item carries its position in the file
-(``line:N`` 1-based, ``index:N`` / ``row:N`` 0-based) and either a value or a quarantine reason.
+A source ``uri`` is ``s3://bucket/key``, ``rclone://remote:path``, ``https://host/path``,
+``file:///path`` or a path (relative to the manifest's folder); all but https may be a glob,
+whose matches are read in sorted order. Remote files are fetched to local disk (a temporary
+file, or the download cache for https: see docs/sources.md) before they are read. Readers
+stream: JSON Lines line by line, JSON arrays element by element (an incremental parser over a
+bounded buffer), CSV row by row, Parquet batch by batch. Every item carries its position in the
+file (``line:N`` 1-based, ``index:N`` / ``row:N`` 0-based) and either a value or a quarantine
+reason.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import fnmatch
 import glob
 import hashlib
@@ -20,20 +24,24 @@ import json
 import re
 import sys
 import tempfile
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
 from ..registry import StepInputError
+from . import download, rclone
 from .encoding import UndecodableText, decode_bytes
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SNIFF_BYTES = 1 << 16
 _CHUNK = 1 << 20
 MAX_JSON_ELEMENT = 64 << 20  # bytes of one JSON array element held in memory at most
+_EPOCH = "1970-01-01T00:00:00Z"  # the modification time of an https file whose server sends none
 csv.field_size_limit(sys.maxsize)
 
 
@@ -48,26 +56,65 @@ class SourceFile:
     path: Path | None = None  # local file
     bucket: str | None = None  # or an S3 object
     key: str | None = None
+    remote: str | None = None  # or an rclone file, ``remote:path``
+    url: str | None = None  # or an http(s) URL
     modified: str = ""  # RFC 3339 UTC modification time
+    size: int | None = None  # bytes, as listed
+    version: str = ""  # what changes with the content, as listed: ETag, exact modification time
+
+    @contextlib.contextmanager
+    def fetch(self, expected_sha256: str | None = None) -> Iterator["Fetched"]:
+        """The file on local disk with its SHA-256 and size: remote files go to a temporary file
+        (never memory), https files to the download cache (resumed, verified against
+        ``expected_sha256`` when given, reused when unchanged)."""
+        if self.path is not None:
+            yield Fetched(self, _file_sha256(self.path), self.path.stat().st_size)
+            return
+        if self.url is not None:
+            got = _download(self, expected_sha256)
+            yield Fetched(dataclasses.replace(self, path=got.path), got.sha256, got.size)
+            return
+        with tempfile.TemporaryDirectory(prefix="pixelgate-fetch-") as tmp:
+            local = Path(tmp) / self.name
+            if self.remote is not None:
+                try:
+                    rclone.copy_to(self.remote, local)
+                except rclone.RcloneError as err:
+                    raise IngestError("source.uri", f"rclone could not copy {self.uri}: {err}") from None
+            else:
+                _s3_client().download_file(self.bucket, self.key, str(local))
+            yield Fetched(dataclasses.replace(self, path=local), _file_sha256(local), local.stat().st_size)
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
-        """A binary file; S3 objects are spooled to a temporary file on disk (not memory)."""
-        if self.path is not None:
-            with open(self.path, "rb") as fh:
-                yield fh
-            return
-        with tempfile.TemporaryFile() as fh:
-            _s3_client().download_fileobj(self.bucket, self.key, fh)
-            fh.seek(0)
+        """A binary file (remote ones fetched to disk first)."""
+        with self.fetch() as fetched, open(fetched.source.path, "rb") as fh:
             yield fh
 
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.open() as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+
+@dataclass(frozen=True)
+class Fetched:
+    source: SourceFile  # with ``path`` set to the local copy
+    sha256: str
+    size: int
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(source: SourceFile, expected_sha256: str | None) -> download.Downloaded:
+    assert source.url is not None
+    try:
+        return download.fetch(source.url, expected_sha256, size=source.size, version=source.version)
+    except download.ChecksumMismatch as err:
+        raise IngestError("source.sha256", str(err)) from None
+    except download.DownloadError as err:
+        raise IngestError("source.uri", f"could not download {source.uri}: {err}") from None
 
 
 def _s3_client() -> Any:
@@ -80,10 +127,23 @@ def _rfc3339(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _parse_rfc3339(text: str) -> datetime:
+    """rclone's times carry nanoseconds, which ``fromisoformat`` does not take."""
+    return datetime.fromisoformat(re.sub(r"(\.\d+)", "", text).replace("Z", "+00:00"))
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return name == pattern or (bool(_GLOB_CHARS.search(pattern)) and fnmatch.fnmatchcase(name, pattern))
+
+
 def resolve_source(uri: str, base_dir: Path | None) -> list[SourceFile]:
     """Every file the source uri names, sorted; :class:`IngestError` (field ``source.uri``) if none."""
     if uri.startswith("s3://"):
         files = _resolve_s3(uri)
+    elif uri.startswith("rclone://"):
+        files = _resolve_rclone(uri)
+    elif uri.startswith(("https://", "http://")):
+        files = [_resolve_http(uri)]
     else:
         text = uri[len("file://") :] if uri.startswith("file://") else uri
         path = Path(text)
@@ -98,9 +158,20 @@ def resolve_source(uri: str, base_dir: Path | None) -> list[SourceFile]:
             for p in matches
         ]
     if not files:
-        where = f" (resolved against {base_dir})" if base_dir and not uri.startswith(("s3://", "file://", "/")) else ""
+        where = f" (resolved against {base_dir})" if base_dir and "://" not in uri and not uri.startswith("/") else ""
         raise IngestError("source.uri", f"no file matches {uri!r}{where}")
     return files
+
+
+def fingerprint_source(uri: str) -> list[Any]:
+    """A cheap listing of a remote source that changes when any of its files does: per file the
+    uri, size, modification time and version (ETag or exact time), from one listing (s3
+    ``list_objects``, ``rclone lsjson``, an https ``HEAD``) without reading any content. A source
+    that cannot be listed fingerprints as its error, so that the run goes on and the step reports it."""
+    try:
+        return [[f.uri, f.size, f.modified, f.version] for f in resolve_source(uri, None)]
+    except IngestError as err:
+        return [uri, f"error: {err}"]
 
 
 def _resolve_s3(uri: str) -> list[SourceFile]:
@@ -111,9 +182,46 @@ def _resolve_s3(uri: str) -> list[SourceFile]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=literal):
         for obj in page.get("Contents", []):
             key = obj["Key"]
-            if key == pattern or (_GLOB_CHARS.search(pattern) and fnmatch.fnmatchcase(key, pattern)):
-                out.append(SourceFile(uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key, modified=_rfc3339(obj["LastModified"])))
+            if _matches(key, pattern):
+                out.append(SourceFile(
+                    uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key,
+                    modified=_rfc3339(obj["LastModified"]), size=obj.get("Size"), version=obj.get("ETag", ""),
+                ))
     return sorted(out, key=lambda f: f.uri)
+
+
+def _resolve_rclone(uri: str) -> list[SourceFile]:
+    target = uri[len("rclone://") :]
+    remote, sep, pattern = target.partition(":")
+    if not sep or not remote:
+        raise IngestError("source.uri", f"expected rclone://<remote>:<path>, got {uri!r}")
+    try:
+        wildcard = _GLOB_CHARS.search(pattern)
+        if wildcard:
+            folder = pattern[: pattern.rfind("/", 0, wildcard.start()) + 1]
+            listed = [f for f in rclone.list_folder(f"{remote}:{folder}") if _matches(f.path.partition(":")[2], pattern)]
+        else:
+            listed = [f for f in [rclone.stat(target)] if f is not None]
+    except rclone.RcloneError as err:
+        raise IngestError("source.uri", f"rclone could not list {uri}: {err}") from None
+    return sorted(
+        (SourceFile(uri=f"rclone://{f.path}", name=f.path.partition(":")[2].rsplit("/", 1)[-1], remote=f.path, modified=_rfc3339(_parse_rfc3339(f.modtime)), size=f.size, version=f.modtime)
+         for f in listed),
+        key=lambda f: f.uri,
+    )
+
+
+def _resolve_http(uri: str) -> SourceFile:
+    try:
+        info = download.head(uri)
+    except download.DownloadError as err:
+        raise IngestError("source.uri", f"could not reach {uri}: {err}") from None
+    name = urllib.parse.unquote(urllib.parse.urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]) or "index"
+    try:
+        modified = _rfc3339(parsedate_to_datetime(info.last_modified)) if info.last_modified else _EPOCH
+    except (TypeError, ValueError):
+        modified = _EPOCH
+    return SourceFile(uri=uri, name=name, url=uri, modified=modified, size=info.size, version=info.version)
 
 
 @dataclass(frozen=True)

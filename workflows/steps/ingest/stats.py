@@ -27,11 +27,19 @@ class Histogram(BaseModel):
         self.counts[max(0, bisect.bisect_right(self.edges, value) - 1)] += 1
 
 
+class SourceEntry(BaseModel):
+    """One input of an ingest: a fetched file, or (for derived and generated families) what the producer names."""
+
+    uri: str
+    sha256: str
+    size: int | None = Field(default=None, description="Bytes fetched; absent for inputs that are not files.")
+
+
 class IngestStats(BaseModel):
     family: str
     spec_hash: str
     pipeline_version: str
-    sources: list[dict[str, str]] = Field(description="uri and sha256 of every source file read.")
+    sources: list[SourceEntry] = Field(description="uri, sha256 and size of every source file read (producers' {uri, sha256} dicts validate too).")
     rows_read: int = Field(description="Raw items read (lines, rows, array elements).")
     records_in: int = Field(description="Conversations considered: records_out + quarantined.")
     records_out: int
@@ -44,6 +52,12 @@ class IngestStats(BaseModel):
     pii_texts: int
     histograms: dict[str, Histogram] = Field(description="turns, length and each quality axis, over written records.")
     quality_mean: dict[str, float] = Field(description="Mean of each quality axis over written records.")
+    filtered: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Derived families: parent records left out by each source.derive.where filter (not quarantine). "
+        "Omitted from stats.json when empty, so other families' stats.json is unchanged.",
+    )
 
     @staticmethod
     def new_histograms() -> dict[str, Histogram]:

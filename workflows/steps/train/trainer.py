@@ -65,7 +65,23 @@ def _callbacks(ckpts: CheckpointStore, stopwatch: Stopwatch, patience: int) -> l
             stopwatch.stop()
             stopwatch.tokens = int(state.num_input_tokens_seen or 0) - self.tokens0
 
-    return [StoreCheckpoints(), Throughput(), EarlyStoppingCallback(early_stopping_patience=patience)]
+    class ReportProgress(TrainerCallback):
+        """Argo's self-reported progress: ``step/total`` in the file named by ``ARGO_PROGRESS_FILE``
+        (the operator dates each change, which drives the GPUs-idle alert)."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            target = os.environ.get("ARGO_PROGRESS_FILE")
+            if target and state.is_world_process_zero:
+                write_progress(Path(target), state.global_step, state.max_steps)
+
+    return [StoreCheckpoints(), Throughput(), ReportProgress(), EarlyStoppingCallback(early_stopping_patience=patience)]
+
+
+def write_progress(path: Path, done: int, total: int) -> None:
+    """Atomically replace ``path`` with ``done/total``: a reader never sees a half-written value."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{done}/{total}")
+    os.replace(tmp, path)
 
 
 def train(
