@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pixelgate.workflows.render import DEFAULT_IMAGE
+from pixelgate.workflows.render import DEFAULT_IMAGE, Runtime
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,22 @@ class OperatorConfig:
     liveness_endpoint: str | None = None  # e.g. http://0.0.0.0:8080/healthz
     metrics_port: int | None = None  # prometheus /metrics; None: not served
     metrics_host: str = "0.0.0.0"
+    workflow_service_account: str | None = None  # the ServiceAccount workflow pods run as
+    step_env: tuple[str, ...] = ()  # NAME=VALUE for every step (store endpoint, region)
+    store_secret: str | None = None  # Secret with the store's credentials, given to every step
+    store_secret_keys: str = "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"  # their keys in that Secret
+    rclone_secret: str | None = None  # Secret holding rclone.conf, mounted for rclone:// sources
+
+    def runtime(self) -> Runtime:
+        env = tuple(tuple(item.split("=", 1)) for item in self.step_env)
+        keys = tuple(self.store_secret_keys.split(","))
+        return Runtime(self.workflow_service_account, env, self.store_secret, keys, self.rclone_secret)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if self.clusterwide == bool(self.namespaces):
             raise ValueError("give either --all-namespaces or at least one --namespace, not both")
+        bad = [item for item in self.step_env if "=" not in item or not item.split("=", 1)[0]]
+        if bad:
+            raise ValueError(f"--step-env: expected NAME=VALUE, got {', '.join(bad)}")
+        if len(self.store_secret_keys.split(",")) != 2:
+            raise ValueError(f"--store-secret-keys: expected ACCESS_KEY_ID_KEY,SECRET_ACCESS_KEY_KEY, got {self.store_secret_keys!r}")

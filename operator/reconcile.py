@@ -162,7 +162,7 @@ class Reconciler:
                 self.emit(written, transitions)
             return "waiting"
         try:
-            manifest = await asyncio.to_thread(render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri)
+            manifest = await asyncio.to_thread(render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri, runtime=self.cfg.runtime())
         except RenderError as err:
             await self._invalid(kind, namespace, name, str(err), generation)
             raise kopf.PermanentError(str(err)) from None

@@ -202,6 +202,11 @@ def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, mo
         assert cfg.liveness_endpoint == "http://0.0.0.0:8080/healthz" and cfg.metrics_port == 9090
         assert cfg.image == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_IMAGE")
         assert cfg.store_uri == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_STORE")
+    # The full values' workflow wiring reaches every submitted Workflow: identity, endpoint, keys by reference.
+    runtime = cfg.runtime()
+    assert runtime.service_account == "pixelgate-runner" and runtime.rclone_secret == "pixelgate-rclone"
+    assert dict(runtime.env) == {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "https://minio.example.com"}
+    assert (runtime.store_secret, runtime.store_secret_keys) == ("pixelgate-s3", ("access-key", "secret-key"))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.cli import main
 from pixelgate.workflows.local.runner import load_items
-from pixelgate.workflows.render import RenderError, dump_manifest, render_workflow, workflow_name
+from pixelgate.workflows.render import RenderError, Runtime, dump_manifest, render_workflow, workflow_name
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "examples" / "quickstart"
@@ -164,12 +164,44 @@ def test_render_command_writes_one_file_per_workflow(tmp_path: Path) -> None:
     assert "GateReview/quickstart-data-foundation" in result.output
 
 
+RUNTIME = Runtime(
+    service_account="pixelgate-workflow",
+    env=(("AWS_ENDPOINT_URL", "http://minio:9000"),),
+    store_secret="pixelgate-s3",
+    store_secret_keys=("id", "secret"),
+    rclone_secret="pixelgate-rclone",
+)
+
+
+def test_runtime_wires_service_account_env_and_secrets_by_reference() -> None:
+    family = _family(source={"uri": "rclone://drive:data/x.jsonl", "format": "jsonl"})
+    plain = render_workflow(family, store_uri=STORE)
+    wired = render_workflow(family, store_uri=STORE, runtime=RUNTIME)
+    assert wired["metadata"]["name"] == plain["metadata"]["name"]  # deployment wiring is not part of the spec
+    assert wired["spec"]["serviceAccountName"] == "pixelgate-workflow" and "serviceAccountName" not in plain["spec"]
+    assert wired["spec"]["volumes"] == [{"name": "rclone-config", "secret": {"secretName": "pixelgate-rclone"}}]
+    container = next(t["container"] for t in wired["spec"]["templates"] if "container" in t)
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env == {
+        "AWS_ENDPOINT_URL": "http://minio:9000",
+        "AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "pixelgate-s3", "key": "id"}},
+        "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "pixelgate-s3", "key": "secret"}},
+        "RCLONE_CONFIG": "/etc/pixelgate/rclone/rclone.conf",
+    }
+    assert container["volumeMounts"] == [{"name": "rclone-config", "mountPath": "/etc/pixelgate/rclone", "readOnly": True}]
+    # the rclone config is mounted only where an rclone:// source is read
+    other = render_workflow(_family(), store_uri=STORE, runtime=RUNTIME)
+    assert "volumes" not in other["spec"] and all("volumeMounts" not in t.get("container", {}) for t in other["spec"]["templates"])
+
+
 def test_every_rendered_manifest_passes_argo_lint(argo_bin: Path, tmp_path: Path) -> None:
     manifests = [render_workflow(r, store_uri=STORE) for r in _quickstart()]
+    manifests += [render_workflow(r, store_uri=STORE, runtime=RUNTIME) for r in _quickstart()]
+    manifests.append(render_workflow(_family("remote", source={"uri": "rclone://drive:x.jsonl", "format": "jsonl"}), store_uri=STORE, runtime=RUNTIME))
     manifests.append(render_workflow(_training(gpusPerNode=8, gpuType="H100"), store_uri=STORE))
     paths = []
-    for m in manifests:
-        path = tmp_path / f"{m['metadata']['name']}.yaml"
+    for i, m in enumerate(manifests):
+        path = tmp_path / f"{i:02d}-{m['metadata']['name']}.yaml"
         path.write_bytes(dump_manifest(m))
         paths.append(str(path))
     done = subprocess.run([str(argo_bin), "lint", "--offline", *paths], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ interprets exactly the same dict on one machine. :func:`dump_manifest` gives its
 from __future__ import annotations
 
 from .builders import RenderError, render_workflow
-from .common import DEFAULT_IMAGE, dump_manifest, workflow_name
+from .common import DEFAULT_IMAGE, Runtime, dump_manifest, workflow_name
 from .status import status_from_outputs
 
-__all__ = ["DEFAULT_IMAGE", "RenderError", "dump_manifest", "render_workflow", "status_from_outputs", "workflow_name"]
+__all__ = ["DEFAULT_IMAGE", "RenderError", "Runtime", "dump_manifest", "render_workflow", "status_from_outputs", "workflow_name"]

@@ -22,7 +22,7 @@ from ..api.compile_run import CompileRunSpec
 from ..api.dataset_family import DatasetFamilySpec
 from ..api.meta import Resource, spec_hash
 from ..api.training_run import TrainingRunSpec
-from .common import DEFAULT_IMAGE, Compute, StepDef, labels_for, spec_document, step_template, with_resources, workflow_name
+from .common import DEFAULT_IMAGE, Compute, Runtime, StepDef, labels_for, spec_document, step_template, with_resources, workflow_name
 
 ENTRYPOINT = "main"
 
@@ -133,8 +133,10 @@ def render_workflow(
     image: str | None = None,
     store_uri: str,
     base_dir: Path | str | None = None,
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
-    """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs."""
+    """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs.
+    ``runtime`` adds the cluster wiring (ServiceAccount, Secrets) the operator is configured with."""
     builder = _BUILDERS.get(resource.kind)
     if builder is None:
         raise RenderError(f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)")
@@ -169,4 +171,7 @@ def render_workflow(
     for template in manifest["spec"]["templates"]:
         if "container" in template:
             with_resources(template, steps[template["name"]].compute)
+    if runtime is not None:
+        uri = getattr(getattr(resource.spec, "source", None), "uri", None) or ""
+        runtime.apply(manifest, rclone=uri.startswith("rclone://"))
     return manifest

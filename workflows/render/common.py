@@ -130,6 +130,48 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
     )
 
 
+RCLONE_CONFIG_DIR = "/etc/pixelgate/rclone"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How the pods of a rendered workflow run in the cluster: who they run as, their environment
+    and the Secrets they read. Deployment wiring, not part of the spec: the workflow's name does
+    not depend on it, and ``pixelgate run`` renders without it (local steps use the local environment)."""
+
+    service_account: str | None = None  # spec.serviceAccountName (Argo's executor Role is bound to it)
+    env: tuple[tuple[str, str], ...] = ()  # plain variables for every step, e.g. AWS_ENDPOINT_URL
+    store_secret: str | None = None  # Secret with the store's keys, given as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+    store_secret_keys: tuple[str, str] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # their keys in that Secret
+    rclone_secret: str | None = None  # Secret holding rclone.conf, mounted for rclone:// sources
+
+    def step_env(self) -> list[dict[str, Any]]:
+        env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in self.env]
+        if self.store_secret:
+            for name, key in zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), self.store_secret_keys):
+                env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": self.store_secret, "key": key}}})
+        return env
+
+    def apply(self, manifest: dict[str, Any], *, rclone: bool) -> dict[str, Any]:
+        spec = manifest["spec"]
+        if self.service_account:
+            spec["serviceAccountName"] = self.service_account
+        env = self.step_env()
+        mount_rclone = rclone and self.rclone_secret
+        if mount_rclone:
+            spec.setdefault("volumes", []).append({"name": "rclone-config", "secret": {"secretName": self.rclone_secret}})
+            env.append({"name": "RCLONE_CONFIG", "value": f"{RCLONE_CONFIG_DIR}/rclone.conf"})
+        for template in spec["templates"]:
+            container = template.get("container")
+            if container is None:
+                continue
+            if env:
+                container.setdefault("env", []).extend(env)
+            if mount_rclone:
+                container.setdefault("volumeMounts", []).append({"name": "rclone-config", "mountPath": RCLONE_CONFIG_DIR, "readOnly": True})
+        return manifest
+
+
 def with_resources(template: dict[str, Any], compute: Compute) -> dict[str, Any]:
     """Hera's Resources helper rounds and renames; set the exact Kubernetes dict instead."""
     template["container"]["resources"] = compute.resources()
