@@ -242,3 +242,44 @@ def test_workflows_go_with_their_owner(kube, cluster: Cluster, operator: Running
     wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned"), what="workflow")
     cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "owned")
     wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned") is None, timeout=60, what="workflow garbage-collected with its owner")
+
+
+def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, operator: RunningOperator):
+    """Gate 3 against the real apiserver: the candidate must improve the named metrics, with no
+    regression beyond tolerance; the review re-decides as the trainings' statuses arrive."""
+    argo = Argo(cluster)
+    cluster.create(family("fam-g3"))
+    cluster.create(compile_run("c-g3", families=["fam-g3"]))
+    for name in ("base", "better", "worse"):
+        cluster.create(training_run(name, "c-g3"))
+    improve = {"gate": "expansion-improvement", "baselineTrainingRun": "base", "improve": ["empathy"], "tolerance": 0.02}
+    cluster.create(gate_review("g3-better", trainingRun="better", **improve))
+    cluster.create(gate_review("g3-worse", trainingRun="worse", **improve))
+    wait_until(lambda: cluster.status("GateReview", "g3-better").get("phase") == "Waiting", what="gate 3 waits for its trainings")
+
+    wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-g3"), what="family workflow")["metadata"]["name"]
+    argo.set(wf, "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 10, "records_out": 10}})
+    wf = wait_until(lambda: cluster.workflow_of("CompileRun", "c-g3"), what="compile workflow")["metadata"]["name"]
+    argo.set(wf, "Succeeded", nodes={"n": node("compile-verify", "Succeeded", "1")}, outputs={"compile": {"records": 10, "gates": EIGHT_GATES, "gates_passed": "8/8"}})
+    scores = {
+        "base": {"empathy": 0.70, "safety": 0.85, "therapeutic_appropriateness": 0.80},
+        "better": {"empathy": 0.76, "safety": 0.84, "therapeutic_appropriateness": 0.81},
+        "worse": {"empathy": 0.70, "safety": 0.78, "therapeutic_appropriateness": 0.80},
+    }
+    for name in ("better", "worse", "base"):  # the baseline last: both reviews wait for it
+        wf = wait_until(lambda n=name: cluster.workflow_of("TrainingRun", n), what=f"{name} workflow")["metadata"]["name"]
+        argo.set(wf, "Succeeded", nodes={"t": node("train", "Succeeded", "1"), "e": node("evaluate", "Succeeded", "2")},
+                 outputs={"train": {"best_metric": 1.0}, "evaluate": {"scores": scores[name]}})
+        if name != "base":
+            wait_until(lambda n=name: cluster.status("TrainingRun", n).get("phase") == "Succeeded", what=f"{name} Succeeded")
+            assert cluster.status("GateReview", f"g3-{name}")["phase"] == "Waiting"  # no baseline yet
+
+    passed = wait_until(lambda: (s := cluster.status("GateReview", "g3-better")).get("phase") == "Passed" and s, what="g3-better Passed")
+    assert passed["decision"] == "Pass" and passed["gaps"] == []
+    checks = {c["name"]: c for c in passed["checks"]}
+    assert checks["improve:empathy"]["verdict"] == "Pass" and checks["improve:empathy"]["observed"].startswith("0.76")
+    assert checks["no-regression:safety"]["verdict"] == "Pass"  # -0.01: within the 0.02 tolerance
+    failed = wait_until(lambda: (s := cluster.status("GateReview", "g3-worse")).get("phase") == "Failed" and s, what="g3-worse Failed")
+    assert failed["decision"] == "Fail"
+    assert failed["gaps"][0].startswith("empathy did not improve") and any(g.startswith("safety regressed") for g in failed["gaps"])
+    assert {c["name"]: c["verdict"] for c in failed["checks"]}["no-regression:safety"] == "Fail"
