@@ -7,6 +7,7 @@
     families/<family>/<spec-hash>/quarantine/<reason>.jsonl
     families/<family>/<spec-hash>/pii_audit.jsonl
     families/<family>/<spec-hash>/stats.json
+    families/<family>/generate-cache/<key>/<category>/<index>.json  (llm generator: resume cache)
     compiles/<compile>/latest.json
     compiles/<compile>/<spec-hash>/...                  (see docs/storage.md)
     trainings/<training>/latest.json
@@ -87,6 +88,12 @@ def family_pii_audit(root: str) -> str:
 
 def family_stats(root: str) -> str:
     return f"{root}/stats.json"
+
+
+def family_generate_cache(family: str, key: str) -> str:
+    """The llm generator's resume cache: one ``<category>/<index>.json`` answer per conversation;
+    ``key`` hashes what determines an answer (endpoint, model, prompts, seed, temperature)."""
+    return f"families/{family}/generate-cache/{key}"
 
 
 def family_timing(root: str) -> str:

@@ -20,6 +20,16 @@ from .records import Record
 from .store import Store
 
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+_GENERATOR = pa.struct(
+    [
+        ("name", pa.string()),
+        ("version", pa.string()),
+        ("seed", pa.int64()),
+        ("category", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("model", pa.string()),
+    ]
+)
 _PROVENANCE = pa.struct(
     [
         ("family", pa.string()),
@@ -35,6 +45,7 @@ _PROVENANCE = pa.struct(
         ("pipeline_version", pa.string()),
         ("spec_hash", pa.string()),
         ("parents", pa.list_(pa.string())),
+        ("generator", _GENERATOR),
     ]
 )
 _PII = pa.struct([("counts", pa.map_(pa.string(), pa.int32())), ("placeholders", pa.list_(pa.string())), ("flagged", pa.bool_())])

@@ -84,7 +84,7 @@ def _tools(_: argparse.Namespace) -> int:
         except tools.ToolMissing as exc:
             ok = False
             print(f"  {name:24} MISSING: {exc}")
-    for name in ("prometheus", "promtool"):
+    for name in ("prometheus", "promtool", "rclone"):
         try:
             print(f"  {name:24} {'(debian)':10} {tools.system_tool(name)}")
         except tools.ToolMissing as exc:

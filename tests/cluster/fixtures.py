@@ -8,6 +8,7 @@ Fixtures
   prometheus      function factory ``prometheus(["127.0.0.1:PORT"], ...) -> PrometheusServer`` (stopped after the test)
   promtool        session  callable ``promtool("check", "config", path) -> CompletedProcess``
   helm_bin, argo_bin, etcd_bin   session  paths of the cached binaries
+  rclone_bin      session  path of Debian's rclone (installed by build.sh)
   argo_crds_dir   session  Argo's minimal CRD manifests in the Go module cache
 
 A missing tool skips the test, except under CI=true or PIXELGATE_REQUIRE_TOOLS=1 where it fails.
@@ -118,6 +119,11 @@ def argo_bin() -> Path:
 @pytest.fixture(scope="session")
 def etcd_bin() -> Path:
     return tools.need(lambda: tools.tool_path("etcd"))
+
+
+@pytest.fixture(scope="session")
+def rclone_bin() -> Path:
+    return tools.need(lambda: tools.system_tool("rclone"))
 
 
 @pytest.fixture(scope="session")

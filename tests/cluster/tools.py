@@ -82,10 +82,10 @@ def tool_path(name: str) -> Path:
 
 
 def system_tool(name: str) -> Path:
-    """A tool installed on PATH (prometheus, promtool come from Debian's package)."""
+    """A tool installed on PATH (prometheus, promtool, rclone come from Debian's packages)."""
     found = shutil.which(name)
     if not found:
-        raise ToolMissing(f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus package)")
+        raise ToolMissing(f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus and rclone packages)")
     return Path(found)
 
 

@@ -111,6 +111,22 @@ class GenerateSource(ApiModel):
     generator: Literal["template", "llm"] = Field(default="template", description="template (offline, the default) or llm.")
     llm: LlmGenerator | None = Field(default=None, description="Endpoint settings, required when generator is llm.")
 
+    @model_validator(mode="after")
+    def _known_categories_and_generator(self) -> "GenerateSource":
+        from ..steps.generate.categories import CATEGORY_IDS, unknown_categories  # the one catalogue
+
+        unknown = unknown_categories(self.categories)
+        if unknown:
+            raise ValueError(f"source.generate.categories: unknown {unknown}; valid categories are {', '.join(CATEGORY_IDS)}")
+        repeated = sorted({c for c in self.categories if self.categories.count(c) > 1})
+        if repeated:
+            raise ValueError(f"source.generate.categories: {repeated} listed more than once")
+        if self.generator == "llm" and self.llm is None:
+            raise ValueError("source.generate.llm: required when source.generate.generator is llm (url and model at least)")
+        if self.generator == "template" and self.llm is not None:
+            raise ValueError("source.generate.llm: only with source.generate.generator llm (the template generator is offline)")
+        return self
+
 
 class Source(ApiModel):
     """Where the records come from: exactly one of uri (raw files), derive (other families) or generate (synthetic)."""

@@ -117,6 +117,7 @@ class _Ingest:
         self.pii_texts = 0
         self.histograms = IngestStats.new_histograms()
         self.quality_sums: Counter[str] = Counter()
+        self.categories: Counter[str] = Counter()  # generated families: written records per category
 
     # -- quarantine -------------------------------------------------------------------------
     def reject(self, origin: Origin, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
@@ -233,6 +234,8 @@ class _Ingest:
             split="test" if spec.holdout else None,
         )
         self.writer.write(record)
+        if origin.generator:
+            self.categories[origin.generator["category"]] += 1
         self.turns_out += len(turns)
         self.histograms["turns"].add(len(turns))
         self.histograms["length"].add(sum(len(t) for _, t in turns))
@@ -250,7 +253,7 @@ def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store) ->
         return derive_conversations(family, spec, store)
     from ..generate import generate_conversations
 
-    return generate_conversations(family, spec)
+    return generate_conversations(family, spec, store)
 
 
 def effective_spec_hash(spec_hash: str, input_digest: str) -> str:
@@ -336,6 +339,7 @@ def ingest_family(
             histograms=job.histograms,
             quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
             filtered=counter_dict(produced.filtered) if produced else {},
+            categories=counter_dict(job.categories),
         )
         timing = IngestTiming(
             duration_s=round(duration, 3),

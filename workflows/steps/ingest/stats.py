@@ -58,6 +58,12 @@ class IngestStats(BaseModel):
         description="Derived families: parent records left out by each source.derive.where filter (not quarantine). "
         "Omitted from stats.json when empty, so other families' stats.json is unchanged.",
     )
+    categories: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Generated families: written records per difficulty category (docs/generated-families.md). "
+        "Omitted from stats.json when empty, so other families' stats.json is unchanged.",
+    )
 
     @staticmethod
     def new_histograms() -> dict[str, Histogram]:
