@@ -190,12 +190,27 @@ def test_expression_tags_and_unknown_references_are_errors(tmp_path: Path) -> No
 def test_non_pixelgate_containers_and_unknown_retry_expressions_are_refused(tmp_path: Path) -> None:
     manifest = copy.deepcopy(_manifest())
     manifest["spec"]["templates"][1]["container"]["command"] = ["sh", "-c"]
-    with pytest.raises(ManifestFeatureError, match="only `pixelgate` containers"):
+    with pytest.raises(ManifestFeatureError, match="runs `pixelgate` containers"):
         run_workflow(manifest, launch=PlayedSteps(), logs_dir=tmp_path)
     manifest = _fast_retries(copy.deepcopy(_manifest()))
     manifest["spec"]["templates"][1]["retryStrategy"]["expression"] = "lastRetry.duration > 10"
     with pytest.raises(ManifestFeatureError, match="retryStrategy.expression"):
         run_workflow(manifest, launch=PlayedSteps(fail_first={"compile-plan": 1}), logs_dir=tmp_path)
+
+
+def test_training_launchers_one_machine_yes_several_nodes_no(tmp_path: Path) -> None:
+    def training(**resources) -> dict:
+        resource = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "t"},
+                                   "spec": {"compileRun": "c", "model": {"base": "gpt2"}, "resources": resources}})
+        return render_workflow(resource, store_uri=str(tmp_path / "store"))
+
+    played = PlayedSteps()
+    run_workflow(training(gpusPerNode=2), launch=played, logs_dir=tmp_path)  # torchrun --standalone on this machine
+    assert played.steps() == ["train", "evaluate"]
+    call = ContainerCall(argv=["torchrun", "--standalone", "--nproc-per-node=2", "-m", "pixelgate.workflows.cli", "step", "train"], log=tmp_path / "log")
+    assert call.local_argv()[1:] == ["-P", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "pixelgate.workflows.cli", "step", "train"]
+    with pytest.raises(ManifestFeatureError, match=r"multi-node training \(spec.resources.nodes > 1\) runs on a cluster"):
+        run_workflow(training(nodes=2, gpusPerNode=2), launch=PlayedSteps(), logs_dir=tmp_path)
 
 
 def test_the_real_launcher_maps_tmp_and_runs_the_pixelgate_cli(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -111,9 +112,33 @@ def test_training_requests_gpus_tolerations_and_node_selector() -> None:
         assert "nvidia.com/gpu" not in t["container"]["resources"]["requests"] and "tolerations" not in t
 
 
-def test_multi_node_training_is_refused_clearly() -> None:
-    with pytest.raises(RenderError, match="multi-node"):
-        render_workflow(_training(nodes=2), store_uri=STORE)
+def test_multi_gpu_training_runs_under_torchrun() -> None:
+    def train_template(manifest: dict) -> dict:
+        return next(t for t in manifest["spec"]["templates"] if t["name"] == "train")
+
+    assert train_template(render_workflow(_training(gpusPerNode=1), store_uri=STORE))["container"]["command"] == ["pixelgate"]
+    one_pod = train_template(render_workflow(_training(gpusPerNode=8), store_uri=STORE))["container"]["command"]
+    assert one_pod == ["torchrun", "--standalone", "--nproc-per-node=8", "-m", "pixelgate.workflows.cli"]
+
+
+def test_multi_node_training_is_one_pod_per_node_with_a_rendezvous_service() -> None:
+    manifest = render_workflow(_training(nodes=3, gpusPerNode=8), store_uri=STORE)
+    templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    tasks = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}
+    # A headless Service, owned by the workflow, selecting its rank-0 pod (whose port torchrun's static rendezvous opens).
+    service = yaml.safe_load(templates["rendezvous"]["resource"]["manifest"])
+    assert templates["rendezvous"]["resource"]["action"] == "create" and templates["rendezvous"]["resource"]["setOwnerReference"] is True
+    assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == {"workflows.argoproj.io/workflow": "{{workflow.name}}", "pixelgate.dev/train-rank": "0"}
+    # One train pod per node rank, after the Service; evaluate once, after all of them.
+    assert tasks["train"]["withItems"] == ["0", "1", "2"] and tasks["train"]["dependencies"] == ["rendezvous"]
+    assert tasks["evaluate"]["dependencies"] == ["train"] and "withItems" not in tasks["evaluate"]
+    train = templates["train"]
+    assert train["metadata"]["labels"]["pixelgate.dev/train-rank"] == "{{inputs.parameters.rank}}"
+    command = train["container"]["command"]
+    assert command[:3] == ["torchrun", "--nnodes=3", "--nproc-per-node=8"] and command[-2:] == ["-m", "pixelgate.workflows.cli"]
+    assert "--node-rank={{inputs.parameters.rank}}" in command and f"--master-addr={service['metadata']['name']}" in command
+    assert train["container"]["resources"]["requests"]["nvidia.com/gpu"] == "8"
 
 
 def test_gate_review_has_no_workflow() -> None:
@@ -199,6 +224,7 @@ def test_every_rendered_manifest_passes_argo_lint(argo_bin: Path, tmp_path: Path
     manifests += [render_workflow(r, store_uri=STORE, runtime=RUNTIME) for r in _quickstart()]
     manifests.append(render_workflow(_family("remote", source={"uri": "rclone://drive:x.jsonl", "format": "jsonl"}), store_uri=STORE, runtime=RUNTIME))
     manifests.append(render_workflow(_training(gpusPerNode=8, gpuType="H100"), store_uri=STORE))
+    manifests.append(render_workflow(_training(nodes=4, gpusPerNode=8), store_uri=STORE, runtime=RUNTIME))
     paths = []
     for i, m in enumerate(manifests):
         path = tmp_path / f"{i:02d}-{m['metadata']['name']}.yaml"
@@ -216,3 +242,13 @@ def test_argo_lint_rejects_a_broken_manifest(argo_bin: Path, tmp_path: Path) -> 
     path.write_bytes(dump_manifest(manifest))
     done = subprocess.run([str(argo_bin), "lint", "--offline", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
+
+
+def test_a_fanned_out_result_reports_rank_zero() -> None:
+    """Argo aggregates a withItems task's output parameter into a list, one entry per pod."""
+    from pixelgate.workflows.render import status_from_outputs
+
+    results = [{"best_metric": 1.5, "global_step": 10}, {"best_metric": 1.5, "global_step": 10}]
+    for aggregated in (results, [json.dumps(r) for r in results]):  # parsed maps, or the raw strings
+        status = status_from_outputs("TrainingRun", phase="Running", workflow="w", spec_hash="h", outputs={"train": json.dumps(aggregated)})
+        assert (status.best_metric, status.phase) == (1.5, "Running")

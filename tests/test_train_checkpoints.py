@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
+
 from pixelgate.workflows.api.training_run import TrainingRunSpec
-from pixelgate.workflows.steps.train import checkpoint_store
+from pixelgate.workflows.steps.train import checkpoint_store, wait_for_json
 from pixelgate.workflows.steps.train.checkpoints import CheckpointStore
 from pixelgate.workflows.store import LocalStore
 
@@ -49,3 +52,12 @@ def test_checkpoint_uri_is_namespaced_by_spec(tmp_path):
     assert a.uri("checkpoint-2") == f"{(tmp_path / 'ckpts').resolve()}/{a.prefix}/checkpoint-2"
     default = checkpoint_store(TrainingRunSpec.model_validate({k: v for k, v in base.items() if k != "checkpoints"}), LocalStore(tmp_path / "s"), "t")
     assert default.prefix.startswith("trainings/t/") and default.prefix.endswith("/checkpoints")
+
+
+def test_other_ranks_wait_for_rank_zeros_metrics(tmp_path):
+    """Under torchrun every rank trains; rank 0 publishes metrics.json, the others wait for it."""
+    store = LocalStore(tmp_path)
+    threading.Timer(0.3, lambda: store.write_json("t/metrics.json", {"global_step": 7})).start()
+    assert wait_for_json(store, "t/metrics.json", timeout_s=30, interval_s=0.05) == {"global_step": 7}
+    with pytest.raises(TimeoutError, match="did not appear"):
+        wait_for_json(store, "t/never.json", timeout_s=0.2, interval_s=0.05)

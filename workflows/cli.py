@@ -6,6 +6,8 @@ Sub-commands contributed by other packages (``pixelgate operator``) are found th
 
 from __future__ import annotations
 
+import os
+
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -86,11 +88,13 @@ def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], r
         click.echo(f"transient error, retry may succeed: {err!r}", err=True)
         raise SystemExit(TRANSIENT_EXIT_CODE) from err
     payload = result.model_dump_json()
-    if result_path:
-        Path(result_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(result_path).write_text(payload)
-    if output_dir:
-        write_output_fields(result, Path(output_dir))
+    # Under a launcher (torchrun: one process per GPU) only the pod's first process writes its output files.
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        if result_path:
+            Path(result_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(result_path).write_text(payload)
+        if output_dir:
+            write_output_fields(result, Path(output_dir))
     click.echo(payload)
 
 

@@ -77,7 +77,20 @@ def _params(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return list(items or [])
 
 
+def _runnable(command: list[str]) -> bool:
+    """``pixelgate``, or torchrun on this one machine running the same CLI."""
+    if command == ["pixelgate"]:
+        return True
+    return command[:2] == ["torchrun", "--standalone"] and command[-2:] == ["-m", "pixelgate.workflows.cli"]
+
+
 def _validate(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    for t in (manifest.get("spec") or {}).get("templates") or []:
+        if "resource" in t:
+            raise ManifestFeatureError(
+                f"template {t.get('name')!r} creates a Kubernetes object: multi-node training "
+                "(spec.resources.nodes > 1) runs on a cluster; the local runner runs one node"
+            )
     check_subset(manifest)
     if manifest.get("kind") != "Workflow":
         raise ManifestFeatureError(f"kind {manifest.get('kind')!r}: only Workflow manifests can be run")
@@ -88,8 +101,10 @@ def _validate(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for t in templates.values():
         if "dag" in t and t is not entry:
             raise ManifestFeatureError(f"template {t['name']!r}: nested DAGs are not supported")
-        if "container" in t and t["container"].get("command") != ["pixelgate"]:
-            raise ManifestFeatureError(f"template {t['name']!r}: the local runner runs only `pixelgate` containers")
+        if "container" in t and not _runnable(t["container"].get("command") or []):
+            raise ManifestFeatureError(
+                f"template {t['name']!r}: the local runner runs `pixelgate` containers, alone or under a single-node `torchrun --standalone`"
+            )
     for task in entry["dag"]["tasks"]:
         if templates.get(task["template"], {}).get("container") is None:
             raise ManifestFeatureError(f"task {task['name']!r}: template {task['template']!r} is not a container template")

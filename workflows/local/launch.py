@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,13 @@ class ContainerCall:
         for path in self.private:  # the folders a container image would have (its /tmp)
             self.local_path(path).parent.mkdir(parents=True, exist_ok=True)
         mapped = [str(self.local_path(a)) if self._is_private(a) else a for a in self.argv]
+        # -P (and PYTHONSAFEPATH for torchrun's workers, see launch_one): never put the working
+        # directory on sys.path, where a checkout's operator/ folder would shadow the standard
+        # library's operator module
         if mapped[0] == "pixelgate":
-            # -P: never put the working directory on sys.path, where a checkout's operator/
-            # folder would shadow the standard library's operator module
             mapped = [sys.executable, "-P", "-m", "pixelgate.workflows.cli", *mapped[1:]]
+        elif mapped[0] == "torchrun":
+            mapped = [sys.executable, "-P", "-m", "torch.distributed.run", *mapped[1:]]
         return mapped
 
     def cleanup(self) -> None:
@@ -75,7 +79,9 @@ def launch_subprocess(call: ContainerCall) -> LaunchOutcome:
     call.log.parent.mkdir(parents=True, exist_ok=True)
     with open(call.log, "wb") as log:
         try:
-            proc = subprocess.Popen(call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ | {"PYTHONSAFEPATH": "1"}
+            )
         except OSError as err:
             return LaunchOutcome(None, "Error", f"could not start: {err}")
         with _LOCK:

@@ -98,6 +98,12 @@ def dependencies(item: Item, items: list[Item]) -> list[tuple[str, str]]:
             names |= {i.resource.name for i in items if i.resource.kind == "DatasetFamily" and wanted <= i.resource.metadata.labels.items()}
         deps = [("DatasetFamily", n) for n in sorted(names)]
         return deps + ([("CompileRun", spec.baseline)] if spec.baseline else [])
+    if kind == "DatasetFamily" and spec.source.derive is not None:  # a derived family runs after its parents
+        refs = spec.source.derive.from_
+        names = set(refs.names)
+        if refs.selector:
+            names |= {i.resource.name for i in items if i.resource.kind == "DatasetFamily" and refs.selector.items() <= i.resource.metadata.labels.items()}
+        return [("DatasetFamily", n) for n in sorted(names - {item.resource.name})]
     if kind == "TrainingRun":
         return [("CompileRun", spec.compile_run)]
     if kind == "GateReview":
@@ -181,8 +187,8 @@ class Runner:
             return self._review(item)
         missing = [f"{k}/{n}" for k, n in deps if getattr(self._status_of(k, n), "phase", None) != DONE[k]]
         if missing:
-            reason = {"CompileRun": "WaitingForFamilies", "TrainingRun": "WaitingForCompile"}[kind]
-            cond_type = {"CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}[kind]
+            reason = {"DatasetFamily": "WaitingForSources", "CompileRun": "WaitingForFamilies", "TrainingRun": "WaitingForCompile"}[kind]
+            cond_type = {"DatasetFamily": "SourcesReady", "CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}[kind]
             status = KINDS[kind].status.model_validate({"phase": "Waiting"})
             status.conditions = set_condition(list(status.conditions), Condition(type=cond_type, status="False", reason=reason, message="not ready: " + ", ".join(missing)))
             return Outcome(kind, name, status)

@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from hera.workflows import DAG, Parameter, Task, Workflow
+from hera.workflows import Resource as ResourceTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
 from ..api.compile_run import CompileRunSpec
 from ..api.dataset_family import DatasetFamilySpec
 from ..api.meta import Resource, spec_hash
 from ..api.training_run import TrainingRunSpec
-from .common import DEFAULT_IMAGE, Compute, Runtime, StepDef, labels_for, spec_document, step_template, with_resources, workflow_name
+from .common import (
+    DEFAULT_IMAGE, Compute, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources, workflow_name,
+)
 
 ENTRYPOINT = "main"
 
@@ -36,9 +39,10 @@ class TaskDef:
     """A DAG task: a step, what it waits for, and optionally a fan-out over a list output."""
 
     name: str
-    step: StepDef
+    step: StepDef | ResourceDef
     after: tuple[str, ...] = ()
     fan_out: tuple[str, str] | None = None  # (task, output parameter) holding a JSON list
+    items: tuple[str, ...] = ()  # or a fixed list (withItems)
     item_param: str | None = None  # the step input that receives {{item}}
 
 
@@ -90,17 +94,54 @@ def _compile_tasks(spec: CompileRunSpec) -> tuple[list[TaskDef], dict[str, str]]
     return tasks, {"compile": "finalize"}
 
 
+# Multi-node training: torchrun's static rendezvous on rank 0's pod, found through a headless
+# Service the workflow creates (and owns) that selects the workflow's rank-0 pod.
+RENDEZVOUS_SERVICE = "pgr-{{workflow.uid}}"
+RENDEZVOUS_PORT = 29500
+LABEL_RANK = "pixelgate.dev/train-rank"
+
+
+def _rendezvous_service() -> ResourceDef:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": RENDEZVOUS_SERVICE},
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,  # rank 0 listens before any probe could pass
+            "selector": {"workflows.argoproj.io/workflow": "{{workflow.name}}", LABEL_RANK: "0"},
+            "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}],
+        },
+    }
+    return ResourceDef("rendezvous", dump_manifest(service).decode())
+
+
+def _launcher(nodes: int, gpus_per_node: int) -> tuple[str, ...]:
+    """torchrun for more than one process: one per GPU in the pod, one pod per node."""
+    per_node = max(gpus_per_node, 1)
+    if nodes == 1:
+        return ("torchrun", "--standalone", f"--nproc-per-node={per_node}") if per_node > 1 else ()
+    return (
+        "torchrun", f"--nnodes={nodes}", f"--nproc-per-node={per_node}", "--node-rank={{inputs.parameters.rank}}",
+        f"--master-addr={RENDEZVOUS_SERVICE}", f"--master-port={RENDEZVOUS_PORT}",
+    )
+
+
 def _train_tasks(spec: TrainingRunSpec) -> tuple[list[TaskDef], dict[str, str]]:
     res = spec.resources
-    if res.nodes > 1:
-        raise RenderError("TrainingRun: spec.resources.nodes > 1 (multi-node training) is not rendered yet; use nodes: 1")
     selector = {"nvidia.com/gpu.product": res.gpu_type} if res.gpu_type else {}
     train = Compute(cpu=res.cpu, memory=res.memory, gpus=res.gpus_per_node, node_selector=selector, deadline_s=48 * 3600, retries=2)
     evaluate = Compute(cpu=res.cpu, memory=res.memory, gpus=res.gpus_per_node, node_selector=selector, deadline_s=12 * 3600, retries=2)
-    tasks = [
-        TaskDef("train", StepDef("train", "train", train)),
-        TaskDef("evaluate", StepDef("evaluate", "evaluate", evaluate), after=("train",)),
-    ]
+    launcher = _launcher(res.nodes, res.gpus_per_node)
+    if res.nodes == 1:
+        tasks = [TaskDef("train", StepDef("train", "train", train, launcher=launcher))]
+    else:
+        ranked = StepDef("train", "train", train, inputs=("rank",), launcher=launcher, pod_labels={LABEL_RANK: "{{inputs.parameters.rank}}"})
+        tasks = [
+            TaskDef("rendezvous", _rendezvous_service()),
+            TaskDef("train", ranked, after=("rendezvous",), items=tuple(str(rank) for rank in range(res.nodes)), item_param="rank"),
+        ]
+    tasks.append(TaskDef("evaluate", StepDef("evaluate", "evaluate", evaluate), after=("train",)))
     return tasks, {"train": "train", "evaluate": "evaluate"}
 
 
@@ -117,14 +158,22 @@ def _task(defn: TaskDef) -> Task:
     if defn.fan_out:
         source_task, output = defn.fan_out
         with_param = f"{{{{tasks.{source_task}.outputs.parameters.{output}}}}}"
+    if defn.fan_out or defn.items:
         arguments.append(Parameter(name=defn.item_param, value="{{item}}"))
     return Task(
         name=defn.name,
         template=defn.step.template,
         dependencies=list(defn.after) or None,
         with_param=with_param,
+        with_items=list(defn.items) or None,
         arguments=arguments or None,
     )
+
+
+def _template(defn: StepDef | ResourceDef, image: str, labels: dict[str, str]) -> Any:
+    if isinstance(defn, ResourceDef):
+        return ResourceTemplate(name=defn.template, action="create", manifest=defn.manifest, set_owner_reference=True)
+    return step_template(defn, image=image, labels=labels)
 
 
 def render_workflow(
@@ -145,7 +194,7 @@ def render_workflow(
     labels = labels_for(resource, digest)
     tasks, outputs = builder(resource.spec)
     steps = {t.step.template: t.step for t in tasks}
-    templates = [step_template(step, image=image or DEFAULT_IMAGE, labels=labels) for step in steps.values()]
+    templates = [_template(step, image or DEFAULT_IMAGE, labels) for step in steps.values()]
     dag = DAG(
         name=ENTRYPOINT,
         tasks=[_task(t) for t in tasks],
@@ -155,7 +204,7 @@ def render_workflow(
             for out, task in outputs.items()
         ],
     )
-    deadline = sum(s.compute.deadline_s for s in steps.values())
+    deadline = sum(s.compute.deadline_s for s in steps.values() if isinstance(s, StepDef))
     workflow = Workflow(
         name=workflow_name(resource.name, digest),
         labels=labels,

@@ -90,6 +90,16 @@ class StepDef:
     compute: Compute = field(default_factory=Compute)
     inputs: tuple[str, ...] = ()  # each becomes `--param <name>={{inputs.parameters.<name>}}`
     list_outputs: tuple[str, ...] = ()  # result fields exposed on their own (for withParam)
+    launcher: tuple[str, ...] = ()  # e.g. torchrun and its flags; it runs `-m pixelgate.workflows.cli`
+    pod_labels: dict[str, str] = field(default_factory=dict)  # extra pod labels (may use input parameters)
+
+
+@dataclass(frozen=True)
+class ResourceDef:
+    """A template that creates a Kubernetes object owned by the workflow (Argo ``resource``)."""
+
+    template: str
+    manifest: str
 
 
 def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Container:
@@ -110,14 +120,15 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
     outputs = [Parameter(name="result", value_from={"path": RESULT_PATH})]
     outputs += [Parameter(name=name, value_from={"path": f"{OUTPUTS_DIR}/{name}"}) for name in defn.list_outputs]
     gpu = defn.compute.gpus > 0
+    command = [*defn.launcher, "-m", "pixelgate.workflows.cli"] if defn.launcher else ["pixelgate"]
     return Container(
         name=defn.template,
         image=image,
-        command=["pixelgate"],
+        command=command,
         args=args,
         inputs=[Parameter(name=name) for name in defn.inputs] or None,
         outputs=outputs,
-        labels=dict(labels),
+        labels=dict(labels) | defn.pod_labels,
         retry_strategy=RetryStrategy(
             limit=defn.compute.retries,
             retry_policy="Always",

@@ -27,6 +27,8 @@ def _parse(value: str | None) -> dict[str, Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         return {}
+    if isinstance(parsed, list):  # a fanned-out step (multi-node training): one result per pod, rank 0 first
+        return _parse(parsed[0] if isinstance(parsed[0], str) else json.dumps(parsed[0])) if parsed else {}
     return parsed if isinstance(parsed, dict) else {}
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,16 @@ def _upload_folder(store: Store, folder: Path, prefix: str) -> None:
         store.write_bytes(f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
 
 
+def wait_for_json(store: Store, key: str, timeout_s: float = 3600.0, interval_s: float = 2.0) -> dict[str, Any]:
+    """``key``'s JSON once another process has written it; TimeoutError (transient: the step is retried) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not store.exists(key):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{store.url(key)} did not appear within {timeout_s:.0f} s")
+        time.sleep(interval_s)
+    return store.read_json(key)
+
+
 def _train_result(store: Store, name: str, digest: str, metrics: dict[str, Any]) -> TrainResult:
     return TrainResult(
         spec_hash=digest,
@@ -88,6 +99,8 @@ def train_run(
     if store.exists(metrics_key):
         return _train_result(store, name, digest, store.read_json(metrics_key))
     outcome = train(spec, store, checkpoint_store(spec, store, name), _workdir(workdir, name, digest), callbacks)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 publishes, the others report its result
+        return _train_result(store, name, digest, wait_for_json(store, metrics_key))
     _upload_folder(store, outcome.model_dir, layout.training_file(name, digest, "model"))
     metrics = outcome.metrics.model_dump(mode="json")
     store.write_json(metrics_key, metrics)
