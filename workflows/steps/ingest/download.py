@@ -62,7 +62,6 @@ class Downloaded:
     path: Path
     sha256: str
     size: int
-    cached: bool  # True when the cache already held these bytes
 
 
 def cache_root() -> Path:
@@ -113,7 +112,7 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -167,7 +166,7 @@ def fetch(
         meta = _read_json(meta_path)
         if data.is_file() and meta.get("url") == url and data.stat().st_size == meta.get("size"):
             if (expected_sha256 and meta.get("sha256") == expected_sha256) or (not expected_sha256 and _unchanged(size, version, meta)):
-                return Downloaded(data, meta["sha256"], meta["size"], cached=True)
+                return Downloaded(data, meta["sha256"], meta["size"])
         last: BaseException | None = None
         for attempt in range(attempts):
             try:
@@ -181,17 +180,18 @@ def fetch(
                 last = err
             except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
                 last = err
-            time.sleep(min(0.1 * 2**attempt, 5))
+            if attempt + 1 < attempts:
+                time.sleep(min(0.1 * 2**attempt, 5))
         else:
             raise DownloadError(f"interrupted {attempts} times, last: {last!r}; {part.stat().st_size if part.exists() else 0} bytes kept for a resume")
-        sha, size = _file_sha256(part), part.stat().st_size
+        sha, length = file_sha256(part), part.stat().st_size
         if expected_sha256 and sha != expected_sha256:
             part.unlink()
             part_meta.unlink(missing_ok=True)
-            raise ChecksumMismatch(f"expected {expected_sha256}, but {url} has {sha} ({size} bytes); the download was deleted")
+            raise ChecksumMismatch(f"expected {expected_sha256}, but {url} has {sha} ({length} bytes); the download was deleted")
         validators = _read_json(part_meta)
         meta_path.unlink(missing_ok=True)
         os.replace(part, data)
-        _write_json(meta_path, {"url": url, "size": size, "sha256": sha, "etag": validators.get("etag", ""), "last_modified": validators.get("last_modified", "")})
+        _write_json(meta_path, {"url": url, "size": length, "sha256": sha, "etag": validators.get("etag", ""), "last_modified": validators.get("last_modified", "")})
         part_meta.unlink(missing_ok=True)
-        return Downloaded(data, sha, size, cached=False)
+        return Downloaded(data, sha, length)

@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import fnmatch
 import glob
-import hashlib
 import io
 import json
 import re
@@ -68,7 +67,7 @@ class SourceFile:
         (never memory), https files to the download cache (resumed, verified against
         ``expected_sha256`` when given, reused when unchanged)."""
         if self.path is not None:
-            yield Fetched(self, _file_sha256(self.path), self.path.stat().st_size)
+            yield Fetched(self, download.file_sha256(self.path), self.path.stat().st_size)
             return
         if self.url is not None:
             got = _download(self, expected_sha256)
@@ -83,7 +82,7 @@ class SourceFile:
                     raise IngestError("source.uri", f"rclone could not copy {self.uri}: {err}") from None
             else:
                 _s3_client().download_file(self.bucket, self.key, str(local))
-            yield Fetched(dataclasses.replace(self, path=local), _file_sha256(local), local.stat().st_size)
+            yield Fetched(dataclasses.replace(self, path=local), download.file_sha256(local), local.stat().st_size)
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
@@ -97,14 +96,6 @@ class Fetched:
     source: SourceFile  # with ``path`` set to the local copy
     sha256: str
     size: int
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _download(source: SourceFile, expected_sha256: str | None) -> download.Downloaded:
@@ -205,8 +196,11 @@ def _resolve_rclone(uri: str) -> list[SourceFile]:
     except rclone.RcloneError as err:
         raise IngestError("source.uri", f"rclone could not list {uri}: {err}") from None
     return sorted(
-        (SourceFile(uri=f"rclone://{f.path}", name=f.path.partition(":")[2].rsplit("/", 1)[-1], remote=f.path, modified=_rfc3339(_parse_rfc3339(f.modtime)), size=f.size, version=f.modtime)
-         for f in listed),
+        (
+            SourceFile(uri=f"rclone://{f.path}", name=f.path.partition(":")[2].rsplit("/", 1)[-1], remote=f.path,
+                       modified=_rfc3339(_parse_rfc3339(f.modtime)), size=f.size, version=f.modtime)
+            for f in listed
+        ),
         key=lambda f: f.uri,
     )
 
