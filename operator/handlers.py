@@ -27,7 +27,7 @@ from .reconcile import STORE_PREFIX, Reconciler
 from .status import ARGO_GROUP, ARGO_VERSION
 
 RUN_KINDS = ("DatasetFamily", "CompileRun", "TrainingRun")
-INDEX_NAMES = ("families", "compiles", "trainings", "compile_deps", "training_deps", "review_deps")
+INDEX_NAMES = ("families", "compiles", "trainings", "family_deps", "compile_deps", "training_deps", "review_deps")
 
 
 def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
     kopf.index(**res["DatasetFamily"], id="families")(deps.index_by_namespace)
     kopf.index(**res["CompileRun"], id="compiles")(deps.index_by_namespace)
     kopf.index(**res["TrainingRun"], id="trainings")(deps.index_by_namespace)
+    kopf.index(**res["DatasetFamily"], id="family_deps")(deps.index_family_dependents)
     kopf.index(**res["CompileRun"], id="compile_deps")(deps.index_compile_dependents)
     kopf.index(**res["TrainingRun"], id="training_deps")(deps.index_training_dependents)
     kopf.index(**res["GateReview"], id="review_deps")(deps.index_review_dependents)
@@ -79,9 +80,9 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         kopf.on.event(**res[kind], id="observe")(observe)
 
     @kopf.on.event(ARGO_GROUP, ARGO_VERSION, "workflows", labels={LABEL_KIND: kopf.PRESENT, LABEL_NAME: kopf.PRESENT}, registry=registry, id="mirror")
-    async def mirror(event: dict[str, Any], body: Any, labels: Any, **_: Any) -> None:
+    async def mirror(event: dict[str, Any], body: Any, labels: Any, **kwargs: Any) -> None:
         if event["type"] == "DELETED" or labels[LABEL_KIND] not in RUN_KINDS:
             return
-        await reconciler.mirror(dict(body), labels[LABEL_KIND], labels[LABEL_NAME])
+        await reconciler.mirror(dict(body), labels[LABEL_KIND], labels[LABEL_NAME], _indexes(kwargs))
 
     return registry

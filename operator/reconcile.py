@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from pixelgate.workflows.api import KINDS, ManifestError, parse_resource
-from pixelgate.workflows.api.meta import Condition, set_condition, spec_hash
+from pixelgate.workflows.api.meta import Condition, set_condition, spec_hash, with_inputs_hash
 from pixelgate.workflows.layout import compile_root
 from pixelgate.workflows.render import RenderError, render_workflow
 from pixelgate.workflows.store import open_store
@@ -38,7 +38,7 @@ from .status import (
 
 log = logging.getLogger(__name__)
 
-DEPENDENCY_CONDITION = {"CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}
+DEPENDENCY_CONDITION = {"DatasetFamily": "SourcesReady", "CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}
 STORE_PREFIX = {"DatasetFamily": "families", "CompileRun": "compiles", "TrainingRun": "trainings"}
 
 
@@ -119,12 +119,21 @@ class Reconciler:
     # ------------------------------------------------------------------ workflow-backed kinds
 
     def readiness(self, kind: str, resource: Any, namespace: str, indexes: Mapping[str, Any]) -> deps.Readiness | None:
+        if kind == "DatasetFamily" and resource.spec.source.derive is not None:
+            return deps.sources_readiness(resource.name, resource.spec.source.derive, indexes["families"].get(namespace, ()))
         if kind == "CompileRun":
             return deps.families_readiness(resource.spec.families, indexes["families"].get(namespace, ()))
         if kind == "TrainingRun":
             name = resource.spec.compile_run
             return deps.compile_readiness(name, deps.find(indexes["compiles"], namespace, name))
         return None
+
+    @staticmethod
+    def inputs(kind: str, resource: Any, namespace: str, indexes: Mapping[str, Any]) -> dict[str, str]:
+        """The inputs that join a resource's workflow hash: a derived family's parents."""
+        if kind == "DatasetFamily" and resource.spec.source.derive is not None:
+            return deps.parent_hashes(resource.name, resource.spec.source.derive, indexes["families"].get(namespace, ()))
+        return {}
 
     async def reconcile(self, kind: str, namespace: str, name: str, indexes: Mapping[str, Any]) -> str:
         """Bring one DatasetFamily, CompileRun or TrainingRun to its spec. Returns the outcome."""
@@ -162,7 +171,10 @@ class Reconciler:
                 self.emit(written, transitions)
             return "waiting"
         try:
-            manifest = await asyncio.to_thread(render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri, runtime=self.cfg.runtime())
+            manifest = await asyncio.to_thread(
+                render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri, runtime=self.cfg.runtime(),
+                inputs=self.inputs(kind, resource, namespace, indexes),
+            )
         except RenderError as err:
             await self._invalid(kind, namespace, name, str(err), generation)
             raise kopf.PermanentError(str(err)) from None
@@ -203,16 +215,17 @@ class Reconciler:
 
     # ------------------------------------------------------------------ workflow watch
 
-    async def mirror(self, workflow: Mapping[str, Any], kind: str, owner: str) -> None:
+    async def mirror(self, workflow: Mapping[str, Any], kind: str, owner: str, indexes: Mapping[str, Any]) -> None:
         """Copy a workflow's progress into its owner's status, if it is the owner's current workflow."""
         namespace = workflow["metadata"]["namespace"]
         wf_hash = (workflow["metadata"].get("labels") or {}).get(LABEL_SPEC_HASH)
 
         def compute(b: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]] | None:
             try:
-                current_hash = spec_hash(parse_resource(dict(b)).spec)
+                resource = parse_resource(dict(b))
             except ManifestError:
                 return None
+            current_hash = with_inputs_hash(spec_hash(resource.spec), self.inputs(kind, resource, namespace, indexes))
             if current_hash != wf_hash:
                 return None  # a workflow of an earlier spec: its news is history
             return status_from_workflow(kind, b.get("status") or {}, dict(workflow), b["metadata"].get("generation"))
@@ -265,6 +278,13 @@ class Reconciler:
         """A dependency's status changed: reconcile the resources waiting on it (from the indexes)."""
         if kind == "DatasetFamily":
             keys = [(namespace, name), (namespace, deps.ANY)]
+            # Derived families re-derive when a parent becomes Ready (its spec hash joins theirs).
+            parent = deps.find(indexes["families"], namespace, name)
+            derived = {n for k in keys for n in indexes["family_deps"].get(k, ())} - {name}
+            for family in sorted(derived):
+                ref = deps.find(indexes["families"], namespace, family)
+                if ref is None or ref.phase in deps.WAITING_PHASES or (parent is not None and parent.ready("Ready")):
+                    await self.reconcile("DatasetFamily", namespace, family, indexes)
             waiting = {n for k in keys for n in indexes["compile_deps"].get(k, ())}
             for compile_name in sorted(waiting):
                 ref = deps.find(indexes["compiles"], namespace, compile_name)

@@ -283,3 +283,53 @@ def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, ope
     assert failed["decision"] == "Fail"
     assert failed["gaps"][0].startswith("empathy did not improve") and any(g.startswith("safety regressed") for g in failed["gaps"])
     assert {c["name"]: c["verdict"] for c in failed["checks"]}["no-regression:safety"] == "Fail"
+
+
+def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(cluster: Cluster, operator: RunningOperator):
+    argo = Argo(cluster)
+    parent = family("parent-a")
+    cluster.create(parent)
+    derived = {
+        "apiVersion": parent["apiVersion"], "kind": "DatasetFamily", "metadata": {"name": "long-a"},
+        "spec": {"source": {"derive": {"from": {"names": ["parent-a"]}, "where": {"minTurns": 21}}}},
+    }
+    cluster.create(derived)
+
+    # SourcesReady=False while the parent is not Ready; no workflow for the derived family yet.
+    waiting = wait_until(lambda: cluster.condition("DatasetFamily", "long-a", "SourcesReady"), what="derived family waits")
+    assert waiting["status"] == "False" and waiting["reason"] == "WaitingForSources" and "parent-a" in waiting["message"]
+    assert cluster.status("DatasetFamily", "long-a")["phase"] == "Waiting"
+    assert cluster.workflow_of("DatasetFamily", "long-a") is None
+
+    def workflows_of(name: str) -> list[dict]:
+        return [w for w in cluster.workflows() if w["metadata"]["labels"].get("pixelgate.dev/name") == name]
+
+    def finish_parent() -> str:
+        """Play the parent's newest workflow to success; its spec hash."""
+        (wf,) = wait_until(lambda: [w for w in workflows_of("parent-a") if w["metadata"]["name"] not in finished], what="parent workflow")
+        argo.set(wf["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 5, "records_out": 5}})
+        finished.add(wf["metadata"]["name"])
+        return wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
+
+    finished: set[str] = set()
+    first_parent_hash = finish_parent()
+    first = wait_until(lambda: cluster.workflow_of("DatasetFamily", "long-a"), what="derived workflow once the parent is Ready")
+    assert cluster.condition("DatasetFamily", "long-a", "SourcesReady")["status"] == "True"
+    own_hash = _hash(derived)
+    assert first["metadata"]["name"] != f"long-a-{own_hash}"  # the parent's hash joined the derived family's
+    argo.set(first["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 5, "records_out": 2}})
+    wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("phase") == "Ready", what="derived Ready")
+
+    # The parent's spec changes: once it is Ready again, the derived family re-derives (a new workflow).
+    cluster.patch("DatasetFamily", "parent-a", {"spec": {"tier": 1}})
+    assert finish_parent() != first_parent_hash
+    second = wait_until(
+        lambda: [w for w in workflows_of("long-a") if w["metadata"]["name"] != first["metadata"]["name"]], what="a new derived workflow after the parent changed"
+    )
+    assert len(second) == 1
+    wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("workflow") == second[0]["metadata"]["name"], what="status follows the new workflow")
+    # News of the superseded workflow is history now.
+    argo.set(first["metadata"]["name"], "Failed", nodes={"n": node("ingest", "Failed", "1")}, message="late news")
+    argo.set(second[0]["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 6, "records_out": 3}})
+    wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("recordsOut") == 3, what="derived Ready on the new parent")
+    assert cluster.status("DatasetFamily", "long-a")["phase"] == "Ready"

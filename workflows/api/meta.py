@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Generic, Literal, TypeVar
 
@@ -47,6 +48,14 @@ def canonical_json(value: Any) -> bytes:
 def spec_hash(spec: ApiModel, length: int = 10) -> str:
     """A short, stable hash of a spec with its defaults applied: it names workflows and store folders."""
     return hashlib.sha256(canonical_json(spec.to_wire())).hexdigest()[:length]
+
+
+def with_inputs_hash(own: str, inputs: Mapping[str, str]) -> str:
+    """``own`` (a spec hash) folded with the identities of the resources it reads (name -> their
+    spec hash), for resources whose output changes when an input does (derived families)."""
+    if not inputs:
+        return own
+    return hashlib.sha256(canonical_json({"spec": own, "inputs": dict(sorted(inputs.items()))})).hexdigest()[: len(own)]
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

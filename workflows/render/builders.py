@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from hera.workflows.models import PodGC, TTLStrategy
 
 from ..api.compile_run import CompileRunSpec
 from ..api.dataset_family import DatasetFamilySpec
-from ..api.meta import Resource, spec_hash
+from ..api.meta import Resource, spec_hash, with_inputs_hash
 from ..api.training_run import TrainingRunSpec
 from .common import (
     DEFAULT_IMAGE, Compute, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources, workflow_name,
@@ -183,14 +184,17 @@ def render_workflow(
     store_uri: str,
     base_dir: Path | str | None = None,
     runtime: Runtime | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs.
-    ``runtime`` adds the cluster wiring (ServiceAccount, Secrets) the operator is configured with."""
+    ``runtime`` adds the cluster wiring (ServiceAccount, Secrets) the operator is configured with.
+    ``inputs`` (name -> spec hash of the resources it reads; a derived family's parents) join the
+    spec in the workflow's hash, so a changed parent gives a new workflow."""
     builder = _BUILDERS.get(resource.kind)
     if builder is None:
         raise RenderError(f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)")
     resource = resolve_sources(resource, Path(base_dir) if base_dir is not None else None)
-    digest = spec_hash(resource.spec)
+    digest = with_inputs_hash(spec_hash(resource.spec), inputs or {})
     labels = labels_for(resource, digest)
     tasks, outputs = builder(resource.spec)
     steps = {t.step.template: t.step for t in tasks}
