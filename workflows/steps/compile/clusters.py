@@ -35,6 +35,18 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
             return labels
 
 
+def lineage_pairs(id_keys: np.ndarray, child: np.ndarray, parent_keys: np.ndarray) -> np.ndarray:
+    """(child, parent) index pairs for the lineage edges whose parent is among the records;
+    ``id_keys[i]`` is record ``i``'s id key, ``child[k]`` derives from the record keyed ``parent_keys[k]``."""
+    if not len(child) or not len(id_keys):
+        return np.zeros((0, 2), np.int64)
+    order = np.argsort(id_keys, kind="stable")
+    ordered = id_keys[order]
+    pos = np.minimum(np.searchsorted(ordered, parent_keys), len(ordered) - 1)
+    found = ordered[pos] == parent_keys
+    return np.stack([child[found].astype(np.int64), order[pos[found]].astype(np.int64)], axis=1)
+
+
 def keep_order(strategy: KeepStrategy, tier: np.ndarray, weight: np.ndarray, length: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, ...]:
     """Sort keys, most significant last (``np.lexsort`` order); smaller sorts first and wins.
 

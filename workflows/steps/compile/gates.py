@@ -5,7 +5,7 @@ statistics); the leakage gate then re-detects duplicates from scratch, with MinH
 seeded differently from the dedup pass, and confirms candidates by exact Jaccard on a second pass
 that reads only the candidate records. Memory is bounded by the stated index: per output record
 one content key, one split code and one hash per band (8 + 1 + 8 x bands bytes), plus the
-shingle sets of candidate records only.
+shingle sets of candidate records only, and the parent ids of derived records (lineage).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from ...api.compile_run import CompileRunSpec, GateResult
 from ...records import content_hash
 from . import clusters
-from .inputs import Plan, content_keys
+from .inputs import Plan, content_keys, id_keys
 from . import detect
 from .lsh import band_hashes
 from .minhash import MinHasher, Shingler, has_shingles
@@ -91,6 +91,7 @@ class _Scan:
         self.splits: list[int] = []
         self.ids: list[str] = []
         self.families: list[str] = []
+        self.lineage: list[tuple[int, str]] = []  # (output index, parent id) of derived records
         self._pending: list[str] = []
         self._pending_hash: list[str] = []
         self._pending_bytes = 0
@@ -115,6 +116,7 @@ class _Scan:
         if found or (rec.get("pii") or {}).get("flagged"):
             self._offend("pii", {"id": rid, "entities": found, "flagged": bool((rec.get("pii") or {}).get("flagged"))})
         self.splits.append(SPLITS.index(rec["split"]))
+        self.lineage.extend((len(self.ids), parent) for parent in prov.get("parents") or [])
         self.ids.append(rid)
         self.families.append(rec["family"])
         roles = ("assistant",) if self.spec.dedup.unit == "assistant-turns" else ("system", "user", "assistant")
@@ -132,6 +134,11 @@ class _Scan:
         self.shingled.append(has_shingles(sig))
         self.exact.append(content_keys(self._pending_hash))
         self._pending, self._pending_hash, self._pending_bytes = [], [], 0
+
+    def lineage_pairs(self) -> np.ndarray:
+        """(child, parent) output indices of the derived records whose parent is in the output too."""
+        child = np.array([c for c, _ in self.lineage], dtype=np.int64)
+        return clusters.lineage_pairs(id_keys(self.ids), child, id_keys([p for _, p in self.lineage]))
 
     def duplicate_pairs(self, reread: Callable[[np.ndarray], dict[int, str]]) -> tuple[np.ndarray, np.ndarray]:
         """(pairs of output indices that are duplicates, their similarity), found from scratch."""
@@ -160,9 +167,13 @@ def verify(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, records,
                             threshold="every declared family present", offenders=absent[:sample])]
 
     cross = np.flatnonzero(splits[pairs[:, 0]] != splits[pairs[:, 1]]) if len(pairs) else np.zeros(0, np.int64)
+    lineage = scan.lineage_pairs()
+    cross_lineage = lineage[splits[lineage[:, 0]] != splits[lineage[:, 1]]] if len(lineage) else lineage
     verdicts.append(GateVerdict(
-        name="leakage", passed=not len(cross), observed=f"{len(cross)} duplicate pairs across splits", threshold="0",
-        offenders=[{"a": scan.ids[int(pairs[i, 0])], "b": scan.ids[int(pairs[i, 1])], "splits": [SPLITS[splits[pairs[i, 0]]], SPLITS[splits[pairs[i, 1]]]], "similarity": round(float(sims[i]), 4)} for i in cross[:sample]],
+        name="leakage", passed=not len(cross) and not len(cross_lineage),
+        observed=f"{len(cross)} duplicate pairs and {len(cross_lineage)} parent/child pairs across splits", threshold="0",
+        offenders=[{"a": scan.ids[int(pairs[i, 0])], "b": scan.ids[int(pairs[i, 1])], "splits": [SPLITS[splits[pairs[i, 0]]], SPLITS[splits[pairs[i, 1]]]], "similarity": round(float(sims[i]), 4)} for i in cross[:sample]]
+        + [{"a": scan.ids[int(c)], "b": scan.ids[int(p)], "splits": [SPLITS[splits[c]], SPLITS[splits[p]]], "lineage": True} for c, p in cross_lineage[:sample].tolist()],
     ))
 
     tolerance = spec.gates.split_tolerance if spec.gates.split_tolerance is not None else spec.split.tolerance

@@ -141,6 +141,12 @@ def unit_texts(messages: pa.Array, unit: Literal["conversation", "assistant-turn
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, content.cast(pa.large_string())), pa.scalar("\n", pa.large_string()))
 
 
+def id_keys(ids: list[str]) -> np.ndarray:
+    """A 64-bit key per record id (the first 8 bytes of its SHA-256), as uint64: how lineage
+    edges (``provenance.parents``) find their parent among the compile's records."""
+    return np.array([int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big") for i in ids], dtype=np.uint64)
+
+
 def content_keys(hashes: list[str]) -> np.ndarray:
     """The first 64 bits of each ``sha256:<hex>`` content hash, as uint64."""
     return np.array([int(h.partition(":")[2][:16] or "0", 16) for h in hashes], dtype=np.uint64)

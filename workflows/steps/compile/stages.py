@@ -37,7 +37,7 @@ from ...api.compile_run import CompileRunSpec
 from ...recordio import row_to_record
 from ...store import Store
 from . import clusters, split
-from .inputs import Plan, build_plan, content_keys, read_columns, unit_texts
+from .inputs import Plan, build_plan, content_keys, id_keys, read_columns, unit_texts
 from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
 from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard, text_batches
 
@@ -107,7 +107,7 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
     key = work_key(name, spec_hash, "signatures", f"part-{shard:05d}.npz")
     if store.exists(key):
         return SignaturesResult(shard=shard, records=info.rows, key=key, skipped=True)
-    table = read_columns(store, info.key, ["messages", "content_hash", "provenance", "quality"])
+    table = read_columns(store, info.key, ["id", "messages", "content_hash", "provenance", "quality"])
     hasher = minhasher(spec, plan.minhash_seed)
     texts = unit_texts(table.column("messages"), spec.dedup.unit)
     sig = np.concatenate([hasher.signatures(texts[b]) for b in text_batches(texts)] or [np.zeros((0, plan.num_perm), np.uint32)])
@@ -115,6 +115,7 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
     overall = pc.fill_null(pc.struct_field(quality, "overall"), -1.0).to_numpy(zero_copy_only=False).astype(np.float32)
     overall[np.asarray(quality.is_null().to_numpy(zero_copy_only=False))] = -1.0  # no scores: ranks last
     family = plan.family(info.family)
+    parents = pc.struct_field(table.column("provenance").combine_chunks(), "parents")
     arrays = {
         "bands": band_hashes(sig, plan.bands, plan.rows),
         "exact": content_keys(table.column("content_hash").to_pylist()),
@@ -125,6 +126,10 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
         "length": np.asarray(pc.utf8_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64),
         "quality": overall,
         "holdout": np.full(len(sig), family.holdout, dtype=bool),
+        # lineage: each record's id key, and (row, parent id key) per provenance.parents entry
+        "id": id_keys(table.column("id").to_pylist()),
+        "parent_row": pc.list_parent_indices(parents).to_numpy(zero_copy_only=False).astype(np.int64),
+        "parent_key": id_keys(pc.list_flatten(parents).to_pylist()),
     }
     with store.writer(key) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
@@ -196,6 +201,16 @@ def _per_record(store: Store, name: str, spec_hash: str, plan: Plan, field: str)
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _lineage(store: Store, name: str, spec_hash: str, plan: Plan) -> np.ndarray:
+    """(child, parent) global index pairs: a derived record and its parent, when both are inputs."""
+    child = [s.offset + _signature_column(store, name, spec_hash, s.index, "parent_row") for s in plan.shards]
+    keys = [_signature_column(store, name, spec_hash, s.index, "parent_key") for s in plan.shards]
+    return clusters.lineage_pairs(
+        _per_record(store, name, spec_hash, plan, "id").astype(np.uint64),
+        np.concatenate(child or [np.zeros(0, np.int64)]), np.concatenate(keys or [np.zeros(0, np.uint64)]).astype(np.uint64),
+    )
+
+
 def load_texts(store: Store, plan: Plan, gids: np.ndarray, unit: str, columns: tuple[str, ...] = ()) -> tuple[dict[int, str], dict[str, dict[int, object]]]:
     """Texts (and other columns) of selected records, reading only the shards that hold them."""
     texts: dict[int, str] = {}
@@ -264,7 +279,8 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
     )
     dup_labels = clusters.components(n, np.concatenate([exact_pairs, verified]))
     kept = clusters.keepers(dup_labels, keys)
-    group_labels = clusters.components(n, np.concatenate([exact_pairs, near]))
+    # split groups: duplicates (kept or not) and lineage, so a derived record shares its parent's split
+    group_labels = clusters.components(n, np.concatenate([exact_pairs, near, _lineage(store, name, spec_hash, plan)]))
     codes = split.assign(split.group_representatives(group_labels, exact_key), spec.split.seed, spec.split.train, spec.split.val)
     codes = split.force_holdout(group_labels, _per_record(store, name, spec_hash, plan, "holdout").astype(bool), codes)
     removed = np.flatnonzero(kept != np.arange(n))

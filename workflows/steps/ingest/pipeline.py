@@ -307,7 +307,8 @@ def ingest_family(
         if records_out == 0 and sum(job.quarantined.values()) == 0:
             if spec.source.uri is not None:
                 raise IngestError("source.uri", f"{len(sources)} file(s) matched {spec.source.uri!r} but held no records")
-            raise IngestError("source", "the family's derivation or generator produced no conversation")
+            left_out = f" (every input was filtered out: {counter_dict(produced.filtered)})" if produced and produced.filtered else ""
+            raise IngestError("source", f"the family's derivation or generator produced no conversation{left_out}")
         if records_out == 0 and job.fields_failed:
             field, n = job.fields_failed.most_common(1)[0]
             raise IngestError(field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})")
