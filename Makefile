@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -P -m pip
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install tools test demo crds bench-ingest bench-dedup clean
+.PHONY: install tools test demo crds bench-ingest bench-dedup bench-generate clean
 
 # Install the project with every extra, pinned by constraints.txt (the one lock file).
 $(STAMP): pyproject.toml constraints.txt
@@ -36,6 +36,9 @@ bench-ingest: install
 
 bench-dedup: install
 	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-generate: install
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_generate.py --count 10000
 
 clean:
 	rm -rf $(VENV) .pixelgate .pytest_cache

@@ -56,6 +56,32 @@ def test_cross_field_rules(cluster: Cluster):
     assert "data-foundation needs compileRun" in _rejected(lambda: cluster.create(gate_review("g", gate="data-foundation")))
 
 
+def test_source_kinds(cluster: Cluster):
+    """A family reads raw files, derives from other families, or generates: exactly one."""
+    def bare(name: str, source: dict, **spec) -> dict:
+        body = family(name)
+        body["spec"] = {"source": source, **spec}
+        return body
+
+    derive = {"from": {"names": ["esconv"]}, "where": {"minTurns": 21}}
+    assert "exactly one of uri, derive or generate" in _rejected(
+        lambda: cluster.create(bare("two-sources", {"derive": derive, "generate": {"count": 10}}))
+    )
+    assert "exactly one of uri, derive or generate" in _rejected(lambda: cluster.create(bare("no-source", {})))
+    assert "source.format: required with source.uri" in _rejected(lambda: cluster.create(family("no-format", source={"uri": "x.jsonl"})))
+    assert "mapping and license: required when source.uri is set" in _rejected(lambda: cluster.create(bare("no-mapping", {"uri": "x.jsonl", "format": "jsonl"})))
+    assert "mapping: only for source.uri" in _rejected(
+        lambda: cluster.create(bare("mapped-derive", {"derive": derive}, mapping={"turns": {"path": "m"}}))
+    )
+    assert "from: give names, a selector, or both" in _rejected(lambda: cluster.create(bare("no-parents", {"derive": {"from": {}}})))
+    assert "source.generate.llm: required when generator is llm" in _rejected(
+        lambda: cluster.create(bare("llm-without-endpoint", {"generate": {"count": 10, "generator": "llm"}}))
+    )
+    cluster.create(bare("long-sessions", {"derive": derive}))
+    created = cluster.create(bare("edge-cases", {"generate": {"count": 100, "seed": 7}}))
+    assert created["spec"]["source"]["generate"]["generator"] == "template"  # defaulted by the schema
+
+
 def test_defaults_are_applied(cluster: Cluster):
     created = cluster.create(family("defaults"))
     spec = created["spec"]
@@ -90,7 +116,7 @@ def _full_statuses() -> dict[str, dict]:
     return {
         "DatasetFamily": DatasetFamilyStatus(**common, output_uri="s3://b/f", records_in=10, records_out=9, quarantined=1, pii_entities=3, quality_mean=0.5).to_wire(),
         "CompileRun": CompileRunStatus(
-            **common, output_uri="s3://b/c", manifest_uri="s3://b/c/m.json", report_uri="s3://b/c/r.json", records=9, duplicate_rate=0.1,
+            **common, output_uri="s3://b/c", manifest_uri="s3://b/c/m.json", report_uri="s3://b/c/r.json", records=9, duplicate_rate=0.1, output_duplicate_rate=0.004,
             gates_passed="1/1", gates=[GateResult(name="leakage", passed=True, observed="0", threshold="0")],
         ).to_wire(),
         "TrainingRun": TrainingRunStatus(

@@ -214,6 +214,15 @@ def test_runtime_wires_service_account_env_and_secrets_by_reference() -> None:
         "RCLONE_CONFIG": "/etc/pixelgate/rclone/rclone.conf",
     }
     assert container["volumeMounts"] == [{"name": "rclone-config", "mountPath": "/etc/pixelgate/rclone", "readOnly": True}]
+    # API keys a spec names by Secret reference reach the step that uses them, by reference too
+    generated = _family("synthetic", source={"generate": {"count": 10, "generator": "llm", "llm": {
+        "url": "http://vllm:8000/v1", "model": "m", "apiKey": {"name": "vllm-key", "key": "token"}}}}, mapping=None, license=None)
+    (step,) = [t["container"] for t in render_workflow(generated, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"] if "container" in t]
+    assert {"name": "PIXELGATE_GENERATOR_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-key", "key": "token"}}} in step["env"]
+    judged = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "j"}, "spec": {
+        "compileRun": "c", "model": {"base": "gpt2"}, "evaluation": {"judge": "llm", "judgeEndpoint": "http://j/v1", "judgeModel": "m", "judgeSecret": "judge"}}})
+    evaluate = next(t["container"] for t in render_workflow(judged, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"] if t["name"] == "evaluate")
+    assert {"name": "PIXELGATE_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "judge", "key": "api-key"}}} in evaluate["env"]
     # the rclone config is mounted only where an rclone:// source is read
     other = render_workflow(_family(), store_uri=STORE, runtime=RUNTIME)
     assert "volumes" not in other["spec"] and all("volumeMounts" not in t.get("container", {}) for t in other["spec"]["templates"])

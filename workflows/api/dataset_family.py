@@ -85,6 +85,9 @@ class DeriveSource(ApiModel):
     tag: Tagging | None = Field(default=None, description="Tagging applied to every kept record (before the tags filter).")
 
 
+GENERATOR_API_KEY_ENV = "PIXELGATE_GENERATOR_API_KEY"  # the llm generator's key, from source.generate.llm.apiKey
+
+
 class SecretKeyRef(ApiModel):
     name: str = Field(min_length=1, description="Secret name.")
     key: str = Field(min_length=1, description="Key inside the Secret.")
@@ -95,7 +98,7 @@ class LlmGenerator(ApiModel):
 
     url: str = Field(min_length=1, description="Base URL of the endpoint, e.g. http://vllm.models:8000/v1.")
     model: str = Field(min_length=1, description="Model name sent in each request.")
-    api_key: SecretKeyRef | None = Field(default=None, description="Secret holding the API key (mounted as an environment variable).")
+    api_key: SecretKeyRef | None = Field(default=None, description="Secret holding the API key, mounted into the step as the environment variable PIXELGATE_GENERATOR_API_KEY.")
     prompt_version: int = Field(default=1, ge=1, description="Version of the prompts shipped with pixelgate.")
     requests_per_minute: int = Field(default=60, ge=1, description="Rate limit.")
     max_retries: int = Field(default=5, ge=0, description="Retries per request on errors and 429/5xx answers.")
@@ -107,7 +110,7 @@ class GenerateSource(ApiModel):
 
     categories: list[str] = Field(default_factory=list, description="Difficulty categories to generate (see docs/generated-families.md); empty means all 25.")
     count: int = Field(ge=1, le=10_000_000, description="Conversations to generate, spread evenly over the categories.")
-    seed: int = Field(default=0, description="Seed; the same seed and spec give the same records.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed (0 to 2^31-1); the same seed and spec give the same records.")
     generator: Literal["template", "llm"] = Field(default="template", description="template (offline, the default) or llm.")
     llm: LlmGenerator | None = Field(default=None, description="Endpoint settings, required when generator is llm.")
 
@@ -126,6 +129,15 @@ class GenerateSource(ApiModel):
         if self.generator == "template" and self.llm is not None:
             raise ValueError("source.generate.llm: only with source.generate.generator llm (the template generator is offline)")
         return self
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "self.generator != 'llm' || has(self.llm)", "message": "source.generate.llm: required when generator is llm"},
+                {"rule": "!has(self.llm) || self.generator == 'llm'", "message": "source.generate.llm: only with generator llm"},
+            ]
+        }
+    }
 
 
 class Source(ApiModel):
@@ -298,8 +310,8 @@ class DatasetFamilySpec(ApiModel):
 class DatasetFamilyStatus(WorkflowStatus):
     """Observed state of the ingest, written by the operator (and by the local runner)."""
 
-    phase: str | None = Field(default=None, description="Pending, Running, Ready or Failed.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready (summary), Ingested.")
+    phase: str | None = Field(default=None, description="Waiting (a derived family's parents are not Ready), Pending, Running, Ready or Failed.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready (summary), Ingested, and SourcesReady for derived families.")
     output_uri: str | None = Field(default=None, description="Store folder of the family's records.")
     records_in: int | None = Field(default=None, description="Records read from the source.")
     records_out: int | None = Field(default=None, description="Records written.")

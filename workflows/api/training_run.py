@@ -10,6 +10,8 @@ from .meta import ApiModel, Condition
 from .run_status import WorkflowStatus
 
 
+JUDGE_API_KEY_ENV = "PIXELGATE_JUDGE_API_KEY"  # the LLM judge's key, from evaluation.judgeSecret
+
 class Curriculum(ApiModel):
     weights: dict[str, float] = Field(
         default_factory=dict,

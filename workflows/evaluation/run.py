@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.meta import spec_hash
-from ..api.training_run import Evaluation, TrainingRunSpec
+from ..api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
 from ..steps.train import data
 from ..steps.train.chat import generation_prompt
 from ..store import Store
@@ -17,7 +17,6 @@ from .judge import HeuristicJudge, Judge, LLMJudge, Messages
 from .prompts import load_prompt_set
 from .report import EvalReport, build_report
 
-JUDGE_API_KEY_ENV = "PIXELGATE_JUDGE_API_KEY"
 SAMPLES_PER_SUITE = 20
 
 

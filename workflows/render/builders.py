@@ -21,9 +21,9 @@ from hera.workflows import Resource as ResourceTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
 from ..api.compile_run import CompileRunSpec
-from ..api.dataset_family import DatasetFamilySpec
+from ..api.dataset_family import GENERATOR_API_KEY_ENV, DatasetFamilySpec
 from ..api.meta import Resource, spec_hash, with_inputs_hash
-from ..api.training_run import TrainingRunSpec
+from ..api.training_run import JUDGE_API_KEY_ENV, TrainingRunSpec
 from .common import (
     DEFAULT_IMAGE, Compute, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources, workflow_name,
 )
@@ -226,5 +226,15 @@ def render_workflow(
             with_resources(template, steps[template["name"]].compute)
     if runtime is not None:
         uri = getattr(getattr(resource.spec, "source", None), "uri", None) or ""
-        runtime.apply(manifest, rclone=uri.startswith("rclone://"))
+        runtime.apply(manifest, rclone=uri.startswith("rclone://"), secret_env=_secret_env(resource.spec))
     return manifest
+
+
+def _secret_env(spec: Any) -> list[tuple[str, str, str]]:
+    """API keys a spec names by Secret reference: (environment variable, Secret, key)."""
+    if isinstance(spec, DatasetFamilySpec) and spec.source.generate is not None and spec.source.generate.llm is not None:
+        ref = spec.source.generate.llm.api_key
+        return [(GENERATOR_API_KEY_ENV, ref.name, ref.key)] if ref is not None else []
+    if isinstance(spec, TrainingRunSpec) and spec.evaluation.judge_secret:
+        return [(JUDGE_API_KEY_ENV, spec.evaluation.judge_secret, "api-key")]
+    return []

@@ -163,11 +163,12 @@ class Runtime:
                 env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": self.store_secret, "key": key}}})
         return env
 
-    def apply(self, manifest: dict[str, Any], *, rclone: bool) -> dict[str, Any]:
+    def apply(self, manifest: dict[str, Any], *, rclone: bool, secret_env: list[tuple[str, str, str]] = []) -> dict[str, Any]:
+        """Add the wiring to ``manifest``; ``secret_env`` are (variable, Secret, key) the resource's spec names."""
         spec = manifest["spec"]
         if self.service_account:
             spec["serviceAccountName"] = self.service_account
-        env = self.step_env()
+        env = self.step_env() + [{"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for n, secret, key in secret_env]
         mount_rclone = rclone and self.rclone_secret
         if mount_rclone:
             spec.setdefault("volumes", []).append({"name": "rclone-config", "secret": {"secretName": self.rclone_secret}})
