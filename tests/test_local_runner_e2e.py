@@ -120,18 +120,26 @@ def test_quickstart_end_to_end(families_run, quickstart: Path, tmp_path: Path) -
     assert len(ran) == 7 and all(o.workflow.cached_nodes == len(o.workflow.nodes) for o in ran)
 
 
-def test_families_against_the_s3_store(quickstart: Path, tmp_path: Path, s3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_whole_quickstart_against_the_s3_store(quickstart: Path, tmp_path: Path, s3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Families, compile (its fan-out stages), training (checkpoints to S3) and review on a real S3 server."""
     uri = f"s3://{s3_bucket}/pixelgate"
-    done = _pixelgate("run", "-f", str(quickstart / "families.yaml"), "--store", uri, cwd=tmp_path, env=s3.env())
+    done = _pixelgate("run", "-f", str(quickstart), "--store", uri, cwd=tmp_path, env=s3.env())
     assert done.returncode == 0, done.stdout + done.stderr
     store = S3Store(uri, client=s3.client())
     for family in FAMILIES:
         assert _status(store, "DatasetFamily", family)["phase"] == "Ready"
-    assert any(k.startswith("families/support-chats/") for k in store.list("families/"))
+    compile_status = _status(store, "CompileRun", "quickstart")
+    assert compile_status["phase"] == "Succeeded" and compile_status["gatesPassed"] == "8/8", compile_status
+    assert compile_status["manifestUri"].startswith(f"s3://{s3_bucket}/") and store.read_json(store.read_json("compiles/quickstart/latest.json")["manifest"])
+    training = _status(store, "TrainingRun", "quickstart-tiny")
+    assert training["phase"] == "Succeeded" and training["bestCheckpoint"].startswith(f"s3://{s3_bucket}/"), training
+    assert any("/checkpoints/" in k for k in store.list("trainings/quickstart-tiny/"))
+    assert _status(store, "GateReview", "quickstart-data-foundation")["phase"] == "Passed"
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
-    report = run_resources(load_items([str(quickstart / "families.yaml")]), store, logs_dir=tmp_path / "logs")
-    assert report.ok and all(o.workflow.cached_nodes == 1 for o in report.outcomes)
+    report = run_resources(load_items([str(quickstart)]), store, logs_dir=tmp_path / "logs")
+    ran = [o for o in report.outcomes if o.workflow is not None]
+    assert report.ok and all(o.workflow.cached_nodes == len(o.workflow.nodes) for o in ran), "a second run comes from the cache"
 
 
 def test_a_changed_input_reruns_that_family_only(families_run, quickstart: Path, tmp_path: Path) -> None:
