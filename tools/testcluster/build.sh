@@ -124,50 +124,39 @@ if sel argo; then
   fi
 fi
 
-if sel prometheus; then
-  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
-    echo "== prometheus: found $(prometheus --version 2>&1 | head -n1)"
+# Debian's package for a tool the tests run: found on PATH, else apt-get installed (as root).
+# $1 package, $2 the commands it must provide (space-separated), $3 a shell command run after install.
+apt_tool() {
+  local pkg="$1" cmds="$2" after="${3:-}" cmd missing=0
+  for cmd in $cmds; do command -v "$cmd" >/dev/null 2>&1 || missing=1; done
+  if [ "$missing" = 0 ]; then
+    echo "== $pkg: found $("${cmds%% *}" --version 2>&1 | head -n1)"
   elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "== prometheus: installing Debian package (apt-get) ..."
-    start=$(date +%s)
-    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
-        >"$LOG_DIR/apt-prometheus.log" 2>&1; then
-      # The package enables a system service; the tests start their own servers.
-      if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-        systemctl disable --now prometheus >/dev/null 2>&1 || true
-      fi
-      if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi
-      echo "== prometheus: installed in $(( $(date +%s) - start ))s: $(prometheus --version 2>&1 | head -n1)"
+    echo "== $pkg: installing Debian package (apt-get) ..."
+    local start; start=$(date +%s)
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg"; } \
+        >"$LOG_DIR/apt-$pkg.log" 2>&1; then
+      [ -z "$after" ] || eval "$after"
+      echo "== $pkg: installed in $(( $(date +%s) - start ))s: $("${cmds%% *}" --version 2>&1 | head -n1)"
     else
-      echo "== prometheus: apt-get install failed; see $LOG_DIR/apt-prometheus.log" >&2
-      tail -n 20 "$LOG_DIR/apt-prometheus.log" >&2
+      echo "== $pkg: apt-get install failed; see $LOG_DIR/apt-$pkg.log" >&2
+      tail -n 20 "$LOG_DIR/apt-$pkg.log" >&2
       status=1
     fi
   else
-    echo "== prometheus: not found and cannot apt-get install it (need root + apt-get)" >&2
+    echo "== $pkg: not found and cannot apt-get install it (need root + apt-get)" >&2
     status=1
   fi
-fi
+}
 
-if sel rclone; then
-  if command -v rclone >/dev/null 2>&1; then
-    echo "== rclone: found $(rclone version 2>&1 | head -n1)"
-  elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "== rclone: installing Debian package (apt-get) ..."
-    start=$(date +%s)
-    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rclone; } \
-        >"$LOG_DIR/apt-rclone.log" 2>&1; then
-      echo "== rclone: installed in $(( $(date +%s) - start ))s: $(rclone version 2>&1 | head -n1)"
-    else
-      echo "== rclone: apt-get install failed; see $LOG_DIR/apt-rclone.log" >&2
-      tail -n 20 "$LOG_DIR/apt-rclone.log" >&2
-      status=1
-    fi
-  else
-    echo "== rclone: not found and cannot apt-get install it (need root + apt-get)" >&2
-    status=1
+# The prometheus package enables a system service; the tests start their own servers.
+stop_prometheus_service='
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
-fi
+  if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi'
+if sel prometheus; then apt_tool prometheus "prometheus promtool" "$stop_prometheus_service"; fi
+if sel rclone; then apt_tool rclone rclone; fi
 
 echo "== done in $(( $(date +%s) - total_start ))s; cache: $BIN_DIR ($(du -sm "$BIN_DIR" | cut -f1) MB)"
 exit "$status"
