@@ -17,11 +17,20 @@ Measured in one run, on the same data:
   ``--naive-sample`` documents and extrapolated per document (it takes ~1 hour on all 300k);
 * datasketch ``MinHash.bulk`` (its batch path) on every document, then ``MinHashLSH`` insert and
   query, then the same union-find clustering;
+* datatrove's own MinHash pipeline (signature, buckets, cluster, filter; see
+  benchmarks/bench_datatrove.py), in a subprocess of a separate virtual environment
+  (``tools/bench_venv.sh``; datatrove is not a project dependency), with ``--datatrove-workers``;
 * the whole compile (all stages, 2 worker processes, gates included) in a child process, whose
-  peak RSS is reported.
+  peak RSS and per-stage times are reported.
+
+Setup is cached: the corpus, its Parquet family and datatrove's JSONL input are built once into
+``--cache`` (default ``~/.cache/pixelgate/bench/dedup-<key>``, the key hashing the corpus
+parameters, the seed and the code that builds them) and reused by later runs; setup time is
+reported apart from every measured time. Each run works on a hard-linked copy of the cached
+store in a temporary folder, so the cache is never written to by a measured step.
 
 F1 is over pairs: every pair inside a predicted cluster, against a pooled truth: the 50,000
-generated pairs plus every pair predicted by either method whose exact Jaccard reaches the
+generated pairs plus every pair predicted by any method whose exact Jaccard reaches the
 threshold (random conversations can share a long real turn and then really are near duplicates).
 The last line is machine-readable (see docs/benchmarks.md).
 """
@@ -29,35 +38,44 @@ The last line is machine-readable (see docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
+import json
 import multiprocessing
 import os
 import random
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks import dedup_corpus  # noqa: E402
 from benchmarks.dedup_corpus import cluster_pairs, corpus_with_duplicates, pair_scores, synthetic_conversations, text_of  # noqa: E402
-from pixelgate.workflows import layout  # noqa: E402
+from pixelgate.workflows import layout, recordio, records  # noqa: E402
 from pixelgate.workflows.api import parse_resource  # noqa: E402
+from pixelgate.workflows.api.compile_run import NearDedup  # noqa: E402
 from pixelgate.workflows.recordio import write_records  # noqa: E402
 from pixelgate.workflows.records import Message, Provenance, Record, content_hash, record_id  # noqa: E402
 from pixelgate.workflows.steps.compile import compile_run  # noqa: E402
 from pixelgate.workflows.steps.compile.clusters import components  # noqa: E402
-from pixelgate.workflows.api.compile_run import NearDedup  # noqa: E402
-from pixelgate.workflows.steps.compile.lsh import params_for  # noqa: E402
+from pixelgate.workflows.steps.compile.lsh import optimal_params, params_for  # noqa: E402
 from pixelgate.workflows.steps.compile.minhash import Shingler, jaccard, normalize_texts  # noqa: E402
 from pixelgate.workflows.steps.compile.stages import buckets_stage, merge_stage, plan_stage, signatures_stage  # noqa: E402
 from pixelgate.workflows.store import LocalStore, write_pointer  # noqa: E402
 
-THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
+THRESHOLD, NUM_PERM, NGRAM, SHARE, SEED = 0.8, 128, 5, 0.2, 0
+CHUNK = 20_000  # documents shingled at once for datasketch (its input lists are never all in memory)
+DATATROVE_FILES = 2  # JSONL input files: one per datatrove task at 2 workers
 
 
 def resource_for(name: str, **spec) -> object:
@@ -65,26 +83,67 @@ def resource_for(name: str, **spec) -> object:
                            "spec": {"families": {"names": ["bench"]}, **spec}})
 
 
-def write_family(store: LocalStore, convs: list) -> list[str]:
-    ids = []
-
-    def records():
+def write_family(store: LocalStore, convs: list) -> None:
+    def rows():
         for i, conv in enumerate(convs):
             msgs = [Message(role=r, content=t) for r, t in conv]
-            rid = record_id("bench", str(i))
-            ids.append(rid)
-            yield Record(id=rid, family="bench", messages=msgs, content_hash=content_hash(msgs), provenance=Provenance(
+            yield Record(id=record_id("bench", str(i)), family="bench", messages=msgs, content_hash=content_hash(msgs), provenance=Provenance(
                 family="bench", source_uri="derived://esconv+counselchat+annomi", source_sha256="0" * 64, source_record=str(i),
                 license="CC-BY-NC-4.0", allow_training=True, tier=2, stage="foundation", ingested_at="2026-01-01T00:00:00Z",
                 pipeline_version="bench", spec_hash="bench"))
 
     target = layout.family_root("bench", "bench")
-    write_records(store, f"{target}/records", records(), 10_000)
+    write_records(store, f"{target}/records", rows(), 10_000)
     write_pointer(store, layout.family_pointer("bench"), target, spec_hash="bench")
-    return ids
 
 
-def ours_near_dedup(store: LocalStore, ids: list[str]) -> tuple[float, set, object]:
+# ---------------------------------------------------------------- cached setup
+def cache_key(docs: int) -> str:
+    """Corpus parameters, seed, and the code that builds the corpus and its family output."""
+    h = hashlib.sha256(json.dumps({"docs": docs, "share": SHARE, "seed": SEED, "files": DATATROVE_FILES}).encode())
+    for module in (dedup_corpus, records, recordio):
+        h.update(Path(module.__file__).read_bytes())
+    for fn in (write_family, build_cache):
+        h.update(inspect.getsource(fn).encode())
+    return h.hexdigest()[:16]
+
+
+def build_cache(folder: Path, datasets: Path, docs: int) -> dict:
+    """Corpus texts, truth pairs, the Parquet family and datatrove's JSONL input, built into a
+    temporary folder and renamed into place (a killed build leaves no half cache)."""
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    seconds = {}
+    t = time.perf_counter()
+    base = synthetic_conversations(datasets, int(docs / (1 + SHARE)), seed=SEED)
+    convs, truth = corpus_with_duplicates(base, share=SHARE, seed=SEED)
+    texts = [text_of(c) for c in convs]
+    pq.write_table(pa.table({"text": pa.array(texts, pa.large_string())}), tmp / "texts.parquet")
+    np.save(tmp / "truth.npy", np.array([(a, b) for a, b, _ in truth], dtype=np.int64).reshape(-1, 2))
+    seconds["corpus"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_family(LocalStore(tmp / "store"), convs)
+    seconds["family_parquet"] = time.perf_counter() - t
+    t = time.perf_counter()
+    (tmp / "datatrove-input").mkdir()
+    for k in range(DATATROVE_FILES):
+        with open(tmp / "datatrove-input" / f"part-{k}.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"id": str(i), "text": texts[i]}) + "\n" for i in range(k, len(texts), DATATROVE_FILES))
+    seconds["datatrove_jsonl"] = time.perf_counter() - t
+    meta = {"docs": len(texts), "truth_pairs": len(truth), "text_mb": sum(map(len, texts)) / 1e6, "setup_seconds": seconds}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+    return meta
+
+
+def load_corpus(folder: Path) -> tuple[list[str], set[tuple[int, int]]]:
+    texts = pq.read_table(folder / "texts.parquet").column("text").to_pylist()
+    return texts, {(int(a), int(b)) for a, b in np.load(folder / "truth.npy")}
+
+
+# ---------------------------------------------------------------- measured paths
+def ours_near_dedup(store: LocalStore, n: int) -> tuple[float, set, object]:
     res = resource_for("near", split={"tolerance": 1.0})
     spec, name, sh = res.spec, res.name, res.spec_hash()
     t0 = time.perf_counter()
@@ -96,58 +155,84 @@ def ours_near_dedup(store: LocalStore, ids: list[str]) -> tuple[float, set, obje
     merge = merge_stage(store, name, sh, spec)
     elapsed = time.perf_counter() - t0
     removed = pq.read_table(store.root / layout.compile_root(name, sh) / "dedup" / "removed.parquet")
-    index = {rid: i for i, rid in enumerate(ids)}
+    index = {record_id("bench", str(i)): i for i in range(n)}
     edges = np.array([[index[a], index[b]] for a, b in zip(removed.column("removed_id").to_pylist(), removed.column("kept_id").to_pylist())], dtype=np.int64).reshape(-1, 2)
-    return elapsed, cluster_pairs(components(len(ids), edges)), merge
+    return elapsed, cluster_pairs(components(n, edges)), merge
 
 
 def shingle_lists(texts: list[str]) -> list[list[bytes]]:
     """The same word 5-grams as ours (same normalization), as datasketch input."""
     out = []
-    for start in range(0, len(texts), 20_000):
-        for norm in normalize_texts(texts[start : start + 20_000]).to_pylist():
-            w = norm.split()
-            out.append([" ".join(w[i : i + NGRAM]).encode() for i in range(max(len(w) - NGRAM + 1, 1))] if w else [])
+    for norm in normalize_texts(texts).to_pylist():
+        w = norm.split()
+        out.append([" ".join(g).encode() for g in zip(*(w[j:] for j in range(NGRAM)))] if len(w) >= NGRAM else ([" ".join(w).encode()] if w else []))
     return out
 
 
-def datasketch_naive(shingles: list[list[bytes]], sample: int) -> float:
+def datasketch_naive(texts: list[str], sample: int) -> float:
     from datasketch import MinHash
 
-    picked = random.Random(1).sample(range(len(shingles)), min(sample, len(shingles)))
+    picked = random.Random(1).sample(range(len(texts)), min(sample, len(texts)))
+    shingles = shingle_lists([texts[i] for i in picked])
     t0 = time.perf_counter()
-    for i in picked:
+    for doc in shingles:
         m = MinHash(num_perm=NUM_PERM)
-        for s in shingles[i]:
+        for s in doc:
             m.update(s)
     return (time.perf_counter() - t0) / len(picked)
 
 
-def datasketch_batch(shingles: list[list[bytes]]) -> tuple[float, float, set]:
-    """(bulk MinHash seconds, LSH + clustering seconds, predicted pairs)."""
+def datasketch_batch(texts: list[str]) -> tuple[float, float, float, set]:
+    """(untimed shingling seconds, bulk MinHash seconds, LSH + clustering seconds, predicted pairs);
+    shingle lists are built (untimed) and hashed chunk by chunk."""
     from datasketch import MinHash, MinHashLSH
 
-    t0 = time.perf_counter()
-    sketches = MinHash.bulk(shingles, num_perm=NUM_PERM)
+    build = bulk = 0.0
+    sketches = []
+    for start in range(0, len(texts), CHUNK):
+        t0 = time.perf_counter()
+        shingles = shingle_lists(texts[start : start + CHUNK])
+        t1 = time.perf_counter()
+        sketches.extend(MinHash.bulk(shingles, num_perm=NUM_PERM))
+        bulk += time.perf_counter() - t1
+        build += t1 - t0
     t1 = time.perf_counter()
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     with lsh.insertion_session() as session:
         for i, m in enumerate(sketches):
             session.insert(i, m, check_duplication=False)
     edges = [(i, j) for i, m in enumerate(sketches) for j in lsh.query(m) if j > i]
-    labels = components(len(shingles), np.array(edges, dtype=np.int64).reshape(-1, 2))
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, cluster_pairs(labels)
+    labels = components(len(texts), np.array(edges, dtype=np.int64).reshape(-1, 2))
+    return build, bulk, time.perf_counter() - t1, cluster_pairs(labels)
+
+
+def datatrove_run(venv: Path, input_dir: Path, work: Path, workers: int) -> tuple[dict, set] | str:
+    """datatrove's pipeline in its own venv; (stage seconds, predicted pairs) or why it did not run."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(["bash", str(REPO / "tools" / "bench_venv.sh"), str(venv)], capture_output=True, text=True)
+        if made.returncode:
+            return f"no datatrove venv ({made.stderr.strip().splitlines()[-1:] or made.returncode})"
+    bands, rows = optimal_params(THRESHOLD, NUM_PERM)  # datasketch's choice: no verification, like datatrove
+    cmd = [str(python), str(REPO / "benchmarks" / "bench_datatrove.py"), "--input", str(input_dir), "--work", str(work),
+           "--workers", str(workers), "--bands", str(bands), "--rows", str(rows)]
+    # run outside the repo: its worker processes must not import the repo's `operator` package as the stdlib's
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=work.parent)
+    if done.returncode:
+        return f"datatrove failed: {done.stderr.strip().splitlines()[-1:]}"
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out, {(a, b) for members in out["clusters"] for x, a in enumerate(members) for b in members[x + 1 :]}
 
 
 def _full_compile(store_root: str, queue) -> None:
     store = LocalStore(store_root)
     res = resource_for("full")
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    result = compile_run(res.name, res.spec, store, workers=2)
+    result = compile_run(res.name, res.spec, store, workers=2, timings=timings)
     elapsed = time.perf_counter() - t0
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    queue.put((elapsed, peak, result.records, result.gates_passed))
+    queue.put((elapsed, peak, result.records, result.gates_passed, timings))
 
 
 def main() -> None:
@@ -155,62 +240,92 @@ def main() -> None:
     ap.add_argument("--datasets", default=str(REPO.parent / "shared" / "datasets"))
     ap.add_argument("--docs", type=int, default=300_000, help="corpus size (base + perturbed copies)")
     ap.add_argument("--naive-sample", type=int, default=2_000, help="documents the naive datasketch path is timed on")
-    ap.add_argument("--store", default=None, help="store folder (default: a temporary one)")
+    ap.add_argument("--cache", default=str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixelgate" / "bench"),
+                    help="folder of cached corpora and of the datatrove venv")
+    ap.add_argument("--datatrove-workers", default="1,2", help="comma-separated worker counts for datatrove runs ('' skips datatrove)")
+    ap.add_argument("--store", default=None, help="parent folder of the temporary store (default: the system temp folder)")
     args = ap.parse_args()
+    print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
 
-    base_n = int(args.docs / 1.2)
+    cache = Path(args.cache)
+    folder = cache / f"dedup-{cache_key(args.docs)}"
     t = time.perf_counter()
-    base = synthetic_conversations(Path(args.datasets), base_n, seed=0)
-    convs, truth = corpus_with_duplicates(base, share=0.2, seed=0)
-    truth_pairs = {(a, b) for a, b, _ in truth}
-    texts = [text_of(c) for c in convs]
-    print(f"corpus: {len(convs)} conversations, {len(truth_pairs)} true duplicate pairs, {sum(map(len, texts)) / 1e6:.0f} MB text ({time.perf_counter() - t:.0f}s to build)", flush=True)
+    if (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        how = "cached"
+    else:
+        meta = build_cache(folder, Path(args.datasets), args.docs)
+        how = "built now"
+    t = time.perf_counter()
+    texts, truth_pairs = load_corpus(folder)
+    s = meta["setup_seconds"]
+    print(f"corpus: {len(texts)} conversations, {len(truth_pairs)} true duplicate pairs, {meta['text_mb']:.0f} MB text; setup {how} in {folder} "
+          f"(untimed: corpus {s['corpus']:.0f}s, Parquet family {s['family_parquet']:.0f}s, datatrove JSONL {s['datatrove_jsonl']:.0f}s when built; "
+          f"{time.perf_counter() - t:.0f}s to load)", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-dedup-", dir=args.store) as tmp:
+        shutil.copytree(folder / "store", tmp, copy_function=os.link, dirs_exist_ok=True)  # hard links: the cache stays untouched
         store = LocalStore(tmp)
-        t = time.perf_counter()
-        ids = write_family(store, convs)
-        print(f"family written as Parquet ({time.perf_counter() - t:.0f}s, untimed setup)", flush=True)
 
-        ours_s, ours_pairs, merge = ours_near_dedup(store, ids)
+        ours_s, ours_pairs, merge = ours_near_dedup(store, len(texts))
         p, r, f1 = pair_scores(ours_pairs, truth_pairs)
         bands, rows = params_for(NearDedup(threshold=THRESHOLD, num_perm=NUM_PERM))
         index_ratio = (bands * 8) / (NUM_PERM * 4)
-        print(f"ours near-dedup (1 core): {ours_s:.1f}s = {len(convs) / ours_s:,.0f} docs/s; on generated pairs P={p:.4f} R={r:.4f} F1={f1:.4f}; "
+        print(f"ours near-dedup (1 core): {ours_s:.1f}s = {len(texts) / ours_s:,.0f} docs/s; on generated pairs P={p:.4f} R={r:.4f} F1={f1:.4f}; "
               f"candidates={merge.candidates} verified={merge.verified}; index {bands * 8} B/record = {index_ratio:.2f}x signature bytes ({NUM_PERM * 4} B)", flush=True)
 
-        t = time.perf_counter()
-        shingles = shingle_lists(texts)
-        print(f"datasketch input shingles built ({time.perf_counter() - t:.0f}s, untimed)", flush=True)
-        naive_per_doc = datasketch_naive(shingles, args.naive_sample)
-        bulk_s, lsh_s, ds_pairs = datasketch_batch(shingles)
+        naive_per_doc = datasketch_naive(texts, args.naive_sample)
+        build_s, bulk_s, lsh_s, ds_pairs = datasketch_batch(texts)
+        print(f"datasketch input shingle lists built chunk by chunk ({build_s:.0f}s, untimed)", flush=True)
+
+        dt_runs: dict[int, tuple[dict, set]] = {}
+        for w in [int(x) for x in args.datatrove_workers.split(",") if x.strip()]:
+            got = datatrove_run(cache / "venv-datatrove", folder / "datatrove-input", Path(tmp) / "datatrove", w)
+            if isinstance(got, str):
+                print(f"datatrove ({w} workers): skipped, {got}", flush=True)
+                break
+            dt_runs[w] = got
+            sec = got[0]["seconds"]
+            print(f"datatrove 0.10.1 ({w} workers, {got[0]['bands']}x{got[0]['rows']}): signatures {sec['signatures']:.1f}s + buckets {sec['buckets']:.1f}s + cluster {sec['cluster']:.1f}s "
+                  f"= {sec['signatures'] + sec['buckets'] + sec['cluster']:.1f}s = {len(texts) / (sec['signatures'] + sec['buckets'] + sec['cluster']):,.0f} docs/s; filter {sec['filter']:.1f}s", flush=True)
+
         # pooled truth: random conversations can share a long real turn and be genuine near
         # duplicates; every predicted pair outside the generated ones counts as true when its
-        # exact Jaccard reaches the threshold (pairs neither method found stay unknown to both)
-        extra = sorted((ours_pairs | ds_pairs) - truth_pairs)
+        # exact Jaccard reaches the threshold (pairs no method found stay unknown to all)
+        predicted = ours_pairs | ds_pairs
+        for _, pairs in dt_runs.values():
+            predicted |= pairs
+        extra = sorted(predicted - truth_pairs)
         sets = Shingler(NGRAM).sets([texts[i] for pair in extra for i in pair]) if extra else []
         accidental = {pair for k, pair in enumerate(extra) if jaccard(sets[2 * k], sets[2 * k + 1]) >= THRESHOLD}
         pooled = truth_pairs | accidental
         print(f"pooled truth: {len(truth_pairs)} generated + {len(accidental)} accidental pairs with exact Jaccard >= {THRESHOLD}", flush=True)
         p, r, f1 = pair_scores(ours_pairs, pooled)
         dp, dr, df1 = pair_scores(ds_pairs, pooled)
-        print(f"F1 on pooled truth: ours P={p:.4f} R={r:.4f} F1={f1:.4f}; datasketch P={dp:.4f} R={dr:.4f} F1={df1:.4f}", flush=True)
-        naive_s = naive_per_doc * len(convs) + lsh_s
+        line = f"F1 on pooled truth: ours P={p:.4f} R={r:.4f} F1={f1:.4f}; datasketch P={dp:.4f} R={dr:.4f} F1={df1:.4f}"
+        if dt_runs:
+            tp, tr, tf1 = pair_scores(next(iter(dt_runs.values()))[1], pooled)
+            line += f"; datatrove P={tp:.4f} R={tr:.4f} F1={tf1:.4f}"
+        print(line, flush=True)
+        naive_s = naive_per_doc * len(texts) + lsh_s
         batch_s = bulk_s + lsh_s
         print(f"datasketch naive MinHash.update: {naive_per_doc * 1e3:.3f} ms/doc on a {args.naive_sample}-doc sample -> {naive_s:.0f}s extrapolated (+ measured LSH)", flush=True)
         gp, gr, gf1 = pair_scores(ds_pairs, truth_pairs)
-        print(f"datasketch MinHash.bulk {bulk_s:.1f}s + MinHashLSH/clusters {lsh_s:.1f}s = {batch_s:.1f}s = {len(convs) / batch_s:,.0f} docs/s; "
+        print(f"datasketch MinHash.bulk {bulk_s:.1f}s + MinHashLSH/clusters {lsh_s:.1f}s = {batch_s:.1f}s = {len(texts) / batch_s:,.0f} docs/s; "
               f"on generated pairs P={gp:.4f} R={gr:.4f} F1={gf1:.4f}", flush=True)
-        del shingles
+        del texts, sets, ours_pairs, ds_pairs, predicted, pooled, dt_runs
 
-        queue = multiprocessing.get_context("spawn").Queue()
-        proc = multiprocessing.get_context("spawn").Process(target=_full_compile, args=(tmp, queue))
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_full_compile, args=(tmp, queue))
         proc.start()
-        full_s, peak_mb, records, gates_passed = queue.get()
+        full_s, peak_mb, records_out, gates_passed, timings = queue.get()
         proc.join()
-        print(f"whole compile (2 workers, gates included): {full_s:.1f}s, {records} records out, gates {gates_passed}, peak RSS {peak_mb:.0f} MB", flush=True)
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+        print(f"whole compile (2 workers, gates included): {full_s:.1f}s ({stages}), {records_out} records out, gates {gates_passed}, peak RSS {peak_mb:.0f} MB", flush=True)
 
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; end: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
+          f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print(f"ratio_vs_datasketch_naive={naive_s / ours_s:.1f} ratio_vs_datasketch_batch={batch_s / ours_s:.1f} f1={f1:.4f} f1_datasketch={df1:.4f} peak_rss_mb={peak_mb:.0f} compile_300k_s={full_s:.0f}")
 
 

@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 from pixelgate.workflows.steps.ingest.pii import PiiDetector, needs_ner, redact, regex_spans
-from pixelgate.workflows.steps.ingest.pii_eval import EVAL_TYPES, load_synth, load_wnut, score
+from pixelgate.workflows.steps.ingest.pii_eval import (
+    EVAL_TYPES,
+    Example,
+    io_tags,
+    load_synth,
+    load_wnut,
+    score,
+    split_half,
+    token_confusion,
+    token_score,
+    tokens,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +74,37 @@ def test_structured_recognizers_and_redaction() -> None:
     [found] = detector.detect(["My SSN is 078-05-1120 and I am 34."])
     assert redact("My SSN is 078-05-1120 and I am 34.", found) == "My SSN is <US_SSN> and I am <AGE>."
     assert regex_spans("License D1234567 A12345", frozenset(["US_DRIVER_LICENSE"])) == []  # no such recognizer
+
+
+def test_token_scorer_io_tags_and_overlaps() -> None:
+    text = "My name is John Smith."
+    toks = tokens(text)
+    assert [t for _, t in toks] == ["My", "name", "is", "John", "Smith", "."]
+    assert io_tags(toks, [(11, 21, "PERSON")]) == ["O", "O", "O", "PERSON", "PERSON", "O"]
+    # a span inside one token tags it; overlapping spans: the higher score wins the token
+    assert io_tags(tokens("id:12345"), [(3, 8, "ID")]) == ["ID"]
+    assert io_tags(toks, [(11, 21, "PERSON", 0.6), (16, 21, "LOCATION", 0.9)])[3:5] == ["PERSON", "LOCATION"]
+
+
+def test_token_scorer_counts_like_presidio_research() -> None:
+    keep = frozenset({"PERSON", "LOCATION"})
+    # "at" is predicted PERSON but is a stop word: the mismatch is not counted; "home" is O/O
+    c = token_confusion("Call John at home", [(5, 9, "PERSON")], [(5, 12, "PERSON")], keep)
+    assert c == {("O", "O"): 2, ("PERSON", "PERSON"): 1}
+    # types outside the supported set are "O" on both sides
+    c = token_confusion("Visit Paris today", [(6, 11, "GPE")], [(0, 5, "DATE_TIME")], keep)
+    assert c == {("O", "O"): 3}
+    # a LOCATION token predicted as PERSON: wrong for each entity, but PII found overall
+    ex = [Example("Visit Paris with Anna", ((6, 11, "LOCATION"), (17, 21, "PERSON")))]
+    s = token_score(ex, [[(6, 11, "PERSON")]], keep)
+    assert s.row("LOCATION")["recall"] == 0.0 and s.row("PERSON")["precision"] == 0.0
+    overall = s.row()
+    assert (overall["precision"], overall["recall"], overall["support"]) == (1.0, 0.5, 2.0)
+    assert overall["f2"] == pytest.approx(5 * 1.0 * 0.5 / (4 * 1.0 + 0.5))
+
+
+def test_split_half_is_deterministic_and_balanced() -> None:
+    texts = [f"sentence {i}" for i in range(2000)]
+    halves = [split_half(t) for t in texts]
+    assert halves == [split_half(t) for t in texts] and set(halves) == {"tune", "heldout"}
+    assert 900 < halves.count("heldout") < 1100

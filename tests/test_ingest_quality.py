@@ -27,7 +27,7 @@ def test_overall_separates_esconv_from_failed_esconv(datasets: Path) -> None:
     bad = _esconv(datasets / "esconv" / "FailedESConv.json", "speaker", "content",
                   {"seeker": "user", "speaker": "user", "supporter": "assistant", "listener": "assistant"})
     value = auc([quality.score(c).overall for c in good], [quality.score(c).overall for c in bad])
-    assert value >= 0.62  # measured 0.67 over all 1,300 ESConv dialogues (docs/quality.md)
+    assert value >= 0.62  # measured 0.629 on this test split, 0.659 over all 1,300 ESConv dialogues (docs/quality.md)
 
 
 def test_overall_separates_annomi_high_from_low(datasets: Path) -> None:
@@ -40,7 +40,7 @@ def test_overall_separates_annomi_high_from_low(datasets: Path) -> None:
             label[row["transcript_id"]] = row["mi_quality"]
     scores = {t: quality.score(c).overall for t, c in convs.items()}
     value = auc([s for t, s in scores.items() if label[t] == "high"], [s for t, s in scores.items() if label[t] == "low"])
-    assert value >= 0.63  # measured 0.66 (docs/quality.md)
+    assert value >= 0.68  # measured 0.686 with the shared marker lexicon (docs/quality.md)
 
 
 def test_scores_are_bounded_and_harm_is_penalised() -> None:

@@ -4,6 +4,11 @@ Surface patterns for the behaviours MI coding schemes (MITI) count: reflections,
 open questions (MI-consistent) against closed questions and unsolicited advice (MI-inconsistent
 when overused). They are lexical cues, not a coder: they miss paraphrased reflections without a
 cue phrase and fire on cue phrases used otherwise. ``docs/evaluation.md`` gives their measured AUCs.
+
+This is the project's one empathy-marker lexicon: the evaluation's calibrated empathy score
+(:mod:`.empathy`) and ingest quality scoring (``steps/ingest/quality.py``, docs/quality.md)
+both count markers with :func:`count_markers`. A change here moves both, so re-run
+``python -m pixelgate.workflows.evaluation.calibrate --write`` and the quality AUC tests.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -38,9 +38,10 @@ from ...store import Store, open_store, write_pointer
 from . import drift, gates
 from .manifest import DedupSummary, FamilyEntry, Manifest
 from .stages import (
-    BucketsResult, FilterResult, MergeResult, PlanResult, SignaturesResult, buckets_stage, filter_stage, iter_output_lines,
-    load_merge, load_outputs, load_plan, merge_stage, plan_stage, signatures_stage,
+    BucketsResult, FilterResult, MergeResult, OutputShard, PlanResult, SignaturesResult, buckets_stage, filter_stage,
+    iter_output_lines, load_merge, load_outputs, load_plan, merge_stage, plan_stage, signatures_stage,
 )
+from .inputs import Plan
 from .stats import Distribution
 
 
@@ -79,8 +80,35 @@ def _baseline_distribution(store: Store, baseline: str) -> tuple[str, Distributi
     return manifest.spec_hash, manifest.distribution
 
 
-def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec) -> CompileResult:
-    """Exports, gates, manifest and drift; then ``compiles/<name>/latest.json``, last."""
+def _scan_group(args: tuple[str, CompileRunSpec, Plan, list[OutputShard]]) -> gates._Scan:
+    store_uri, spec, plan, shards = args
+    store = open_store(store_uri)
+    return gates.scan(spec, plan, (json.loads(line) for _, line in iter_output_lines(store, shards)))
+
+
+def _scan_outputs(store: Store, spec: CompileRunSpec, plan: Plan, outputs: list[OutputShard], workers: int) -> gates._Scan:
+    """The gates' pass over the output: consecutive runs of output shards (about equal in records)
+    scanned by ``workers`` processes, then merged in output order: the same as one pass."""
+    total = sum(o.records for o in outputs)
+    groups: list[list[OutputShard]] = [[]]
+    done = 0
+    for o in outputs:
+        if groups[-1] and len(groups) < workers and done >= total * len(groups) / workers:
+            groups.append([])
+        groups[-1].append(o)
+        done += o.records
+    if workers <= 1 or len(groups) <= 1:
+        return _scan_group((store.uri, spec, plan, outputs))
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_scan_group, [(store.uri, spec, plan, g) for g in groups]))
+    for part in parts[1:]:
+        parts[0].merge(part)
+    return parts[0]
+
+
+def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, workers: int = 1) -> CompileResult:
+    """Exports, gates, manifest and drift; then ``compiles/<name>/latest.json``, last. The gates'
+    pass over the output runs in ``workers`` processes."""
     keys = _keys(name, sh)
     plan, merge = load_plan(store, name, sh), load_merge(store, name, sh)
     baseline = _baseline_distribution(store, spec.baseline) if spec.baseline else None
@@ -95,16 +123,8 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec) -> Co
         write_records(store, keys["parquet"], (Record.model_validate_json(line) for _, line in iter_output_lines(store, outputs)), spec.shard_size)
         exports["parquet"] = keys["parquet"]
 
-    seen: dict[str, dict[str, Any]] = {f.name: {"licenses": set(), "sources": set(), "allow": True} for f in plan.families}
-
-    def records() -> Iterator[dict[str, Any]]:
-        for _, line in iter_output_lines(store, outputs):
-            rec = json.loads(line)
-            prov, fam = rec.get("provenance") or {}, seen.setdefault(rec["family"], {"licenses": set(), "sources": set(), "allow": True})
-            fam["licenses"].add(prov.get("license", ""))
-            fam["sources"].add(prov.get("source_uri", ""))
-            fam["allow"] &= bool(prov.get("allow_training"))
-            yield rec
+    scan = _scan_outputs(store, spec, plan, outputs, workers)
+    seen = {f.name: scan.sources.get(f.name, {"licenses": set(), "sources": set(), "allow": True}) for f in plan.families}
 
     roles = ("assistant",) if spec.dedup.unit == "assistant-turns" else ("system", "user", "assistant")
 
@@ -115,7 +135,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec) -> Co
                 texts[i] = "\n".join(m["content"] for m in json.loads(line)["messages"] if m["role"] in roles)
         return texts
 
-    report, dist = gates.verify(spec, plan, name, sh, records(), reread)
+    report, dist = gates.verify_scan(spec, plan, name, sh, scan, reread)
     m = merge.result
     manifest = Manifest(
         compile=name, spec_hash=sh, config_hash=hashlib.sha256(canonical_json(spec.to_wire())).hexdigest(),
@@ -165,16 +185,25 @@ def _fan_out(stage: Callable[..., BaseModel], store: Store, name: str, sh: str, 
         return list(pool.map(_run_partition, [(stage, store.uri, name, sh, spec, p) for p in parts]))
 
 
-def compile_run(name: str, spec: CompileRunSpec, store: Store, workers: int | None = None) -> CompileResult:
-    """Every stage, in order, in this process (fan-out stages over ``workers`` processes)."""
+def compile_run(name: str, spec: CompileRunSpec, store: Store, workers: int | None = None, timings: dict[str, float] | None = None) -> CompileResult:
+    """Every stage, in order, in this process (fan-out stages over ``workers`` processes);
+    ``timings``, when given, receives each stage's wall seconds."""
     sh = compute_spec_hash(spec)
     workers = workers if workers is not None else min(spec.workers, os.cpu_count() or 1)
-    planned = plan_stage(store, name, sh, spec)
-    _fan_out(signatures_stage, store, name, sh, spec, planned.shards, workers)
-    _fan_out(buckets_stage, store, name, sh, spec, planned.bands, workers)
-    merge_stage(store, name, sh, spec)
-    _fan_out(filter_stage, store, name, sh, spec, planned.shards, workers)
-    return finalize_stage(store, name, sh, spec)
+    clock = {} if timings is None else timings
+
+    def timed(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn(*args)
+        clock[stage] = time.perf_counter() - t0
+        return out
+
+    planned = timed("plan", plan_stage, store, name, sh, spec)
+    timed("signatures", _fan_out, signatures_stage, store, name, sh, spec, planned.shards, workers)
+    timed("buckets", _fan_out, buckets_stage, store, name, sh, spec, planned.bands, workers)
+    timed("merge", merge_stage, store, name, sh, spec)
+    timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers)
+    return timed("finalize", finalize_stage, store, name, sh, spec, workers)
 
 
 # ---------------------------------------------------------------- registry adapters

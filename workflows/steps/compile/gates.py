@@ -31,7 +31,12 @@ GATE_NAMES = ("coverage", "leakage", "distribution", "pii", "provenance", "hash"
 # structured identifiers the second-pass scan looks for (names as in the ingest PII recognizers)
 STRUCTURED_PII = frozenset({"EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"})
 # a text can only hold one of them if it has an @, a URL marker or a run of digits
-_PII_HINT = re.compile(r"@|https?:|www\.|\d{3}")
+_DIGITS3 = re.compile(r"\d{3}")
+
+
+def _pii_hint(text: str) -> bool:
+    """Substring tests first (the same as searching ``@|https?:|www\.|\d{3}``, about twice as fast)."""
+    return "@" in text or "http:" in text or "https:" in text or "www." in text or _DIGITS3.search(text) is not None
 RECHECK_SEED = 7  # the leakage re-check's MinHash seed; the dedup pass uses 1
 _BATCH, _BATCH_BYTES = 2048, 8 << 20  # records and characters hashed at once
 
@@ -67,9 +72,9 @@ def pii_findings(texts: list[str], threshold: float) -> list[str]:
     """Entity types found by the second-pass regex scan (score >= threshold) in any of ``texts``."""
     from ..ingest.pii import regex_spans
 
-    if not _PII_HINT.search("\n".join(texts)):
+    if not _pii_hint("\n".join(texts)):
         return []
-    found = {s.entity for text in texts if _PII_HINT.search(text) for s in regex_spans(text, STRUCTURED_PII) if s.score >= threshold}
+    found = {s.entity for text in texts if _pii_hint(text) for s in regex_spans(text, STRUCTURED_PII) if s.score >= threshold}
     return sorted(found)
 
 
@@ -92,6 +97,8 @@ class _Scan:
         self.ids: list[str] = []
         self.families: list[str] = []
         self.lineage: list[tuple[int, str]] = []  # (output index, parent id) of derived records
+        # per family: licences, source URIs and whether every record allows training (for the manifest)
+        self.sources: dict[str, dict[str, Any]] = {}
         self._pending: list[str] = []
         self._pending_hash: list[str] = []
         self._pending_bytes = 0
@@ -108,6 +115,10 @@ class _Scan:
         if recomputed != rec["content_hash"]:
             self._offend("hash", {"id": rid, "stored": rec["content_hash"], "recomputed": recomputed})
         prov = rec.get("provenance") or {}
+        fam = self.sources.setdefault(rec["family"], {"licenses": set(), "sources": set(), "allow": True})
+        fam["licenses"].add(prov.get("license", ""))
+        fam["sources"].add(prov.get("source_uri", ""))
+        fam["allow"] &= bool(prov.get("allow_training"))
         if not prov or not prov.get("allow_training") or not prov.get("license"):
             self._offend("provenance", {"id": rid, "license": prov.get("license"), "allow_training": prov.get("allow_training")})
         if rec["family"] in self.holdout and rec["split"] != "test":
@@ -135,6 +146,29 @@ class _Scan:
         self.exact.append(content_keys(self._pending_hash))
         self._pending, self._pending_hash, self._pending_bytes = [], [], 0
 
+    def merge(self, other: "_Scan") -> None:
+        """Append ``other``, a scan of the records that follow this one's in output order; the
+        result is what one scan over both would have gathered."""
+        self._flush()
+        other._flush()
+        offset = len(self.ids)
+        self.dist.merge(other.dist)
+        for gate in GATE_NAMES:
+            self.counts[gate] += other.counts[gate]
+            self.offenders[gate].extend(other.offenders[gate][: max(self.sample - len(self.offenders[gate]), 0)])
+        for name, fam in other.sources.items():
+            mine = self.sources.setdefault(name, {"licenses": set(), "sources": set(), "allow": True})
+            mine["licenses"] |= fam["licenses"]
+            mine["sources"] |= fam["sources"]
+            mine["allow"] &= fam["allow"]
+        self.exact += other.exact
+        self.bands += other.bands
+        self.shingled += other.shingled
+        self.splits += other.splits
+        self.ids += other.ids
+        self.families += other.families
+        self.lineage += [(i + offset, parent) for i, parent in other.lineage]
+
     def lineage_pairs(self) -> np.ndarray:
         """(child, parent) output indices of the derived records whose parent is in the output too."""
         child = np.array([c for c, _ in self.lineage], dtype=np.int64)
@@ -150,12 +184,24 @@ class _Scan:
         return np.concatenate([exact_pairs, dup]), np.concatenate([np.ones(len(exact_pairs)), sims])
 
 
+def scan(spec: CompileRunSpec, plan: Plan, records) -> _Scan:
+    """One pass over ``records`` (output record dicts, in output order). Scans of consecutive
+    runs of the output can be made in parallel and joined with :meth:`_Scan.merge`."""
+    out = _Scan(spec, plan)
+    for rec in records:
+        out.add(rec)
+    out._flush()
+    return out
+
+
 def verify(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, records, reread) -> tuple[VerificationReport, Distribution]:
     """Run the gates over ``records`` (output record dicts, in output order); ``reread(indices)``
     returns ``{index: text}`` for output records by position, for the exact-Jaccard confirmation."""
-    scan = _Scan(spec, plan)
-    for rec in records:
-        scan.add(rec)
+    return verify_scan(spec, plan, name, spec_hash, scan(spec, plan, records), reread)
+
+
+def verify_scan(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, scan: _Scan, reread) -> tuple[VerificationReport, Distribution]:
+    """The gates' verdicts from a finished scan of the whole output (see :func:`verify`)."""
     pairs, sims = scan.duplicate_pairs(reread)
     n = len(scan.ids)
     splits = np.array(scan.splits, dtype=np.int8)

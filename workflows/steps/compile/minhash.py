@@ -62,7 +62,7 @@ def normalize_texts(texts: pa.Array | list[str]) -> pa.LargeStringArray:
     arr = pa.array(texts, type=pa.large_string()) if isinstance(texts, list) else texts.cast(pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    arr = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(arr, ""), "NFKC"))
+    arr = pc.utf8_lower(_nfkc(pc.fill_null(arr, "")))
     offsets_buf, data_buf = arr.buffers()[1:3]
     if data_buf is None:
         return arr
@@ -75,18 +75,27 @@ def normalize_texts(texts: pa.Array | list[str]) -> pa.LargeStringArray:
     return pa.LargeStringArray.from_buffers(len(arr), offsets_buf, folded, offset=arr.offset)
 
 
+def _nfkc(arr: pa.LargeStringArray) -> pa.LargeStringArray:
+    """NFKC of every text; ASCII texts (NFKC-stable) skip the costly normalization kernel."""
+    other = pc.invert(pc.string_is_ascii(arr))
+    if not pc.any(other).as_py():
+        return arr
+    return pc.replace_with_mask(arr, other, pc.utf8_normalize(arr.filter(other), "NFKC"))
+
+
 def _blank_unicode_punctuation(raw: np.ndarray, out: np.ndarray) -> None:
-    """Overwrite the UTF-8 bytes of :data:`_UNICODE_PUNCT` characters with spaces (stays valid UTF-8)."""
-    for mark in _UNICODE_PUNCT:
-        code = np.frombuffer(mark.encode(), dtype=np.uint8)
-        width = len(code)
-        if len(raw) < width:
-            continue
-        hit = raw[: len(raw) - width + 1] == code[0]
-        for j in range(1, width):
-            hit &= raw[j : len(raw) - width + 1 + j] == code[j]
-        for j in range(width):
-            out[np.flatnonzero(hit) + j] = _SPACE
+    """Overwrite the UTF-8 bytes of :data:`_UNICODE_PUNCT` characters with spaces (stays valid UTF-8).
+
+    Only the positions of each mark's (rare) lead byte are examined, not the whole buffer."""
+    marks = [np.frombuffer(mark.encode(), dtype=np.uint8) for mark in _UNICODE_PUNCT]
+    for lead in sorted({int(code[0]) for code in marks}):
+        starts = np.flatnonzero(raw == lead)
+        for code in (c for c in marks if c[0] == lead):
+            hit = starts[starts <= len(raw) - len(code)]
+            for j in range(1, len(code)):
+                hit = hit[raw[hit + j] == code[j]]
+            for j in range(len(code)):
+                out[hit + j] = _SPACE
 
 
 @dataclass(frozen=True)

@@ -383,7 +383,7 @@ def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, 
         rows = np.flatnonzero(decision == code)
         for j, start in enumerate(range(0, len(rows), spec.shard_size)):
             chunk = table.take(pa.array(rows[start : start + spec.shard_size])).to_pylist()
-            data = "".join(row_to_record(r).model_copy(update={"split": split_name}).model_dump_json() + "\n" for r in chunk).encode()
+            data = "".join(row_to_record({**r, "split": split_name}).model_dump_json() + "\n" for r in chunk).encode()
             key = split_part_key(name, spec_hash, split_name, merge.shards[shard].bases[split_name] + j)
             store.write_bytes(key, data)
             outputs.append(OutputShard(path=key, split=split_name, sha256=hashlib.sha256(data).hexdigest(), records=len(chunk), bytes=len(data)))

@@ -23,6 +23,10 @@ class Histogram(BaseModel):
     def empty(cls, edges: list[float]) -> "Histogram":
         return cls(edges=list(edges), counts=[0] * len(edges))
 
+    def merge(self, other: "Histogram") -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.missing += other.missing
+
     def add(self, value: float | None) -> None:
         if value is None:
             self.missing += 1
@@ -59,6 +63,18 @@ class Distribution(BaseModel):
         for entity in found:
             self.pii[entity] = self.pii.get(entity, 0) + 1
         self.pii_any += bool(found)
+
+    def merge(self, other: "Distribution") -> None:
+        """Account ``other``'s records after this one's (dict keys stay in first-seen order)."""
+        self.records += other.records
+        for mine, theirs in ((self.splits, other.splits), (self.families, other.families), (self.pii, other.pii)):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+        self.turns.merge(other.turns)
+        self.length.merge(other.length)
+        for axis, hist in self.quality.items():
+            hist.merge(other.quality[axis])
+        self.pii_any += other.pii_any
 
     def complete(self) -> list[str]:
         """Names of the statistics that are missing or empty (the stats gate's offenders)."""

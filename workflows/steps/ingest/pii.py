@@ -81,6 +81,11 @@ def _phone_ok(text: str) -> bool:
     return 7 <= len(digits) <= 15 and len(set(digits)) > 2
 
 
+def _name_ok(text: str) -> bool:
+    """A cue-found name must not start with a common word ("says I", "called The")."""
+    return not _common_word(text.split()[0]) and text.split()[0] not in _COMMON_CAPS
+
+
 @dataclass(frozen=True)
 class Recognizer:
     name: str
@@ -118,6 +123,8 @@ _US_STATES = (
 _CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"  # a capitalized word (Latin letters incl. accents)
 _NAME = rf"{_CAP}(?:[ \t]+(?:[A-Z]\.|{_CAP})){{0,3}}"
 _STREET_WORDS = r"(?:[\w'’.-]+[ \t]+){0,4}?"
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я"
+_PLACE = rf"[{_UPPER}][\w'’-]*(?:[ \t]+(?:[{_UPPER}][\w'’-]*|de|del|la|nad|am|upon))*(?<![ \t]de)(?<![ \t]del)(?<![ \t]la)"
 
 RECOGNIZERS: list[Recognizer] = [
     Recognizer("email", "EMAIL_ADDRESS", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"), 1.0),
@@ -170,8 +177,21 @@ RECOGNIZERS: list[Recognizer] = [
     ),
     Recognizer(
         "street_tail", "LOCATION",
-        re.compile(rf"\b(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+\d{{1,5}}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|\.\s*$))"),
-        0.7,
+        re.compile(rf"\b(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+\d{{1,5}}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|St\.|and\b|\.\s*$))"),
+        0.7, validate=_name_ok,
+    ),
+    Recognizer(
+        "place_cue", "LOCATION",
+        re.compile(
+            rf"\b(?:moved (?:here |there |back )?(?:from|to)|flew (?:in )?(?:to|from)|grew up in|originally from|"
+            rf"(?:I|we|they|he|she) (?:live|lived|lives) in|born in|based in|returned to|travel(?:l?ed)? to|Where:)[ \t]+({_PLACE})"
+        ),
+        0.7, group=1, validate=_name_ok,
+    ),
+    Recognizer(
+        "military_address", "LOCATION",
+        re.compile(rf"\b(?:USNS|USS|USCGC)[ \t]+{_CAP}|\b(?:FPO|APO|DPO)[ \t]+A[AEP][ \t]+\d{{5}}\b"),
+        0.8,
     ),
     Recognizer("country", "LOCATION", re.compile(rf"\b(?:{_COUNTRIES}|{_US_STATES})\b"), 0.75),
     Recognizer("zip_context", "LOCATION", re.compile(r"(?i)\b(?:zip(?: code)?|postcode|postal code)(?: is)?:?\s*([A-Z0-9]{2,5}(?: ?[A-Z0-9]{2,4})?)\b"), 0.8, group=1),
@@ -179,10 +199,12 @@ RECOGNIZERS: list[Recognizer] = [
     Recognizer(
         "name_cue", "PERSON",
         re.compile(
-            rf"(?:\b(?:[Mm]y name is|[Nn]ame(?: is|:)|I'?m called|[Cc]all me|[Tt]his is|[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Cc]alled)[ \t]+)({_NAME})"
+            rf"(?:\b(?:[Mm]y name is|(?:[Ff]irst |[Ll]ast |[Mm]aiden |[Mm]iddle |[Ff]ull )?[Nn]ame(?: is|:|\?)|I'?m called|[Cc]all me|[Tt]his is|"
+            rf"[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Cc]alled|[Dd]irected by|[Ss]tarring|[Tt]ribute to|"
+            rf"[Aa]ssistant to|[Ss]ays|[Ss]aid|[Tt]alked to|[Ss]poke (?:to|with)|[Mm]arried|[Dd]ating|[Nn]amed|under my \w+'s name)[ \t]+)({_NAME})"
             rf"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+({_CAP}(?:[ \t]+{_CAP})?)"
         ),
-        0.8, group=-1,
+        0.8, group=-1, validate=_name_ok,
     ),
     Recognizer(
         "name_line", "PERSON",
@@ -192,7 +214,7 @@ RECOGNIZERS: list[Recognizer] = [
     Recognizer("name_lower", "PERSON", re.compile(r"\bmy name is ([a-z]+(?: [a-z]+)?)\b(?<!\bnot)"), 0.6, group=1),
 ]
 
-_ADDRESS_START = re.compile(r"\b(?:\d{1,6}(?:[ \t]+\d{1,5})?[ \t]+(?=[^\W\d_])|PSC[ \t]+\d+)")
+_ADDRESS_START = re.compile(r"\b(?:\d{1,6}(?:[ \t]+\d{1,5})?[ \t]+(?=[^\W\d_])|PSC[ \t]+\d+|P\.?O\.?[ \t]+Box[ \t]+\d+)")
 _ADDRESS_TOKEN = re.compile(r"[^\s,]+|,|\n")
 _ADDRESS_WORDS = frozenset(
     "apt apt. suite unit box street st st. avenue ave ave. road rd rd. drive dr. lane way boulevard blvd place court "
@@ -209,7 +231,7 @@ def address_spans(text: str) -> list[Span]:
     out: list[Span] = []
     pos = 0
     while (m := _ADDRESS_START.search(text, pos)) is not None:
-        end, words = m.end(), 0
+        end, words, number_dot = m.end(), 0, False
         for tok in _ADDRESS_TOKEN.finditer(text, m.end()):
             word = tok.group()
             if word in ("\n", ","):
@@ -220,6 +242,9 @@ def address_spans(text: str) -> list[Span]:
             core = head.strip("().>")
             if not core or not (core[0].isdigit() or core[0].isupper() or head.lower() in _ADDRESS_WORDS):
                 break
+            if number_dot and not (core[0].isdigit() or head.lower() in _ADDRESS_WORDS):
+                break  # "... 60810. It serves": a number with a full stop ended the sentence
+            number_dot = head.endswith(".") and core[0].isdigit()
             if core[0].isdigit() or core[0].isupper() or head.lower() not in _CONNECTORS:
                 words += 1  # a connector ("de", "and") counts only once a real part follows it
                 end = tok.start() + len(head)
@@ -232,6 +257,54 @@ def address_spans(text: str) -> list[Span]:
         else:
             pos = m.end()
     return out
+
+
+_CORNER = re.compile(r"\b(?:[Tt]he[ \t]+)?corner[ \t]+of[ \t]+")
+_CORNER_WORDS = _ADDRESS_WORDS | {"str", "str.", "rkp."}
+
+
+def corner_spans(text: str) -> list[Span]:
+    """Intersections: "the corner of <street> and <street>", each street a run of capitalized,
+    numeric or street words."""
+    out: list[Span] = []
+    for m in _CORNER.finditer(text):
+        end, seen_and, after_and = m.end(), False, 0
+        for tok in re.finditer(r"[^\s,?!]+", text[m.end() :]):
+            word, start = tok.group(), m.end() + tok.start()
+            if text[end:start].strip(" \t") or "\n" in text[end:start]:
+                break
+            if word == "and" and not seen_and and end > m.end():
+                seen_and = True
+                continue
+            core = word.rstrip(".")
+            if not core or not (core[0].isdigit() or core[0].isupper() or word.lower() in _CORNER_WORDS):
+                break
+            end = start + len(word)
+            after_and += seen_and
+        if seen_and and after_and:
+            value = text[m.start() : end].rstrip(".")
+            out.append(Span(m.start(), m.start() + len(value), "LOCATION", 0.75, "corner"))
+    return out
+
+
+_SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAP})[ \t]*:(?=[ \t]*\S)")
+_FIELD_WORDS = frozenset(
+    "mobile desk fax phone tel telephone cell email e-mail website web url address name title note notes update edit "
+    "answer question q a re subject from to cc bcc date time where when who what user bot assistant system therapist "
+    "counselor counsellor client patient doctor nurse interviewer interviewee speaker host guest moderator admin op "
+    "example step tip tips warning summary source ps p.s. reply response comment comments status location occupation "
+    "job company school reason diagnosis medication medications history plan goal goals session day week part chapter".split()
+)
+
+
+def speaker_spans(text: str) -> list[Span]:
+    """Dialogue speaker labels ("Nicole: Remember me?"): a capitalized word and a colon at the
+    start of a line, when at least two lines of the text carry such labels and the word is
+    neither a common word nor a field or role name ("Phone:", "Therapist:")."""
+    found = [m for m in _SPEAKER.finditer(text) if m.group(1).lower() not in _FIELD_WORDS and not _common_word(m.group(1))]
+    if len(found) < 2:
+        return []
+    return [Span(m.start(1), m.end(1), "PERSON", 0.6, "speaker") for m in found]
 
 
 _SENTENCE_START = re.compile(r"[.!?:;\n\"“(>*-]\s*$")
@@ -275,7 +348,9 @@ def needs_ner(text: str) -> bool:
 
 
 # a sentence end: [.!?] and whitespace, not after a title or an initial; or a line break
-_CHUNK_END = re.compile(r"(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!Mrs)(?<!Apt)(?<!\b[A-Z])(?<=[.!?])\s+|\n+")
+_CHUNK_END = re.compile(
+    r"(?<=[.!?])(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!Mrs\.)(?<!Apt\.)(?<!Prof\.)(?<!\b[A-Z]\.)\s+|\n+"
+)
 
 
 def ner_chunks(text: str) -> list[tuple[int, int]]:
@@ -306,6 +381,9 @@ def regex_spans(text: str, entities: frozenset[str]) -> list[Span]:
             out.append(Span(start, start + len(value), rec.entity, rec.score, rec.name))
     if "LOCATION" in entities:
         out.extend(address_spans(text))
+        out.extend(corner_spans(text))
+    if "PERSON" in entities:
+        out.extend(speaker_spans(text))
     return out
 
 
@@ -325,6 +403,85 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
         if all(span.end <= k.start or span.start >= k.end for k in kept):
             kept.append(span)
     return sorted(kept, key=lambda s: s.start)
+
+
+_TITLE_HEAD = re.compile(r"^(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Producer|Officer|Nurse|Coach)\.?(?:[ \t]+|$))+")
+_NAME_TAIL = re.compile(r"(?:['’]s|[ \t]+(?:Apt|Suite|Unit)\.?)$")
+_STREET_SUFFIX = re.compile(
+    r"^[ \t]*(?:St|Str|Street|Rd|Road|Ave|Avenue|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|Ct|Court|Pl|Place|Terrace|Turnpike|"
+    r"Mall|Square|Sq|Plaza|Parkway|Pkwy|Highway|Hwy|Crescent|Close|Gardens|Hills|Coves?|Point|Alley|Row|Walk)\b\.?"
+)
+_STREET_WORD = re.compile(_STREET_SUFFIX.pattern.replace("^[ \\t]*", r"[ \t]"), re.I)
+_LABEL_OR_QUOTE = re.compile(r"[ \t]*[:\"“”]")
+_HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|St\.|and\b|\.))")
+_ORG_SUFFIX = re.compile(r"[ \t](?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|LLP|GmbH|Partners|Group|Technologies|Holdings|Orchestra|Band)\.?$")
+_LIST_OF_NAMES = re.compile(rf"{_CAP}(?:,[ \t]+{_CAP})+,?[ \t]+(?:and|&)[ \t]+{_CAP}")
+_LIST_ITEM = re.compile(_CAP)
+
+
+def refine_persons(text: str, spans: list[Span]) -> list[Span]:
+    """Repairs of PERSON spans, each a pattern of names rather than of one data set:
+
+    * titles and trailing possessives or address words are cut off ("Dr Kyle Kuefer's" ->
+      "Kyle Kuefer");
+    * a "name" that ends in, or is followed by, a street word or a house number is a street
+      (LOCATION), and one that ends in a company word is not a person (dropped);
+    * PERSON spans separated only by blanks merge ("Hanne I." + "Kreutzmann");
+    * every member of a coordinated list of three or more capitalized words ("Kónya, Becker and
+      Vasquez") is a PERSON when one member is ("Pros and Cons" is no list of names);
+    * a word of a found name (3+ letters, not common) is a PERSON wherever else it occurs in the
+      same text, unless another type already covers it ("... than early Yefremova").
+    """
+    out: list[Span] = []
+    for sp in spans:
+        if sp.entity != "PERSON":
+            out.append(sp)
+            continue
+        value = text[sp.start : sp.end]
+        head = _TITLE_HEAD.match(value)
+        start = sp.start + (head.end() if head else 0)
+        tail = _NAME_TAIL.search(text, start, sp.end)
+        end = tail.start() if tail else sp.end
+        cut = _LABEL_OR_QUOTE.search(text, start, end)
+        if cut:  # a label or a quotation starts inside: keep the name before it, if any
+            end = start + len(text[start : cut.start()].rstrip())
+        if end <= start or text[start:end].lower() in _FIELD_WORDS:
+            continue  # a title alone, or a field label ("Answer:")
+        value = text[start:end]
+        street = _STREET_SUFFIX.match(text, end) or _HOUSE_NUMBER.match(text, end)
+        if _STREET_WORD.search(value) or street:
+            out.append(Span(start, street.end() if street else end, "LOCATION", sp.score, sp.recognizer))
+        elif not _ORG_SUFFIX.search(value):
+            out.append(Span(start, end, "PERSON", sp.score, sp.recognizer))
+    persons = sorted((s for s in out if s.entity == "PERSON"), key=lambda s: s.start)
+    if not persons:
+        return out
+    merged = [persons[0]]
+    for sp in persons[1:]:
+        last = merged[-1]
+        if sp.start >= last.end and not text[last.end : sp.start].strip(" \t"):
+            merged[-1] = Span(last.start, max(last.end, sp.end), "PERSON", max(last.score, sp.score), last.recognizer)
+        elif sp.start >= last.end:
+            merged.append(sp)
+    out = [s for s in out if s.entity != "PERSON"] + merged
+
+    def covered(a: int, b: int) -> bool:
+        return any(s.start < b and a < s.end for s in out)
+
+    def found(a: int, b: int) -> bool:
+        return any(s.entity == "PERSON" and s.start <= a and b <= s.end for s in merged)
+
+    extra: list[Span] = []
+    for m in _LIST_OF_NAMES.finditer(text):
+        items = [(m.start() + i.start(), m.start() + i.end()) for i in _LIST_ITEM.finditer(m.group())]
+        if any(found(a, b) for a, b in items):
+            extra += [Span(a, b, "PERSON", 0.6, "name_list") for a, b in items if not covered(a, b) and not _common_word(text[a:b])]
+    words = {w for s in merged for w in re.findall(r"[^\W\d_][\w'’-]{2,}", text[s.start : s.end]) if w[0].isupper() and not _common_word(w)}
+    for w in words:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text):
+            if not covered(*m.span()) and not any(e.start < m.end() and m.start() < e.end for e in extra):
+                extra.append(Span(m.start(), m.end(), "PERSON", 0.6, "name_repeat"))
+    return out + extra
 
 
 @lru_cache(maxsize=4)
@@ -365,6 +522,8 @@ class PiiDetector:
                         entity = NER_LABELS.get(ent.label_)
                         if entity in self.ner_entities:
                             found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
+        if "PERSON" in self.entities:
+            found = [refine_persons(t, resolve_overlaps(spans)) for t, spans in zip(texts, found)]
         return [resolve_overlaps(s for s in spans if s.score >= self.threshold) for spans in found]
 
 

@@ -1,4 +1,5 @@
-"""Span-level evaluation of PII detection (presidio-research synth_dataset_v2, WNUT-17).
+"""Evaluation of PII detection (presidio-research synth_dataset_v2, WNUT-17): span level and
+token level.
 
 Gold types map onto the entity types pixelgate redacts (``GOLD_TO_EVAL``); gold types it
 does not redact (ORGANIZATION, TITLE, NRP, DATE_TIME, US_DRIVER_LICENSE) are left out of the
@@ -9,14 +10,23 @@ same type cover at least half of its characters; a predicted span is correct whe
 half of its characters lie in gold spans of its type. This is span-level but tolerant of
 segmentation (an address labelled as one span or as street/city/postcode parts). The strict
 variant (identical boundaries and type) is reported alongside.
+
+``token_score`` follows presidio-research's token evaluator instead (method in docs/pii.md):
+spaCy English tokens, each tagged IO with the type of the span that covers its start, gold
+types mapped (``PRESIDIO_RESEARCH_MAP`` or ``GOLD_TO_EVAL``), both sides restricted to the
+types the system supports, mismatches on filler tokens (``SKIP_WORDS``) not counted, and the
+overall figure type-agnostic (a PII token predicted as any PII type is a true positive).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import string
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 GOLD_TO_EVAL = {
@@ -34,6 +44,27 @@ GOLD_TO_EVAL = {
     "AGE": "AGE",
 }
 EVAL_TYPES = frozenset(GOLD_TO_EVAL.values())
+# presidio-research's default alignment of synth_dataset_v2 labels to presidio's types (the
+# labels this dataset uses; ZIP_CODE stays a type of its own there)
+PRESIDIO_RESEARCH_MAP = {
+    "PERSON": "PERSON",
+    "STREET_ADDRESS": "LOCATION",
+    "GPE": "LOCATION",
+    "ZIP_CODE": "ZIP_CODE",
+    "ORGANIZATION": "ORGANIZATION",
+    "NRP": "NRP",
+    "TITLE": "TITLE",
+    "AGE": "AGE",
+    "DATE_TIME": "DATE_TIME",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN_CODE",
+    "PHONE_NUMBER": "PHONE_NUMBER",
+    "EMAIL_ADDRESS": "EMAIL_ADDRESS",
+    "DOMAIN_NAME": "URL",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "US_SSN": "US_SSN",
+    "US_DRIVER_LICENSE": "US_DRIVER_LICENSE",
+}
 
 
 @dataclass(frozen=True)
@@ -42,11 +73,12 @@ class Example:
     gold: tuple[tuple[int, int, str], ...]  # (start, end, eval type)
 
 
-def load_synth(path: str | Path) -> list[Example]:
+def load_synth(path: str | Path, mapping: Mapping[str, str] = GOLD_TO_EVAL) -> list[Example]:
+    """The dataset's sentences with gold spans typed through ``mapping`` (unmapped types dropped)."""
     out = []
     for row in json.loads(Path(path).read_text()):
         gold = tuple(
-            (s["start_position"], s["end_position"], GOLD_TO_EVAL[s["entity_type"]]) for s in row["spans"] if s["entity_type"] in GOLD_TO_EVAL
+            (s["start_position"], s["end_position"], mapping[s["entity_type"]]) for s in row["spans"] if s["entity_type"] in mapping
         )
         out.append(Example(row["full_text"], gold))
     return out
@@ -116,3 +148,104 @@ def score(examples: list[Example], predictions: list[list[tuple[int, int, str]]]
             hit = (a, b) in by_type_gold[t] if strict else 2 * _covered(a, b, by_type_gold[t]) >= (b - a)
             s.tp_pred[t] += hit
     return s
+
+
+def split_half(text: str) -> str:
+    """``"tune"`` or ``"heldout"``: a deterministic half of a dataset by a hash of the text, so
+    detector changes are tuned on one half and reported on the other."""
+    return "tune" if hashlib.sha256(text.encode()).digest()[0] % 2 == 0 else "heldout"
+
+
+# ---- token level (presidio-research's token evaluator method) -----------------------------
+
+# Tokens whose mismatch is not counted: punctuation, whitespace, spaCy's English stop words, and
+# filler words of addresses, titles and time or age phrases (our list, same idea as theirs).
+_FILLER = (
+    "'s street st st. rue via de corner address city state country zip po p.o. box apt unit suite "
+    "mr. mrs. miss age old year years y/o day days week weeks weekend month months ago morning noon "
+    "afternoon evening night first last inc inc. ltd > >> >>> >>>> >>>>> >>>>>>"
+)
+
+
+@lru_cache(maxsize=1)
+def skip_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    # tokens are compared lower-cased and stripped, so whitespace tokens become ""
+    return frozenset(set(string.punctuation) | set(STOP_WORDS) | set(_FILLER.split()) | {""})
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    import spacy
+
+    return spacy.blank("en").tokenizer  # the rules en_core_web_sm tokenizes with
+
+
+def tokens(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of each spaCy English token."""
+    return [(t.idx, t.text) for t in _tokenizer()(text)]
+
+
+Pred = tuple[int, int, str] | tuple[int, int, str, float]  # (start, end, type[, score])
+
+
+def io_tags(toks: Sequence[tuple[int, str]], spans: Iterable[Pred]) -> list[str]:
+    """IO tag per token: the type of a span that covers the token's start or lies inside the
+    token, else ``"O"``. Where spans overlap, the higher score (default 0.5) wins, then the
+    earlier start."""
+    ordered = sorted(spans, key=lambda s: (-(s[3] if len(s) > 3 else 0.5), s[0]))
+    out = []
+    for idx, text in toks:
+        end = idx + len(text)
+        tag = next((s[2] for s in ordered if s[0] <= idx < s[1] or (idx <= s[0] <= end and idx <= s[1] <= end)), "O")
+        out.append(tag)
+    return out
+
+
+@dataclass
+class TokenScores:
+    confusion: Counter[tuple[str, str]]  # (gold tag, predicted tag) -> tokens
+
+    def row(self, entity: str | None = None) -> dict[str, float]:
+        """Per entity: typed token matches. Overall (``None``): any PII type against any PII type."""
+        c = self.confusion
+        if entity:
+            tp = c[(entity, entity)]
+            gold = sum(n for (g, _), n in c.items() if g == entity)
+            pred = sum(n for (_, p), n in c.items() if p == entity)
+        else:
+            tp = sum(n for (g, p), n in c.items() if g != "O" and p != "O")
+            gold = sum(n for (g, _), n in c.items() if g != "O")
+            pred = sum(n for (_, p), n in c.items() if p != "O")
+        p = tp / pred if pred else 0.0
+        r = tp / gold if gold else 0.0
+        f2 = 5 * p * r / (4 * p + r) if p + r else 0.0
+        return {"precision": p, "recall": r, "f2": f2, "support": float(gold)}
+
+    def entities(self) -> list[str]:
+        return sorted({t for pair in self.confusion for t in pair} - {"O"})
+
+
+def token_confusion(text: str, gold: Iterable[Pred], pred: Iterable[Pred], keep: frozenset[str]) -> Counter[tuple[str, str]]:
+    """(gold, predicted) IO-tag counts of one text; types outside ``keep`` count as ``"O"``, and
+    a mismatch on a skip word is not counted."""
+    toks = tokens(text)
+    g_tags = [t if t in keep else "O" for t in io_tags(toks, gold)]
+    p_tags = [t if t in keep else "O" for t in io_tags(toks, pred)]
+    out: Counter[tuple[str, str]] = Counter()
+    skip = skip_words()
+    for (_, tok), g, p in zip(toks, g_tags, p_tags):
+        if g != p and tok.lower().strip() in skip:
+            continue
+        out[(g, p)] += 1
+    return out
+
+
+def token_score(examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str]) -> TokenScores:
+    """Token-level scores over a dataset; ``keep``: the entity types the system supports."""
+    keep = frozenset(keep)
+    total: Counter[tuple[str, str]] = Counter()
+    for ex, pred in zip(examples, predictions, strict=True):
+        total += token_confusion(ex.text, ex.gold, pred, keep)
+    return TokenScores(total)

@@ -1,7 +1,9 @@
 """Quality scoring v1: transparent lexical signals per axis, each in [0, 1].
 
 Every signal is a rate over a conversation's turns, so long and short conversations compare.
-The method, the weights and their calibration (AUCs on AnnoMI high vs low MI quality and
+The empathy markers (reflection, validation, open question, advice) come from the one shared
+lexicon, :mod:`pixelgate.workflows.evaluation.markers`, which the evaluation's empathy score
+uses too. The method, the weights and their calibration (AUCs on AnnoMI high vs low MI quality and
 ESConv vs FailedESConv) are in docs/quality.md.
 """
 
@@ -10,23 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ...evaluation.markers import count_markers
 from ...records import QualityScores
 
-_REFLECTION = re.compile(
-    r"\b(?:it sounds like|sounds like|it seems|seems like|you feel|you're feeling|you are feeling|you felt|so you|"
-    r"what i'?m hearing|you mentioned|you said|you'?re saying|you've been|you have been|i hear|you're worried|"
-    r"you want|you'd like|you don't want|part of you|on one hand|for you)\b",
-    re.I,
-)
-_VALIDATION = re.compile(
-    r"\b(?:that must|must (?:be|have been|feel)|understandable|i understand|understand how|makes sense|i'?m sorry|"
-    r"that'?s (?:hard|difficult|tough|understandable|great|good|wonderful)|it'?s okay|it'?s normal|not alone|"
-    r"good for you|well done|i can imagine|i can see|i appreciate|thank you for sharing|proud of you|that'?s a lot)\b",
-    re.I,
-)
-_OPEN_QUESTION = re.compile(r"(?:^|[.!?]\s+)(?:what|how|why|tell me|could you tell|can you tell|describe|in what way|when you)\b[^?]*\?", re.I)
 _ANY_QUESTION = re.compile(r"\?")
-_ADVICE = re.compile(r"\b(?:you should|you need to|you have to|you must|you ought|i want you to|why don'?t you|you'?d better|i suggest)\b", re.I)
 _HARM = re.compile(
     r"\b(?:kill yourself|kys|go die|you should die|hurt yourself|cut yourself|end your life|nobody cares about you|"
     r"you deserve (?:it|to suffer)|shut up|you(?:'re| are) (?:stupid|an idiot|worthless|pathetic|a loser)|idiot|moron|"
@@ -62,11 +51,13 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
     words = [len(_WORD.findall(t)) for _, t in turns]
     total_words = sum(words) or 1
 
-    reflection = _rate(_REFLECTION, helper)
-    validation = _rate(_VALIDATION, helper)
-    open_q = _rate(_OPEN_QUESTION, helper)
+    markers = [count_markers(t) for t in helper]
+
+    def share(name: str) -> float:
+        return sum(1 for m in markers if getattr(m, name)) / len(markers) if markers else 0.0
+
+    reflection, validation, open_q, advice = share("reflection"), share("validation"), share("open_question"), share("advice")
     questions = _rate(_ANY_QUESTION, helper)
-    advice = _rate(_ADVICE, helper)
     empathy = _clip(1.2 * reflection + 0.8 * validation + 0.6 * open_q - 0.6 * advice)
 
     alternation = sum(1 for a, b in zip(turns, turns[1:]) if a[0] != b[0]) / (len(turns) - 1) if len(turns) > 1 else 0.0
