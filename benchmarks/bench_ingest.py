@@ -2,14 +2,19 @@
 
 Both run in the same process on the same texts with the same spaCy model:
 
-* quality: span-level precision/recall/F2 on presidio-research synth_dataset_v2.json
-  (pixelgate.workflows.steps.ingest.pii_eval: gold types mapped to the redacted entity set);
+* quality on presidio-research synth_dataset_v2.json, by both scorers of
+  pixelgate.workflows.steps.ingest.pii_eval (docs/pii.md): span level (coverage >= 0.5) and token
+  level (presidio-research's token method), over pixelgate's redacted entity set, on the whole
+  set and on its held-out half (the half the detector was not tuned on); and vanilla presidio
+  under presidio-research's own setup (its entity set and type mapping) as a check of the token
+  scorer;
 * speed: detection + redaction over a corpus of real turns (ESConv, AnnoMI, CounselChat),
   ``--texts`` of them sampled deterministically, single process (OMP threads pinned to 1 by
   ``make bench-ingest``), so MB/s is per core;
 * end to end: the ESConv family ingested with and without PII (records/s, MB/s per core).
 
-Last line: ``ratio_vs_presidio=<x> f2=<ours> f2_presidio=<theirs> mb_per_s_per_core=<m>``.
+Last line: ``ratio_vs_presidio=<x> f2=<ours> f2_presidio=<theirs> mb_per_s_per_core=<m>``, where
+f2 is span level on all 1,500 sentences (the line before it gives the token-level pair).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def vanilla_presidio(model: str):
     def run(text: str) -> str:
         return anonymizer.anonymize(text=text, analyzer_results=detect(text)).text
 
-    return detect, run
+    return detect, run, analyzer.get_supported_entities("en")
 
 
 def main() -> None:
@@ -69,27 +74,46 @@ def main() -> None:
     args = parser.parse_args()
 
     from pixelgate.workflows.steps.ingest.pii import PiiDetector, load_ner, redact
-    from pixelgate.workflows.steps.ingest.pii_eval import load_synth, score
+    from pixelgate.workflows.steps.ingest.pii_eval import EVAL_TYPES, PRESIDIO_RESEARCH_MAP, load_synth, score, split_half, token_score
 
     entities = EVAL_ENTITIES + ["DATE_OF_BIRTH", "MEDICAL_RECORD_NUMBER", "INSURANCE_NUMBER"]
     ours = PiiDetector(entities, ner_model=args.model)
     load_ner(args.model)
-    detect_theirs, run_theirs = vanilla_presidio(args.model)
+    detect_theirs, run_theirs, their_entities = vanilla_presidio(args.model)
     detect_theirs("warm up, John")
 
     # --- quality on synth_dataset_v2 -------------------------------------------------------
-    examples = load_synth(DATASETS / "presidio-synth-pii" / "synth_dataset_v2.json")
+    synth = DATASETS / "presidio-synth-pii" / "synth_dataset_v2.json"
+    examples = load_synth(synth)
     pred_ours = [[(s.start, s.end, s.entity) for s in spans] for spans in ours.detect([e.text for e in examples])]
-    pred_theirs = [[(r.start, r.end, r.entity_type) for r in detect_theirs(e.text)] for e in examples]
-    s_ours, s_theirs = score(examples, pred_ours), score(examples, pred_theirs)
-    print(f"{'entity':15s} {'P':>6s} {'R':>6s} {'F2':>6s} | {'P_pres':>6s} {'R_pres':>6s} {'F2_pres':>7s}  support")
-    for entity in sorted({t for e in examples for *_, t in e.gold}):
-        a, b = s_ours.row(entity), s_theirs.row(entity)
-        print(f"{entity:15s} {a['precision']:6.3f} {a['recall']:6.3f} {a['f2']:6.3f} | {b['precision']:6.3f} {b['recall']:6.3f} {b['f2']:7.3f}  {int(a['support'])}")
-    a, b = s_ours.row(), s_theirs.row()
-    print(f"{'ALL':15s} {a['precision']:6.3f} {a['recall']:6.3f} {a['f2']:6.3f} | {b['precision']:6.3f} {b['recall']:6.3f} {b['f2']:7.3f}  {int(a['support'])}")
-    strict_ours, strict_theirs = score(examples, pred_ours, strict=True).row(), score(examples, pred_theirs, strict=True).row()
+    pred_theirs = [[(r.start, r.end, r.entity_type, r.score) for r in detect_theirs(e.text)] for e in examples]
+    span_theirs = [[p[:3] for p in pred] for pred in pred_theirs]
+    halves = {"all": range(len(examples))} | {h: [i for i, e in enumerate(examples) if split_half(e.text) == h] for h in ("tune", "heldout")}
+    results = {}
+    for half, idx in halves.items():
+        ex = [examples[i] for i in idx]
+        results[half] = (
+            score(ex, [pred_ours[i] for i in idx]), score(ex, [span_theirs[i] for i in idx]),
+            token_score(ex, [pred_ours[i] for i in idx], EVAL_TYPES), token_score(ex, [pred_theirs[i] for i in idx], EVAL_TYPES),
+        )
+    for half in ("heldout", "all"):
+        print(f"--- synth_dataset_v2, {half} ({len(halves[half])} sentences): span level | token level")
+        print(f"{'entity':14s} {'P':>5s} {'R':>5s} {'F2':>5s} {'F2pres':>6s} | {'P':>5s} {'R':>5s} {'F2':>5s} {'F2pres':>6s}  spans tokens")
+        sp_o, sp_t, tk_o, tk_t = results[half]
+        for entity in [*sorted(EVAL_TYPES), None]:
+            a, b, c, d = sp_o.row(entity), sp_t.row(entity), tk_o.row(entity), tk_t.row(entity)
+            print(f"{entity or 'ALL':14s} {a['precision']:5.3f} {a['recall']:5.3f} {a['f2']:5.3f} {b['f2']:6.3f} | "
+                  f"{c['precision']:5.3f} {c['recall']:5.3f} {c['f2']:5.3f} {d['f2']:6.3f}  {int(a['support'])} {int(c['support'])}")
+    print("F2 by half (span / token): " + "; ".join(
+        f"{h} ours {r[0].row()['f2']:.3f}/{r[2].row()['f2']:.3f} presidio {r[1].row()['f2']:.3f}/{r[3].row()['f2']:.3f}" for h, r in results.items()))
+    strict_ours, strict_theirs = score(examples, pred_ours, strict=True).row(), score(examples, span_theirs, strict=True).row()
     print(f"strict (exact boundaries): f2={strict_ours['f2']:.3f} f2_presidio={strict_theirs['f2']:.3f}")
+    # the token scorer against presidio-research's own setup: vanilla presidio scored on the
+    # types it supports, with presidio-research's type mapping (docs/pii.md)
+    own = token_score(load_synth(synth, PRESIDIO_RESEARCH_MAP), pred_theirs, their_entities).row()
+    print(f"vanilla presidio, presidio-research token method (its entity set and mapping): f2={own['f2']:.3f} P={own['precision']:.3f} R={own['recall']:.3f}")
+    a, b = results["all"][0].row(), results["all"][1].row()
+    f2_token, f2_token_theirs = results["all"][2].row()["f2"], results["all"][3].row()["f2"]
 
     # --- speed on real turns ---------------------------------------------------------------
     texts = corpus(args.texts)
@@ -123,6 +147,7 @@ def main() -> None:
                   f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core")
             if label == "with PII":
                 mb_per_s = stats["mb_per_s"]
+    print(f"f2 scorer: span level (coverage >= 0.5), all 1500 sentences; token level: f2_token={f2_token:.3f} f2_token_presidio={f2_token_theirs:.3f}")
     print(f"ratio_vs_presidio={t_theirs / t_ours:.2f} f2={a['f2']:.3f} f2_presidio={b['f2']:.3f} mb_per_s_per_core={mb_per_s:.3f}")
 
 

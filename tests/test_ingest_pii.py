@@ -1,4 +1,4 @@
-"""PII detection quality on labelled public data (span-level; method in docs/pii.md)."""
+"""PII detection quality on labelled public data (span and token level; method in docs/pii.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.steps.ingest.pii import PiiDetector, needs_ner, redact, regex_spans
+from pixelgate.workflows.steps.ingest.pii import PiiDetector, Span, needs_ner, ner_chunks, redact, refine_persons, regex_spans, resolve_overlaps
 from pixelgate.workflows.steps.ingest.pii_eval import (
     EVAL_TYPES,
     Example,
@@ -33,16 +33,25 @@ def _predict(detector: PiiDetector, examples) -> list[list[tuple[int, int, str]]
 def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     examples = load_synth(datasets / "presidio-synth-pii" / "synth_dataset_v2.json")
     assert len(examples) == 1500
-    scores = score(examples, _predict(detector, examples))
+    predictions = _predict(detector, examples)
+    scores = score(examples, predictions)
     overall = scores.row()
     assert overall["support"] == 2342  # spans of the evaluated types (SOURCE.md counts, mapped)
-    # measured 0.767 (P 0.835, R 0.752); vanilla presidio scores 0.478 on the same metric (benchmark)
-    assert overall["f2"] >= 0.75
+    # measured 0.816 (P 0.863, R 0.805); vanilla presidio scores 0.478 on the same metric (benchmark)
+    assert overall["f2"] >= 0.81
     for entity in ("EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS", "URL"):
         assert scores.row(entity)["f2"] == 1.0, entity
     for entity in ("CREDIT_CARD", "IBAN_CODE", "AGE"):
         assert scores.row(entity)["f2"] >= 0.89, entity
-    assert scores.row("LOCATION")["f2"] >= 0.75 and scores.row("PERSON")["f2"] >= 0.65
+    assert scores.row("LOCATION")["f2"] >= 0.81 and scores.row("PERSON")["f2"] >= 0.75
+    # the held-out half (never looked at while tuning the PERSON/LOCATION rules) is the headline
+    held = [i for i, e in enumerate(examples) if split_half(e.text) == "heldout"]
+    assert len(held) == 740
+    held_ex, held_pred = [examples[i] for i in held], [predictions[i] for i in held]
+    assert score(held_ex, held_pred).row()["f2"] >= 0.80  # measured 0.806
+    token = token_score(held_ex, held_pred, EVAL_TYPES)
+    assert token.row()["f2"] >= 0.865  # measured 0.872 (presidio-research's token method)
+    assert token.row("PERSON")["f2"] >= 0.75 and token.row("LOCATION")["f2"] >= 0.86  # measured 0.755, 0.868
 
 
 def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) -> None:
@@ -55,14 +64,52 @@ def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) ->
     assert scores.row("LOCATION")["recall"] >= WNUT_LOCATION_RECALL
 
 
-WNUT_PERSON_RECALL = 0.35  # measured 0.357
-WNUT_LOCATION_RECALL = 0.40  # measured 0.407
+WNUT_PERSON_RECALL = 0.355  # measured 0.359
+WNUT_LOCATION_RECALL = 0.41  # measured 0.413
 
 
 def test_fast_path_gate() -> None:
     assert not needs_ner("I feel so tired. Hello, how are you? Thanks for listening.")
     assert needs_ner("Yesterday I talked to Maria about it.")
     assert needs_ner("Leif, can I please speak to your boss?")
+    # an initial or a title does not end the chunk, so the whole name reaches the model together
+    text = "Hanne I. Kreutzmann called. Dr. Kyle Kuefer too."
+    assert [text[a:b] for a, b in ner_chunks(text)] == ["Hanne I. Kreutzmann called.", "Dr. Kyle Kuefer too."]
+
+
+def test_person_and_location_rules() -> None:
+    def found(text: str, entities=("PERSON", "LOCATION")) -> set[tuple[str, str]]:
+        return {(text[s.start:s.end], s.entity) for s in resolve_overlaps(regex_spans(text, frozenset(entities)))}
+
+    assert ("the corner of 35 Pentelis Str. and Waechter Turnpike", "LOCATION") in found(
+        "It's in the corner of 35 Pentelis Str. and Waechter Turnpike")
+    assert ("Tjæreborg", "LOCATION") in found("We moved here from Tjæreborg")
+    assert ("USNS Bergman", "LOCATION") in found("Megan Carey\nUSNS Bergman\nFPO AP 93757")
+    assert ("704 1436 Redbud Drive", "LOCATION") in found("The restaurant is at 704 1436 Redbud Drive. It serves food.")
+    assert {("Nicole", "PERSON"), ("John", "PERSON")} <= found("Nicole: Remember me?\nJohn: You saved my life!")
+    assert not {e for _, e in found("Phone: 555\nNote: call back\nTherapist: How are you?")} & {"PERSON"}
+    assert ("Boyle", "PERSON") in found("What's your last name? Boyle")
+    assert not found("She says I should rest.")  # a cue followed by a common word is no name
+
+
+def test_refine_persons() -> None:
+    def refine(text: str, *names: str) -> set[tuple[str, str]]:
+        spans = [Span(text.index(n), text.index(n) + len(n), "PERSON", 0.65, "spacy") for n in names]
+        return {(text[s.start:s.end], s.entity) for s in refine_persons(text, spans)}
+
+    assert refine("Hello, this is Dr. Kyle Kuefer's desk", "Dr. Kyle Kuefer's") == {("Kyle Kuefer", "PERSON")}
+    assert refine("Hanne I. Kreutzmann spoke", "Hanne I.", "Kreutzmann") == {("Hanne I. Kreutzmann", "PERSON")}
+    assert refine("Meet at Crown St tonight", "Crown") == {("Crown St", "LOCATION")}
+    assert refine("the corner of Dalbraut 99 and Main", "Dalbraut") == {("Dalbraut 99", "LOCATION")}
+    assert refine("Rand Corporation called", "Rand Corporation") == set()
+    assert refine('you ask? Answer:"Tube Snake Boogie"', 'Answer:"Tube Snake Boogie') == set()
+    text = "Our founders: Kónya, Becker and Vasquez. Early Vasquez was best."
+    assert refine(text, "Becker") == {("Kónya", "PERSON"), ("Becker", "PERSON"), ("Vasquez", "PERSON")}
+    becker = Span(text.index("Becker"), text.index("Becker") + 6, "PERSON", 0.65, "spacy")
+    assert len([s for s in refine_persons(text, [becker]) if text[s.start:s.end] == "Vasquez"]) == 1  # list only
+    text = "Faina D. Yefremova wrote it. Early Yefremova was best."
+    assert [text[s.start:s.end] for s in refine_persons(text, [Span(0, 18, "PERSON", 0.65, "spacy")])] == ["Faina D. Yefremova", "Yefremova"]
+    assert refine("the Pros and Cons of it", "Pros") == {("Pros", "PERSON")}  # two words are no list
 
 
 def test_structured_recognizers_and_redaction() -> None:

@@ -1,18 +1,23 @@
 """PII/PHI detection and redaction, with a fast path.
 
-Two stages, both deterministic:
+Three stages, all deterministic:
 
 1. **Regex recognizers on every text** (one compiled pattern per entity, validators where a
    checksum exists): EMAIL_ADDRESS, URL, PHONE_NUMBER, US_SSN, CREDIT_CARD (Luhn), IBAN_CODE
    (mod 97), IP_ADDRESS, AGE (numbers with age context), DATE_OF_BIRTH (dates with birth
    context), MEDICAL_RECORD_NUMBER and INSURANCE_NUMBER (ids after MRN/policy/member context),
-   LOCATION (street addresses, postcodes after a place, country and US state names) and PERSON
-   (names after cues such as "my name is", "Mr.", "Name:").
+   LOCATION (street addresses, intersections, places after "moved from"/"grew up in"..., military
+   addresses, postcodes after a place, country and US state names) and PERSON (names after cues
+   such as "my name is", "Mr.", "Name:", dialogue speaker labels).
 2. **NER only where it can matter**: texts are cut into sentence-like chunks, and a chunk
-   goes to spaCy only if it has a capitalized word that is not a common word in sentence-initial
-   position (``needs_ner``): most conversational sentences never reach the model. Texts are batched with
-   ``nlp.pipe`` and every component but ``ner`` is disabled (the small English model's NER
-   has its own tok2vec). spaCy PERSON -> PERSON, GPE/LOC/FAC -> LOCATION.
+   goes to spaCy only if it has a capitalized word that is not a common word, a filler ("Um") or
+   a sentence adverb in sentence-initial position (``needs_ner``): most conversational sentences
+   never reach the model. Texts are batched with ``nlp.pipe`` and every component but ``ner`` is
+   disabled (the small English model's NER has its own tok2vec). spaCy PERSON -> PERSON,
+   GPE/LOC/FAC -> LOCATION.
+3. **PERSON repairs** (``refine_persons``): titles and possessives cut off, street-like "names"
+   turned into LOCATION, company names dropped, split names merged, names propagated to lists
+   and to repeated mentions in the same text.
 
 US_DRIVER_LICENSE is deliberately absent: its pattern fires on ordinary numbers and words.
 Overlaps are resolved by score, then length; redaction uses presidio-anonymizer's ``replace``
@@ -200,7 +205,7 @@ RECOGNIZERS: list[Recognizer] = [
         "name_cue", "PERSON",
         re.compile(
             rf"(?:\b(?:[Mm]y name is|(?:[Ff]irst |[Ll]ast |[Mm]aiden |[Mm]iddle |[Ff]ull )?[Nn]ame(?: is|:|\?)|I'?m called|[Cc]all me|[Tt]his is|"
-            rf"[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Cc]alled|[Dd]irected by|[Ss]tarring|[Tt]ribute to|"
+            rf"[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Dd]irected by|[Ss]tarring|[Tt]ribute to|"
             rf"[Aa]ssistant to|[Ss]ays|[Ss]aid|[Tt]alked to|[Ss]poke (?:to|with)|[Mm]arried|[Dd]ating|[Nn]amed|under my \w+'s name)[ \t]+)({_NAME})"
             rf"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+({_CAP}(?:[ \t]+{_CAP})?)"
         ),
@@ -231,7 +236,7 @@ def address_spans(text: str) -> list[Span]:
     out: list[Span] = []
     pos = 0
     while (m := _ADDRESS_START.search(text, pos)) is not None:
-        end, words, number_dot = m.end(), 0, False
+        end, words, full_stop, number_dot = m.end(), 0, False, False
         for tok in _ADDRESS_TOKEN.finditer(text, m.end()):
             word = tok.group()
             if word in ("\n", ","):
@@ -242,9 +247,9 @@ def address_spans(text: str) -> list[Span]:
             core = head.strip("().>")
             if not core or not (core[0].isdigit() or core[0].isupper() or head.lower() in _ADDRESS_WORDS):
                 break
-            if number_dot and not (core[0].isdigit() or head.lower() in _ADDRESS_WORDS):
-                break  # "... 60810. It serves": a number with a full stop ended the sentence
-            number_dot = head.endswith(".") and core[0].isdigit()
+            if full_stop and (_common_word(core) or (number_dot and not (core[0].isdigit() or head.lower() in _ADDRESS_WORDS))):
+                break  # "... Drive. It serves", "... 60810. Kids": a full stop ended the sentence
+            full_stop, number_dot = head.endswith("."), head.endswith(".") and core[0].isdigit()
             if core[0].isdigit() or core[0].isupper() or head.lower() not in _CONNECTORS:
                 words += 1  # a connector ("de", "and") counts only once a real part follows it
                 end = tok.start() + len(head)
@@ -274,7 +279,7 @@ def corner_spans(text: str) -> list[Span]:
             if text[end:start].strip(" \t") or "\n" in text[end:start]:
                 break
             if word == "and" and not seen_and and end > m.end():
-                seen_and = True
+                seen_and, end = True, start + len(word)
                 continue
             core = word.rstrip(".")
             if not core or not (core[0].isdigit() or core[0].isupper() or word.lower() in _CORNER_WORDS):
@@ -326,8 +331,13 @@ def _stop_words() -> frozenset[str]:
 _STARTERS = frozenset(
     "hello hi hey thanks thank yes yeah yep no nope sorry well maybe okay ok sure oh great good wow hmm right "
     "i'm i've i'll i'd it's that's there's what's let's don't can't won't didn't glad nice cool bye goodbye please "
-    "sounds seems honestly actually also really sometimes today yesterday tomorrow lately anyway basically".split()
+    "sounds seems honestly actually also really sometimes today yesterday tomorrow lately anyway basically "
+    # spoken fillers and sentence openers of transcripts (AnnoMI, ESConv): never names
+    "um umm uh uhm mm mhm mm-hmm uh-huh uh-uh hm ah ha haha yea ya yup im ive ill dont cant alright exactly correct "
+    "true like plus instead tell try consider remember find imagine things life trust hope best".split()
 )
+# sentence-initial adverbs ("Unfortunately", "Hopefully") and stutters ("I-I", "And-and", "I--")
+_OPENER_SHAPE = re.compile(r"(?i)[a-z]+(?:ally|ually|ately|ently|ously|ively|ably|ibly|fully|essly)|(\w+)-\1|\w+--")
 
 
 def _common_word(word: str) -> bool:
@@ -341,7 +351,7 @@ def needs_ner(text: str) -> bool:
         if m.group() in _COMMON_CAPS:
             continue
         initial = m.start() == 0 or _SENTENCE_START.search(text[max(0, m.start() - 4) : m.start()])
-        if initial and _common_word(m.group()):
+        if initial and (_common_word(m.group()) or _OPENER_SHAPE.fullmatch(m.group())):
             continue
         return True
     return False
@@ -407,11 +417,12 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
 
 _TITLE_HEAD = re.compile(r"^(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Producer|Officer|Nurse|Coach)\.?(?:[ \t]+|$))+")
 _NAME_TAIL = re.compile(r"(?:['’]s|[ \t]+(?:Apt|Suite|Unit)\.?)$")
-_STREET_SUFFIX = re.compile(
-    r"^[ \t]*(?:St|Str|Street|Rd|Road|Ave|Avenue|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|Ct|Court|Pl|Place|Terrace|Turnpike|"
+_STREET_NAMES = (
+    r"(?:St|Str|Street|Rd|Road|Ave|Avenue|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|Ct|Court|Pl|Place|Terrace|Turnpike|"
     r"Mall|Square|Sq|Plaza|Parkway|Pkwy|Highway|Hwy|Crescent|Close|Gardens|Hills|Coves?|Point|Alley|Row|Walk)\b\.?"
 )
-_STREET_WORD = re.compile(_STREET_SUFFIX.pattern.replace("^[ \\t]*", r"[ \t]"), re.I)
+_STREET_SUFFIX = re.compile(rf"[ \t]*{_STREET_NAMES}")  # used with .match(text, pos)
+_STREET_WORD = re.compile(rf"[ \t]{_STREET_NAMES}", re.I)
 _LABEL_OR_QUOTE = re.compile(r"[ \t]*[:\"“”]")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|St\.|and\b|\.))")
 _ORG_SUFFIX = re.compile(r"[ \t](?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|LLP|GmbH|Partners|Group|Technologies|Holdings|Orchestra|Band)\.?$")
@@ -477,7 +488,7 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
         if any(found(a, b) for a, b in items):
             extra += [Span(a, b, "PERSON", 0.6, "name_list") for a, b in items if not covered(a, b) and not _common_word(text[a:b])]
     words = {w for s in merged for w in re.findall(r"[^\W\d_][\w'’-]{2,}", text[s.start : s.end]) if w[0].isupper() and not _common_word(w)}
-    for w in words:
+    for w in sorted(words):
         for m in re.finditer(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text):
             if not covered(*m.span()) and not any(e.start < m.end() and m.start() < e.end for e in extra):
                 extra.append(Span(m.start(), m.end(), "PERSON", 0.6, "name_repeat"))

@@ -14,7 +14,7 @@ variant (identical boundaries and type) is reported alongside.
 ``token_score`` follows presidio-research's token evaluator instead (method in docs/pii.md):
 spaCy English tokens, each tagged IO with the type of the span that covers its start, gold
 types mapped (``PRESIDIO_RESEARCH_MAP`` or ``GOLD_TO_EVAL``), both sides restricted to the
-types the system supports, mismatches on filler tokens (``SKIP_WORDS``) not counted, and the
+types the system supports, mismatches on filler tokens (``skip_words()``) not counted, and the
 overall figure type-agnostic (a PII token predicted as any PII type is a true positive).
 """
 
