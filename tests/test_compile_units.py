@@ -155,3 +155,22 @@ def test_text_batches_bound_records_and_bytes():
     texts = pa.array(["a" * 10] * 5 + ["b" * 100, None])
     batches = text_batches(texts, max_records=3, max_bytes=25)
     assert [(b.start, b.stop) for b in batches] == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]  # a long record gets its own batch
+
+
+def test_recall_first_lsh_params_keep_misses_at_the_threshold_rare():
+    """With verification, a pair at the threshold is (almost) never missed: a missed near twin
+    could land in another split, which the leakage gate's independent re-check would then find."""
+    from pixelgate.workflows.steps.compile.lsh import MAX_MISS_AT_THRESHOLD, recall_params
+
+    for threshold in (0.7, 0.8, 0.9):
+        for num_perm in (64, 128, 256):
+            bands, rows = recall_params(threshold, num_perm)
+            assert bands * rows <= num_perm
+            miss = (1 - threshold**rows) ** bands
+            assert miss <= MAX_MISS_AT_THRESHOLD, (threshold, num_perm, bands, rows)
+            # one more row per band (fewer false candidates) would break the recall floor
+            more_rows_bands = num_perm // (rows + 1)
+            assert (1 - threshold ** (rows + 1)) ** more_rows_bands > MAX_MISS_AT_THRESHOLD
+    # at the default (0.8, 128) dissimilar pairs stay cheap: few collide below 0.3
+    bands, rows = recall_params(0.8, 128)
+    assert 1 - (1 - 0.3**rows) ** bands < 0.1
