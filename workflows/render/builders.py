@@ -230,11 +230,11 @@ def render_workflow(
     return manifest
 
 
-def _secret_env(spec: Any) -> list[tuple[str, str, str]]:
+def _secret_env(spec: Any) -> tuple[tuple[str, str, str], ...]:
     """API keys a spec names by Secret reference: (environment variable, Secret, key)."""
     if isinstance(spec, DatasetFamilySpec) and spec.source.generate is not None and spec.source.generate.llm is not None:
         ref = spec.source.generate.llm.api_key
-        return [(GENERATOR_API_KEY_ENV, ref.name, ref.key)] if ref is not None else []
+        return ((GENERATOR_API_KEY_ENV, ref.name, ref.key),) if ref is not None else ()
     if isinstance(spec, TrainingRunSpec) and spec.evaluation.judge_secret:
-        return [(JUDGE_API_KEY_ENV, spec.evaluation.judge_secret, "api-key")]
-    return []
+        return ((JUDGE_API_KEY_ENV, spec.evaluation.judge_secret, "api-key"),)
+    return ()

@@ -163,7 +163,7 @@ class Runtime:
                 env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": self.store_secret, "key": key}}})
         return env
 
-    def apply(self, manifest: dict[str, Any], *, rclone: bool, secret_env: list[tuple[str, str, str]] = []) -> dict[str, Any]:
+    def apply(self, manifest: dict[str, Any], *, rclone: bool, secret_env: tuple[tuple[str, str, str], ...] = ()) -> dict[str, Any]:
         """Add the wiring to ``manifest``; ``secret_env`` are (variable, Secret, key) the resource's spec names."""
         spec = manifest["spec"]
         if self.service_account:
