@@ -174,3 +174,11 @@ def test_recall_first_lsh_params_keep_misses_at_the_threshold_rare():
     # at the default (0.8, 128) dissimilar pairs stay cheap: few collide below 0.3
     bands, rows = recall_params(0.8, 128)
     assert 1 - (1 - 0.3**rows) ** bands < 0.1
+
+
+def test_a_batch_with_fewer_tokens_than_the_shingle_size():
+    """Found by hypothesis: a batch whose texts hold fewer than ``ngram`` tokens in all."""
+    from pixelgate.workflows.steps.compile.minhash import Shingler
+
+    sets = Shingler(6).sets(["a a a a"])
+    assert len(sets) == 1 and len(sets[0]) == 1  # one shingle of all its tokens

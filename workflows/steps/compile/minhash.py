@@ -160,8 +160,8 @@ class Shingler:
         n = self.ngram
         first_token = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         # full-length shingles: n contiguous slices of the token array, then the starts that stay in one document
-        width = len(tokens) - n + 1
-        full = np.zeros(max(width, 0), dtype=np.uint64)
+        width = max(len(tokens) - n + 1, 0)  # 0 when the whole batch holds fewer than n tokens
+        full = np.zeros(width, dtype=np.uint64)
         for j in range(n):
             full += tokens[j : j + width] * self._mult[j]
         long_docs = counts >= n

@@ -254,6 +254,11 @@ def _estimated(store: Store, name: str, spec_hash: str, plan: Plan, pairs: np.nd
     return estimate_jaccard(sig[pos[:, 0]], sig[pos[:, 1]])
 
 
+# Candidate pairs this far below the dedup threshold (by exact Jaccard with verify, else the
+# signature estimate) still share a split: near twins that survive dedup never straddle splits.
+SPLIT_GROUP_MARGIN = 0.1
+
+
 def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> MergeResult:
     plan = load_plan(store, name, spec_hash)
     n = plan.total
@@ -279,8 +284,10 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
     )
     dup_labels = clusters.components(n, np.concatenate([exact_pairs, verified]))
     kept = clusters.keepers(dup_labels, keys)
-    # split groups: duplicates (kept or not) and lineage, so a derived record shares its parent's split
-    group_labels = clusters.components(n, np.concatenate([exact_pairs, near, _lineage(store, name, spec_hash, plan)]))
+    # split groups: duplicates (kept or not), near duplicates just below the threshold, and lineage,
+    # so a surviving near twin or a derived record shares its counterpart's split
+    similar = near[sims >= threshold - SPLIT_GROUP_MARGIN]
+    group_labels = clusters.components(n, np.concatenate([exact_pairs, similar, _lineage(store, name, spec_hash, plan)]))
     codes = split.assign(split.group_representatives(group_labels, exact_key), spec.split.seed, spec.split.train, spec.split.val)
     codes = split.force_holdout(group_labels, _per_record(store, name, spec_hash, plan, "holdout").astype(bool), codes)
     removed = np.flatnonzero(kept != np.arange(n))
