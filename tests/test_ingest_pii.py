@@ -6,15 +6,29 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.steps.ingest.pii import PiiDetector, Span, needs_ner, ner_chunks, redact, refine_persons, regex_spans, resolve_overlaps
+from pixelgate.workflows.steps.ingest.pii import (
+    DEFAULT_NER_MODEL,
+    PiiDetector,
+    Span,
+    english_words,
+    needs_ner,
+    ner_chunks,
+    redact,
+    refine_persons,
+    regex_spans,
+    resolve_overlaps,
+    unknown_word_spans,
+)
 from pixelgate.workflows.steps.ingest.pii_eval import (
     EVAL_TYPES,
     Example,
     io_tags,
+    iou_score,
     load_synth,
     load_wnut,
     score,
     split_half,
+    tagged_spans,
     token_confusion,
     token_score,
     tokens,
@@ -37,21 +51,24 @@ def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     scores = score(examples, predictions)
     overall = scores.row()
     assert overall["support"] == 2342  # spans of the evaluated types (SOURCE.md counts, mapped)
-    # measured 0.816 (P 0.863, R 0.805); vanilla presidio scores 0.478 on the same metric (benchmark)
-    assert overall["f2"] >= 0.81
+    assert overall["f2"] >= 0.855  # measured 0.860; vanilla presidio 0.478 on the same metric (benchmark)
     for entity in ("EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS", "URL"):
         assert scores.row(entity)["f2"] == 1.0, entity
     for entity in ("CREDIT_CARD", "IBAN_CODE", "AGE"):
         assert scores.row(entity)["f2"] >= 0.89, entity
-    assert scores.row("LOCATION")["f2"] >= 0.81 and scores.row("PERSON")["f2"] >= 0.75
+    assert scores.row("LOCATION")["f2"] >= 0.87 and scores.row("PERSON")["f2"] >= 0.795  # measured 0.878, 0.802
     # the held-out half (never looked at while tuning the PERSON/LOCATION rules) is the headline
     held = [i for i, e in enumerate(examples) if split_half(e.text) == "heldout"]
     assert len(held) == 740
     held_ex, held_pred = [examples[i] for i in held], [predictions[i] for i in held]
-    assert score(held_ex, held_pred).row()["f2"] >= 0.80  # measured 0.806
+    assert score(held_ex, held_pred).row()["f2"] >= 0.835  # measured 0.842
     token = token_score(held_ex, held_pred, EVAL_TYPES)
-    assert token.row()["f2"] >= 0.865  # measured 0.872 (presidio-research's token method)
-    assert token.row("PERSON")["f2"] >= 0.75 and token.row("LOCATION")["f2"] >= 0.86  # measured 0.755, 0.868
+    assert token.row()["f2"] >= 0.89  # measured 0.899 (presidio-research's token method)
+    assert token.row("PERSON")["f2"] >= 0.785 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.794, 0.899
+    # presidio-research's span method (IoU): measured 0.842 / 0.815 / 0.780 at 0.5 / 0.7 / 0.9
+    iou = {t: iou_score(held_ex, held_pred, EVAL_TYPES, t).row()["f2"] for t in (0.5, 0.7, 0.9)}
+    assert iou[0.5] >= 0.835 and iou[0.7] >= 0.81 and iou[0.9] >= 0.775
+    assert iou[0.5] >= iou[0.7] >= iou[0.9]
 
 
 def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) -> None:
@@ -64,8 +81,8 @@ def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) ->
     assert scores.row("LOCATION")["recall"] >= WNUT_LOCATION_RECALL
 
 
-WNUT_PERSON_RECALL = 0.355  # measured 0.359
-WNUT_LOCATION_RECALL = 0.41  # measured 0.413
+WNUT_PERSON_RECALL = 0.37  # measured 0.373
+WNUT_LOCATION_RECALL = 0.42  # measured 0.427
 
 
 def test_fast_path_gate() -> None:
@@ -148,6 +165,78 @@ def test_token_scorer_counts_like_presidio_research() -> None:
     overall = s.row()
     assert (overall["precision"], overall["recall"], overall["support"]) == (1.0, 0.5, 2.0)
     assert overall["f2"] == pytest.approx(5 * 1.0 * 0.5 / (4 * 1.0 + 0.5))
+
+
+def test_iou_scorer_spans_and_matching() -> None:
+    keep = frozenset({"PERSON", "LOCATION"})
+    text = "Write to 12 Main St , Springfield or call John Smith ."
+    toks = tokens(text)
+    tags = io_tags(toks, [(9, 19, "LOCATION"), (22, 33, "LOCATION"), (42, 52, "PERSON")])
+    # runs of one type separated only by skip words merge; bounds exclude skip words
+    assert [(text[s.start:s.end], s.kind) for s in tagged_spans(toks, tags)] == [("12 Main St , Springfield", "LOCATION"), ("John Smith", "PERSON")]
+    gold = [Example("Call John Smith at home", ((5, 15, "PERSON"),))]
+    # IoU 4/10 for "John": a miss at 0.5 (and a false positive), a hit at 0.4
+    assert iou_score(gold, [[(5, 9, "PERSON")]], keep, 0.5).row()["recall"] == 0.0
+    assert iou_score(gold, [[(5, 9, "PERSON")]], keep, 0.4).row() == {"precision": 1.0, "recall": 1.0, "f2": 1.0, "support": 1.0}
+    # two predictions of the gold type count together (one predicted span), IoU 9/10
+    both = iou_score(gold, [[(5, 9, "PERSON"), (10, 15, "PERSON")]], keep, 0.7)
+    assert both.row("PERSON")["recall"] == 1.0 and both.typed.n_pred["PERSON"] == 1
+    # a wrong type: missed per entity, found overall (type-agnostic); types outside keep ignored
+    wrong = iou_score(gold, [[(5, 15, "LOCATION"), (19, 23, "DATE_TIME")]], keep, 0.7)
+    assert wrong.row("PERSON")["recall"] == 0.0 and wrong.row("LOCATION")["precision"] == 0.0
+    assert wrong.row() == {"precision": 1.0, "recall": 1.0, "f2": 1.0, "support": 1.0}
+    # a prediction overlapping no gold span is a false positive
+    later = [Example("Call John Smith today from Paris", ((5, 15, "PERSON"),))]
+    fp = iou_score(later, [[(5, 15, "PERSON"), (27, 32, "LOCATION")]], keep, 0.7).row()
+    assert (fp["precision"], fp["recall"]) == (0.5, 1.0)
+    # overall, PII spans separated only by skip words are one span ("John Smith at home")
+    merged = iou_score(gold, [[(5, 15, "PERSON"), (19, 23, "LOCATION")]], keep, 0.7)
+    assert merged.row("PERSON")["recall"] == 1.0 and merged.row()["recall"] == 0.0
+
+
+def test_unknown_words_names_and_places() -> None:
+    words = english_words(DEFAULT_NER_MODEL)
+    assert {"depression", "anxiety", "walker", "children", "got"} <= words  # base forms and irregular forms
+
+    def found(text: str) -> set[tuple[str, str]]:
+        return {(text[s.start:s.end], s.entity) for s in unknown_word_spans(text, words)}
+
+    assert found("Shovda is very reliable.") == {("Shovda", "PERSON")}
+    assert found("Aloisia, can I please speak to your boss?") == {("Aloisia", "PERSON")}
+    assert found("I'm in HARSTAD, at the conference") == {("HARSTAD", "LOCATION")}
+    # English words and their forms, typos, fillers, acronyms, other languages, companies: nothing
+    for text in ("Depression is hard.", "Children can only share so much", "Resparking your passion helps",
+                 "Hve you tried talking?", "Alot of parents feel it", "Youre right", "Heck, sure thing",
+                 "RPGs are my go to", "We met at ADHD group", "Mezcla las palabras", "Ella no puede colorear",
+                 "Streetcred Software is a bank", "Telenav\nDesign agency"):
+        assert found(text) == set(), text
+    assert unknown_word_spans("Shovda is very reliable.", frozenset()) == []  # a model without a dictionary
+
+
+def test_address_and_phone_shapes() -> None:
+    def found(text: str) -> set[tuple[str, str]]:
+        return {(text[s.start:s.end], s.entity) for s in PiiDetector(sorted(EVAL_TYPES)).detect([text])[0]}
+
+    # a quoted address block is one address; a house number before a street is no phone number
+    assert ("935 69 Gordon Terrace\n> Suite 828\n> BASHALL TOWN\n> United Kingdom 89800", "LOCATION") in found(
+        "> Mijail C Adomo\n> 935 69 Gordon Terrace\n> Suite 828\n> BASHALL TOWN\n> United Kingdom 89800")
+    assert found("The restaurant is at 17151 2450 Crown St") == {("17151 2450 Crown St", "LOCATION")}
+    assert ("70248 31 Rue tachkent St.", "LOCATION") in found("The bus drops you off at 70248 31 Rue tachkent St.")
+    assert ("(898)666-3621x0135", "PHONE_NUMBER") in found("Desk: (898)666-3621x0135")
+    # a number before a title-case phrase is no address
+    assert not any(e == "LOCATION" for _, e in found("Guilty Pleasures: 5 Musicians Of The 70s You Secretly Love"))
+
+
+def test_name_cues_and_repairs() -> None:
+    def found(text: str) -> set[tuple[str, str]]:
+        return {(text[s.start:s.end], s.entity) for s in PiiDetector(["PERSON", "LOCATION"]).detect([text])[0]}
+
+    assert ("Enrico", "PERSON") in found('Enrico shouted at Gary: "What are you doing here?"')
+    assert ("Juliusz A Kwiatkowski", "PERSON") in found("Juliusz A Kwiatkowski lives at 28919 136 Filadelfeos Str., Klirou")
+    assert ("Harris", "PERSON") in found("For my take on Mrs. Harris, see Guilty Pleasures")
+    assert ("Quinzia", "PERSON") in found("I'd like to join accounts with ms. Quinzia")
+    assert found("I-- Like I said, I don't really think so") == set()  # stutters are no name
+    assert found("I recommend an App called Headspace") == set()  # things are called too
 
 
 def test_split_half_is_deterministic_and_balanced() -> None:

@@ -14,10 +14,14 @@ Three stages, all deterministic:
    a sentence adverb in sentence-initial position (``needs_ner``): most conversational sentences
    never reach the model. Texts are batched with ``nlp.pipe`` and every component but ``ner`` is
    disabled (the small English model's NER has its own tok2vec). spaCy PERSON -> PERSON,
-   GPE/LOC/FAC -> LOCATION.
-3. **PERSON repairs** (``refine_persons``): titles and possessives cut off, street-like "names"
-   turned into LOCATION, company names dropped, split names merged, names propagated to lists
-   and to repeated mentions in the same text.
+   GPE/LOC/FAC -> LOCATION. On the same chunks, capitalized words that are no English word (the
+   model's own lemmatizer index as the dictionary; ``unknown_word_spans``) become a PERSON at
+   sentence start or a LOCATION after "in"/"at"/"near", at a low score: names the small model
+   misses.
+3. **PERSON repairs** (``refine_persons``): titles, possessives and trailing lower-case words cut
+   off, street-like "names" turned into LOCATION, company names dropped, first names and
+   initials joined, split names merged, names propagated to lists and to repeated mentions in
+   the same text.
 
 US_DRIVER_LICENSE is deliberately absent: its pattern fires on ordinary numbers and words.
 Overlaps are resolved by score, then length; redaction uses presidio-anonymizer's ``replace``
@@ -82,13 +86,15 @@ def _ip_ok(text: str) -> bool:
 def _phone_ok(text: str) -> bool:
     if re.match(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b", text):
         return False  # a date
-    digits = re.sub(r"\D", "", text)
+    digits = re.sub(r"\D", "", re.split(r"[ ]?(?:x|ext)", text)[0])  # without an extension
     return 7 <= len(digits) <= 15 and len(set(digits)) > 2
 
 
 def _name_ok(text: str) -> bool:
-    """A cue-found name must not start with a common word ("says I", "called The")."""
-    return not _common_word(text.split()[0]) and text.split()[0] not in _COMMON_CAPS
+    """A cue-found name holds no common word ("says I", "called The", "I-- Like I said"), nor
+    starts with a common capitalized one ("Mom")."""
+    words = text.split()
+    return words[0] not in _COMMON_CAPS and not any(_common_word(w.strip("-–")) or _OPENER_SHAPE.fullmatch(w) for w in words)
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ RECOGNIZERS: list[Recognizer] = [
     ),
     Recognizer(
         "phone", "PHONE_NUMBER",
-        re.compile(r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,5}){1,4}(?![\w-])(?!\.\d)(?!:\d)"),
+        re.compile(r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,5}){1,4}(?:[ ]?(?:x|ext\.?)[ ]?\d{1,6})?(?![\w-])(?!\.\d)(?!:\d)"),
         0.55, validate=_phone_ok,
     ),
     Recognizer("phone_compact", "PHONE_NUMBER", re.compile(r"(?i)(?:phone|call|text|tel|mobile|cell|number|desk|fax)\D{0,20}?(\+?\d{7,15})\b"), 0.7, group=1),
@@ -204,16 +210,22 @@ RECOGNIZERS: list[Recognizer] = [
     Recognizer(
         "name_cue", "PERSON",
         re.compile(
-            rf"(?:\b(?:[Mm]y name is|(?:[Ff]irst |[Ll]ast |[Mm]aiden |[Mm]iddle |[Ff]ull )?[Nn]ame(?: is|:|\?)|I'?m called|[Cc]all me|[Tt]his is|"
+            rf"(?:\b(?:[Mm]y name is|(?:[Ff]irst |[Ll]ast |[Mm]aiden |[Mm]iddle |[Ff]ull )?[Nn]ame(?: is|:|\?)|(?:I'?m|I am|[Hh]e'?s|[Ss]he'?s|(?:[Hh]e|[Ss]he|[Ww]ho) (?:is|was)|was) called|[Cc]all me|[Tt]his is|"
             rf"[Ss]igned,?|[Rr]egards,?|[Ss]incerely,?|[Dd]ear|[Bb]y:|User:|[Dd]irected by|[Ss]tarring|[Tt]ribute to|"
             rf"[Aa]ssistant to|[Ss]ays|[Ss]aid|[Tt]alked to|[Ss]poke (?:to|with)|[Mm]arried|[Dd]ating|[Nn]amed|under my \w+'s name)[ \t]+)({_NAME})"
-            rf"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+({_CAP}(?:[ \t]+{_CAP})?)"
+            rf"|\b(?i:mr|mrs|ms|miss|dr|prof)\.?[ \t]+({_CAP}(?:[ \t]+{_CAP})?)"
         ),
         0.8, group=-1, validate=_name_ok,
     ),
     Recognizer(
+        "name_speech", "PERSON",
+        re.compile(rf"\b({_CAP}(?:[ \t]+{_CAP})?)[ \t]+(?:said|says|told|asked|shouted|yelled|replied|whispered|lives|lived)\b"),
+        0.7, group=1, validate=_name_ok,
+    ),
+    Recognizer(
         "name_line", "PERSON",
-        re.compile(r"(?m)^[ \t>]*((?:[A-ZÀ-ÖØ-Þ][\w'’-]+)(?:[ \t]+(?:[A-Z]\.?|[A-ZÀ-ÖØ-Þ][\w'’-]+)){1,2})[ \t]*$"),
+        # the first line of a block only: the lines under a name are a title or a company
+        re.compile(r"(?m)(?:\A|\n[ \t>]*\n)[ \t>]*((?:[A-ZÀ-ÖØ-Þ][\w'’-]+)(?:[ \t]+(?:[A-Z]\.?|[A-ZÀ-ÖØ-Þ][\w'’-]+)){1,2})[ \t]*$"),
         0.55, group=1,
     ),
     Recognizer("name_lower", "PERSON", re.compile(r"\bmy name is ([a-z]+(?: [a-z]+)?)\b(?<!\bnot)"), 0.6, group=1),
@@ -221,32 +233,47 @@ RECOGNIZERS: list[Recognizer] = [
 
 _ADDRESS_START = re.compile(r"\b(?:\d{1,6}(?:[ \t]+\d{1,5})?[ \t]+(?=[^\W\d_])|PSC[ \t]+\d+|P\.?O\.?[ \t]+Box[ \t]+\d+)")
 _ADDRESS_TOKEN = re.compile(r"[^\s,]+|,|\n")
-_ADDRESS_WORDS = frozenset(
-    "apt apt. suite unit box street st st. avenue ave ave. road rd rd. drive dr. lane way boulevard blvd place court "
-    "du de da do dos das del la le les van von der den di y and of u. utca ul. ulica p.o. po".split()
+# street types whose street name may follow in lower case ("rue de pologne", "avenida praia")
+_STREET_TYPES = frozenset(
+    "rue avenue avenida av. calle carrer via viale vicolo piazza rua travessa strasse straße str. gasse weg gate gata "
+    "gatan vej vägen väg tie katu út utca ulica ul. trg plac".split()
 )
-_CONNECTORS = frozenset("du de da do dos das del la le les van von der den di y and of".split())
+_ADDRESS_WORDS = _STREET_TYPES | frozenset(
+    "apt apt. suite unit box street st st. ave ave. road rd rd. drive dr. lane way boulevard blvd place court "
+    "du de da do dos das del della delle dei des e la le les van von der den di y and of u. p.o. po".split()
+)
+_CONNECTORS = frozenset("du de da do dos das del della delle dei des e la le les van von der den di y and of".split())
+_LINE_PREFIX = re.compile(r"[>?*•·#-]+")  # quoting or bullet marks before a line of an address block
 _ADDRESS_MAX_TOKENS = 20
 
 
 def address_spans(text: str) -> list[Span]:
     """Street addresses: a house number followed by capitalized (or street) words, extended over
     following comma- or line-separated parts (city, region, country, postcode) while they look
-    like address parts; stops at the first ordinary lower-case word or sentence end."""
+    like address parts; stops at the first ordinary lower-case word or sentence end. Quoting or
+    bullet marks that start a line ("> Suite 828") are read through; the street name after a
+    street type may be lower case ("rue des lieutemants"). An address with a street word scores
+    0.7, above the model's names ("Crown St" is no person), one without 0.6."""
     out: list[Span] = []
     pos = 0
     while (m := _ADDRESS_START.search(text, pos)) is not None:
-        end, words, full_stop, number_dot = m.end(), 0, False, False
+        end, words, full_stop, number_dot, street_name, street = m.end(), 0, False, False, False, False
+        prev = m.end()
         for tok in _ADDRESS_TOKEN.finditer(text, m.end()):
-            word = tok.group()
+            word, gap, prev = tok.group(), text[prev : tok.start()], tok.end()
             if word in ("\n", ","):
                 continue
             if text[end : tok.start()].count("\n") > 2 or words >= _ADDRESS_MAX_TOKENS or word.endswith(":"):
                 break
+            if "\n" in gap + text[tok.start() - 1 : tok.start()] and _LINE_PREFIX.fullmatch(word):
+                continue
             head = re.split(r"[?!]", word, maxsplit=1)[0]
             core = head.strip("().>")
-            if not core or not (core[0].isdigit() or core[0].isupper() or head.lower() in _ADDRESS_WORDS):
+            lower = head.lower()
+            if not core or not (core[0].isdigit() or core[0].isupper() or lower in _ADDRESS_WORDS or (street_name and core.isalpha())):
                 break
+            street |= lower in _ADDRESS_WORDS and lower not in _CONNECTORS
+            street_name = lower in _STREET_TYPES or (street_name and lower in _CONNECTORS)
             if full_stop and (_common_word(core) or (number_dot and not (core[0].isdigit() or head.lower() in _ADDRESS_WORDS))):
                 break  # "... Drive. It serves", "... 60810. Kids": a full stop ended the sentence
             full_stop, number_dot = head.endswith("."), head.endswith(".") and core[0].isdigit()
@@ -257,7 +284,11 @@ def address_spans(text: str) -> list[Span]:
                 break
         if words >= 2:  # "3 PM" or "2 Kids" alone is not an address
             value = text[m.start() : end].rstrip(" \t\n,.>")
-            out.append(Span(m.start(), m.start() + len(value), "LOCATION", 0.6, "address"))
+            street |= bool(_STREET_WORD.search(value))
+            if not street and any(w[0].isupper() and _common_word(w) for w in value.split()[1:]):
+                pos = m.end()  # "5 Musicians Of The 70s": a title, not an address
+                continue
+            out.append(Span(m.start(), m.start() + len(value), "LOCATION", 0.7 if street else 0.6, "address"))
             pos = m.start() + len(value)
         else:
             pos = m.end()
@@ -334,7 +365,7 @@ _STARTERS = frozenset(
     "sounds seems honestly actually also really sometimes today yesterday tomorrow lately anyway basically "
     # spoken fillers and sentence openers of transcripts (AnnoMI, ESConv): never names
     "um umm uh uhm mm mhm mm-hmm uh-huh uh-uh hm ah ha haha yea ya yup im ive ill dont cant alright exactly correct "
-    "true like plus instead tell try consider remember find imagine things life trust hope best".split()
+    "true like plus instead tell try consider remember find imagine things life trust hope best c'mon heck btw lol omg".split()
 )
 # sentence-initial adverbs ("Unfortunately", "Hopefully") and stutters ("I-I", "And-and", "I--")
 _OPENER_SHAPE = re.compile(r"(?i)[a-z]+(?:ally|ually|ately|ently|ously|ively|ably|ibly|fully|essly)|(\w+)-\1|\w+--")
@@ -424,6 +455,10 @@ _STREET_NAMES = (
 _STREET_SUFFIX = re.compile(rf"[ \t]*{_STREET_NAMES}")  # used with .match(text, pos)
 _STREET_WORD = re.compile(rf"[ \t]{_STREET_NAMES}", re.I)
 _LABEL_OR_QUOTE = re.compile(r"[ \t]*[:\"“”]")
+_FIRST_AND_INITIAL = re.compile(rf"(?<![\w'’-])({_CAP})[ \t]+[A-Z]\.?[ \t]+$")
+_FIRST_NAME = re.compile(rf"(?<![\w'’-])({_CAP})[ \t]+$")
+_INITIAL = re.compile(r"[A-Z]\.?[ \t]")
+_LOWER_WORD = re.compile(r",?[ \t]+([a-z][\w'’]*)")  # cut before a stop word: "Harris, see ..."
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\b(?=[ \t]*(?:,|\n|$|Apt|Suite|St\.|and\b|\.))")
 _ORG_SUFFIX = re.compile(r"[ \t](?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|LLP|GmbH|Partners|Group|Technologies|Holdings|Orchestra|Band)\.?$")
 _LIST_OF_NAMES = re.compile(rf"{_CAP}(?:,[ \t]+{_CAP})+,?[ \t]+(?:and|&)[ \t]+{_CAP}")
@@ -434,10 +469,11 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
     """Repairs of PERSON spans, each a pattern of names rather than of one data set:
 
     * titles and trailing possessives or address words are cut off ("Dr Kyle Kuefer's" ->
-      "Kyle Kuefer");
+      "Kyle Kuefer"), and so is all from a lower-case stop word on ("Harris, see Guilty ...");
     * a "name" that ends in, or is followed by, a street word or a house number is a street
       (LOCATION), and one that ends in a company word is not a person (dropped);
-    * PERSON spans separated only by blanks merge ("Hanne I." + "Kreutzmann");
+    * a first name and an initial before a name join it ("Juliusz A" + "Kwiatkowski"); PERSON
+      spans that overlap or are separated only by blanks merge ("Hanne I." + "Kreutzmann");
     * every member of a coordinated list of three or more capitalized words ("Kónya, Becker and
       Vasquez") is a PERSON when one member is ("Pros and Cons" is no list of names);
     * a word of a found name (3+ letters, not common) is a PERSON wherever else it occurs in the
@@ -453,8 +489,10 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
         start = sp.start + (head.end() if head else 0)
         tail = _NAME_TAIL.search(text, start, sp.end)
         end = tail.start() if tail else sp.end
-        cut = _LABEL_OR_QUOTE.search(text, start, end)
-        if cut:  # a label or a quotation starts inside: keep the name before it, if any
+        cut = _LABEL_OR_QUOTE.search(text, start, end) or next(
+            (m for m in _LOWER_WORD.finditer(text, start, end) if m.group(1) in _stop_words()), None
+        )
+        if cut:  # a label, a quotation or a lower-case stop word starts inside: keep the name before it
             end = start + len(text[start : cut.start()].rstrip())
         if end <= start or text[start:end].lower() in _FIELD_WORDS:
             continue  # a title alone, or a field label ("Answer:")
@@ -463,6 +501,9 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
         if _STREET_WORD.search(value) or street:
             out.append(Span(start, street.end() if street else end, "LOCATION", sp.score, sp.recognizer))
         elif not _ORG_SUFFIX.search(value):
+            head = _FIRST_AND_INITIAL.search(text, 0, start) or (_INITIAL.match(value) and _FIRST_NAME.search(text, 0, start))
+            if head and not _common_word(head.group(1)):  # "Juliusz A" + "Kwiatkowski", "Csanád" + "P Gere"
+                start = head.start(1)
             out.append(Span(start, end, "PERSON", sp.score, sp.recognizer))
     persons = sorted((s for s in out if s.entity == "PERSON"), key=lambda s: s.start)
     if not persons:
@@ -470,9 +511,9 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
     merged = [persons[0]]
     for sp in persons[1:]:
         last = merged[-1]
-        if sp.start >= last.end and not text[last.end : sp.start].strip(" \t"):
+        if sp.start < last.end or not text[last.end : sp.start].strip(" \t"):  # overlapping or adjacent
             merged[-1] = Span(last.start, max(last.end, sp.end), "PERSON", max(last.score, sp.score), last.recognizer)
-        elif sp.start >= last.end:
+        else:
             merged.append(sp)
     out = [s for s in out if s.entity != "PERSON"] + merged
 
@@ -493,6 +534,112 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
             if not covered(*m.span()) and not any(e.start < m.end() and m.start() < e.end for e in extra):
                 extra.append(Span(m.start(), m.end(), "PERSON", 0.6, "name_repeat"))
     return out + extra
+
+
+@lru_cache(maxsize=4)
+def english_words(model: str) -> frozenset[str]:
+    """The base forms in the spaCy model's lemmatizer index (WordNet-derived, ~90k words in
+    en_core_web_sm); empty for a model without a lookup lemmatizer, which turns
+    ``unknown_word_spans`` off."""
+    nlp = load_ner(model)
+    if "lemmatizer" not in nlp.component_names:
+        return frozenset()
+    lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+    if lookups is None or not lookups.has_table("lemma_index"):
+        return frozenset()
+    words = {w for forms in lookups.get_table("lemma_index").values() for w in forms}
+    if lookups.has_table("lemma_exc"):  # irregular forms: "got", "children"
+        words.update(w for forms in lookups.get_table("lemma_exc").values() for w in forms)
+    return frozenset(words)
+
+
+_GOES_ON = re.compile(r",?[ \t]+([a-z][\w'’]*)(?:[ \t]+([\w'’]+))?")
+
+
+def _english_goes_on(text: str, pos: int, words: frozenset[str]) -> bool:
+    """An English sentence goes on at ``pos``: its next one or two words are English
+    ("Shovda is very", "Aloisia, can I"; not "Ella no puede", nor a heading or signature line)."""
+    m = _GOES_ON.match(text, pos)
+    return m is not None and all(w is None or _is_english(w, words) for w in m.groups())
+_ORG_WORD = re.compile(r"[ \t]+(?:[A-Z][a-z]+[ \t]+)?(?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|GmbH|Group|Systems|Software|Agency|Bank|Labs?)\b")
+_WORD_TOKEN = re.compile(r"(?<![\w'’@./-])([^\W\d_][\w'’-]*)(?![\w@])")
+_INFLECTIONS = (("'s", ""), ("’s", ""), ("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("ed", "e"), ("ied", "y"), ("d", ""),
+                ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("est", ""))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_PREFIXES = ("re", "un", "non", "pre", "over", "under", "mis", "dis")
+
+
+def _is_english(word: str, words: frozenset[str]) -> bool:
+    """An English word, an inflection of one, one with a prefix ("re-", "un-"...), or a hyphenated
+    word with an English part."""
+    w = word.lower().replace("’", "'")
+    if "-" in w:
+        return any(part.isdigit() or _is_english(part, words) for part in w.split("-") if part)
+    if any(w.startswith(p) and len(w) > len(p) + 3 and _is_english(w[len(p) :], words) for p in _PREFIXES):
+        return True  # "Resparking"
+    return w in words or _common_word(w) or any(w.endswith(e) and w[: -len(e)] + base in words for e, base in _INFLECTIONS)
+
+
+def _typo(word: str, words: frozenset[str]) -> bool:
+    """A misspelt common word, one edit (a letter deleted, inserted, replaced or two swapped)
+    from a stop word ("Hve", "Anyting", "Youre", "Thats"), or two words run together ("Alot",
+    "Thankyou"; parts of three letters or more unless stop words): not a name."""
+    w, stop = word.lower(), _stop_words()
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    edits |= {a + c + b for a, b in splits for c in _LETTERS}
+    if not edits.isdisjoint(stop):
+        return True
+    return any(all(p in stop or (len(p) >= 3 and p in words) for p in (a, b)) for a, b in splits[1:-1])
+
+
+_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near)[ \t]+$")
+
+
+def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
+    """Capitalized words that are no English word (not in ``words``, not a stop word, no
+    inflection of either), in runs, at a low score (0.55): the names and places the small model
+    misses. A run at sentence start that a sentence goes on after ("Shovda is very reliable",
+    "Aloisia, can I") is a PERSON; a run after "in", "from", "to", "at" or "near" is a LOCATION,
+    where all-capital words of four letters or more count too ("in HARSTAD"). Elsewhere, or
+    followed by a company word ("Streetcred Software"), nothing is said; nor of shorter
+    all-capital words (acronyms such as "ADHD") or words inside identifiers, emails or paths."""
+    if not words:
+        return []
+    out: list[Span] = []
+    run: list[int] = []  # [start, end, kind]
+    runs: list[tuple[int, int, str]] = []
+    for m in _WORD_TOKEN.finditer(text):
+        word = m.group(1)
+        shape = word.isupper() or (word[0].isupper() and not any(c.isupper() for c in word[1:]))  # not "RPGs"
+        unknown = (
+            shape and 3 <= len(word) <= 14 and word not in _COMMON_CAPS and not _OPENER_SHAPE.fullmatch(word)
+            and not _is_english(word, words) and not _typo(word, words)
+        )
+        if run and unknown and not text[run[1] : m.start()].strip(" \t") and (run[2] == "LOCATION" or not word.isupper()):
+            run[1] = m.end()
+            continue
+        if run:
+            runs.append(tuple(run))
+            run = []
+        if not unknown:
+            continue
+        before = text[max(0, m.start() - 6) : m.start()]
+        if _PLACE_PREPOSITION.search(before) and (not word.isupper() or len(word) >= 5):
+            run = [m.start(), m.end(), "LOCATION"]
+        elif not word.isupper() and (m.start() == 0 or _SENTENCE_START.search(before[-4:])):
+            run = [m.start(), m.end(), "PERSON"]
+    if run:
+        runs.append(tuple(run))
+    for a, b, kind in runs:
+        if _ORG_WORD.match(text, b) or (kind == "PERSON" and not _english_goes_on(text, b, words)):
+            continue
+        out.append(Span(a, b, kind, 0.55, "unknown_word"))
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -533,6 +680,13 @@ class PiiDetector:
                         entity = NER_LABELS.get(ent.label_)
                         if entity in self.ner_entities:
                             found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
+                words = english_words(self.ner_model)  # on the same chunks: what the model missed
+                for i, a, b in todo:
+                    found[i] += [
+                        Span(a + s.start, a + s.end, s.entity, s.score, s.recognizer)
+                        for s in unknown_word_spans(texts[i][a:b], words)
+                        if s.entity in self.ner_entities
+                    ]
         if "PERSON" in self.entities:
             found = [refine_persons(t, resolve_overlaps(spans)) for t, spans in zip(texts, found)]
         return [resolve_overlaps(s for s in spans if s.score >= self.threshold) for spans in found]

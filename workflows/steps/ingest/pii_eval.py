@@ -1,21 +1,21 @@
-"""Evaluation of PII detection (presidio-research synth_dataset_v2, WNUT-17): span level and
-token level.
+"""Evaluation of PII detection (presidio-research synth_dataset_v2, WNUT-17): span level (by
+coverage, and by intersection over union as presidio-research's span evaluator) and token level.
 
 Gold types map onto the entity types pixelgate redacts (``GOLD_TO_EVAL``); gold types it
 does not redact (ORGANIZATION, TITLE, NRP, DATE_TIME, US_DRIVER_LICENSE) are left out of the
 score for every system, and predictions of types outside ``EVAL_TYPES`` are ignored.
 
-Matching (documented in docs/pii.md): a gold span counts as found when predicted spans of the
-same type cover at least half of its characters; a predicted span is correct when at least
-half of its characters lie in gold spans of its type. This is span-level but tolerant of
-segmentation (an address labelled as one span or as street/city/postcode parts). The strict
-variant (identical boundaries and type) is reported alongside.
+``score`` matches by coverage (documented in docs/pii.md): a gold span counts as found when
+predicted spans of the same type cover at least half of its characters; a predicted span is
+correct when at least half of its characters lie in gold spans of its type. This is span-level
+but tolerant of segmentation (an address labelled as one span or as street/city/postcode
+parts). The strict variant (identical boundaries and type) is reported alongside.
 
-``token_score`` follows presidio-research's token evaluator instead (method in docs/pii.md):
-spaCy English tokens, each tagged IO with the type of the span that covers its start, gold
-types mapped (``PRESIDIO_RESEARCH_MAP`` or ``GOLD_TO_EVAL``), both sides restricted to the
-types the system supports, mismatches on filler tokens (``skip_words()``) not counted, and the
-overall figure type-agnostic (a PII token predicted as any PII type is a true positive).
+``iou_score`` follows presidio-research's span evaluator and ``token_score`` its token
+evaluator (methods in docs/pii.md). Both tag spaCy English tokens IO with the type of the span
+that covers the token's start, map gold types (``PRESIDIO_RESEARCH_MAP`` or ``GOLD_TO_EVAL``),
+restrict predictions to the types the system supports, read filler tokens (``skip_words()``)
+leniently, and make the overall figure type-agnostic (PII predicted as any PII type is found).
 """
 
 from __future__ import annotations
@@ -249,3 +249,96 @@ def token_score(examples: Sequence[Example], predictions: Sequence[Sequence[Pred
     for ex, pred in zip(examples, predictions, strict=True):
         total += token_confusion(ex.text, ex.gold, pred, keep)
     return TokenScores(total)
+
+
+# ---- span level by intersection over union (presidio-research's span evaluator method) --------
+
+
+@dataclass(frozen=True)
+class TaggedSpan:
+    kind: str
+    start: int  # start of its first token that is not a skip word
+    end: int  # end of its last token that is not a skip word
+    first: int  # token range [first, stop)
+    stop: int
+
+
+def tagged_spans(toks: Sequence[tuple[int, str]], tags: Sequence[str]) -> list[TaggedSpan]:
+    """Spans of an IO tagging: each run of tokens with one tag, bounded by its tokens that are not
+    skip words (a run of skip words only is no span); then spans of one type separated only by
+    skip words are merged ("Main St , Springfield" is one LOCATION)."""
+    skip = skip_words()
+    runs: list[TaggedSpan] = []
+    i = 0
+    while i < len(tags):
+        j = i + 1
+        while j < len(tags) and tags[j] == tags[i]:
+            j += 1
+        kept = [k for k in range(i, j) if toks[k][1].lower().strip() not in skip]
+        if tags[i] != "O" and kept:
+            runs.append(TaggedSpan(tags[i], toks[kept[0]][0], toks[kept[-1]][0] + len(toks[kept[-1]][1]), i, j))
+        i = j
+    merged: list[TaggedSpan] = []
+    for span in runs:
+        prev = merged[-1] if merged else None
+        if prev and prev.kind == span.kind and all(toks[k][1].lower().strip() in skip for k in range(prev.stop, span.first)):
+            merged[-1] = TaggedSpan(prev.kind, prev.start, span.end, prev.first, span.stop)
+        else:
+            merged.append(span)
+    return merged
+
+
+def _iou(span: TaggedSpan, others: Sequence[TaggedSpan]) -> float:
+    """Character intersection over union of ``span`` and the union of ``others``."""
+    own = set(range(span.start, span.end))
+    theirs = set().union(*(range(o.start, o.end) for o in others))
+    return len(own & theirs) / len(own | theirs)
+
+
+def _count_iou(golds: Sequence[TaggedSpan], preds: Sequence[TaggedSpan], threshold: float, s: Scores) -> None:
+    """Per gold span: the predictions that overlap it, grouped by type, each group one predicted
+    span; the gold span is found when the group of its type reaches ``threshold`` IoU together.
+    A prediction that overlaps no gold span is one predicted span (a false positive)."""
+    touched: set[int] = set()
+    for g in golds:
+        s.n_gold[g.kind] += 1
+        groups: dict[str, list[TaggedSpan]] = defaultdict(list)
+        for k, p in enumerate(preds):
+            if p.start < g.end and g.start < p.end:
+                groups[p.kind].append(p)
+                touched.add(k)
+        for kind, group in groups.items():
+            s.n_pred[kind] += 1
+            if kind == g.kind and _iou(g, group) >= threshold:
+                s.tp_gold[kind] += 1
+                s.tp_pred[kind] += 1
+    for k, p in enumerate(preds):
+        if k not in touched:
+            s.n_pred[p.kind] += 1
+
+
+@dataclass
+class IouScores:
+    typed: Scores  # spans of each type matched against predictions of that type
+    pii: Scores  # every type read as "PII" before spans are formed
+
+    def row(self, entity: str | None = None) -> dict[str, float]:
+        """Per entity: typed matches. Overall (``None``): PII against PII, type-agnostic."""
+        return self.typed.row(entity) if entity else self.pii.row()
+
+
+def iou_score(examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str], threshold: float) -> IouScores:
+    """presidio-research's span method (``SpanEvaluator``, read at commit 7622dec, no code copied;
+    docs/pii.md): both sides tagged IO on spaCy tokens, predictions of types outside ``keep``
+    dropped, spans formed and merged over skip words (``tagged_spans``), IoU on the character
+    bounds of their non-skip tokens, a match at ``threshold`` or above."""
+    keep = frozenset(keep)
+    out = IouScores(Scores(Counter(), Counter(), Counter(), Counter()), Scores(Counter(), Counter(), Counter(), Counter()))
+    for ex, pred in zip(examples, predictions, strict=True):
+        toks = tokens(ex.text)
+        g_tags = io_tags(toks, ex.gold)
+        p_tags = [t if t in keep else "O" for t in io_tags(toks, pred)]
+        _count_iou(tagged_spans(toks, g_tags), tagged_spans(toks, p_tags), threshold, out.typed)
+        pii = [[t if t == "O" else "PII" for t in tags] for tags in (g_tags, p_tags)]
+        _count_iou(tagged_spans(toks, pii[0]), tagged_spans(toks, pii[1]), threshold, out.pii)
+    return out
