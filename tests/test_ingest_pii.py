@@ -51,23 +51,23 @@ def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     scores = score(examples, predictions)
     overall = scores.row()
     assert overall["support"] == 2342  # spans of the evaluated types (SOURCE.md counts, mapped)
-    assert overall["f2"] >= 0.855  # measured 0.860; vanilla presidio 0.478 on the same metric (benchmark)
+    assert overall["f2"] >= 0.86  # measured 0.864; vanilla presidio 0.478 on the same metric (benchmark)
     for entity in ("EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS", "URL"):
         assert scores.row(entity)["f2"] == 1.0, entity
     for entity in ("CREDIT_CARD", "IBAN_CODE", "AGE"):
         assert scores.row(entity)["f2"] >= 0.89, entity
-    assert scores.row("LOCATION")["f2"] >= 0.87 and scores.row("PERSON")["f2"] >= 0.795  # measured 0.878, 0.802
+    assert scores.row("LOCATION")["f2"] >= 0.87 and scores.row("PERSON")["f2"] >= 0.81  # measured 0.878, 0.814
     # the held-out half (never looked at while tuning the PERSON/LOCATION rules) is the headline
     held = [i for i, e in enumerate(examples) if split_half(e.text) == "heldout"]
     assert len(held) == 740
     held_ex, held_pred = [examples[i] for i in held], [predictions[i] for i in held]
-    assert score(held_ex, held_pred).row()["f2"] >= 0.835  # measured 0.842
+    assert score(held_ex, held_pred).row()["f2"] >= 0.84  # measured 0.846
     token = token_score(held_ex, held_pred, EVAL_TYPES)
-    assert token.row()["f2"] >= 0.89  # measured 0.899 (presidio-research's token method)
-    assert token.row("PERSON")["f2"] >= 0.785 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.794, 0.899
-    # presidio-research's span method (IoU): measured 0.842 / 0.815 / 0.780 at 0.5 / 0.7 / 0.9
+    assert token.row()["f2"] >= 0.895  # measured 0.901 (presidio-research's token method)
+    assert token.row("PERSON")["f2"] >= 0.80 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.804, 0.899
+    # presidio-research's span method (IoU): measured 0.847 / 0.820 / 0.786 at 0.5 / 0.7 / 0.9
     iou = {t: iou_score(held_ex, held_pred, EVAL_TYPES, t).row()["f2"] for t in (0.5, 0.7, 0.9)}
-    assert iou[0.5] >= 0.835 and iou[0.7] >= 0.81 and iou[0.9] >= 0.775
+    assert iou[0.5] >= 0.84 and iou[0.7] >= 0.815 and iou[0.9] >= 0.78
     assert iou[0.5] >= iou[0.7] >= iou[0.9]
 
 
@@ -235,6 +235,9 @@ def test_name_cues_and_repairs() -> None:
     assert ("Juliusz A Kwiatkowski", "PERSON") in found("Juliusz A Kwiatkowski lives at 28919 136 Filadelfeos Str., Klirou")
     assert ("Harris", "PERSON") in found("For my take on Mrs. Harris, see Guilty Pleasures")
     assert ("Quinzia", "PERSON") in found("I'd like to join accounts with ms. Quinzia")
+    assert ("Florence", "PERSON") in found("I would like to remove my kid Florence from the will.")
+    assert ("Mijail C Adomo", "PERSON") in found("> \n> Mijail C Adomo\n> Asc Partners\n> 935 69 Gordon Terrace")
+    assert ("Asc Partners", "PERSON") not in found("> \n> Mijail C Adomo\n> Asc Partners\n> 935 69 Gordon Terrace")
     assert found("I-- Like I said, I don't really think so") == set()  # stutters are no name
     assert found("I recommend an App called Headspace") == set()  # things are called too
 

@@ -135,6 +135,11 @@ _CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"  # a capitalized word (Latin letters in
 _NAME = rf"{_CAP}(?:[ \t]+(?:[A-Z]\.|{_CAP})){{0,3}}"
 _STREET_WORDS = r"(?:[\w'’.-]+[ \t]+){0,4}?"
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я"
+_KIN = (  # "my son Jake", "my therapist Anna"
+    "kid|son|daughter|child|baby|wife|husband|partner|spouse|boyfriend|girlfriend|fianc[ée]e?|ex|friend|best friend|"
+    "brother|sister|mom|mum|mother|dad|father|aunt|uncle|cousin|niece|nephew|grandma|grandmother|grandpa|grandfather|"
+    "stepmom|stepdad|roommate|neighbou?r|boss|manager|coworker|co-worker|colleague|teacher|therapist|counsell?or|doctor"
+)
 _PLACE = rf"[{_UPPER}][\w'’-]*(?:[ \t]+(?:[{_UPPER}][\w'’-]*|de|del|la|nad|am|upon))*(?<![ \t]de)(?<![ \t]del)(?<![ \t]la)"
 
 RECOGNIZERS: list[Recognizer] = [
@@ -217,6 +222,7 @@ RECOGNIZERS: list[Recognizer] = [
         ),
         0.8, group=-1, validate=_name_ok,
     ),
+    Recognizer("name_kin", "PERSON", re.compile(rf"\b[Mm]y[ \t]+(?:{_KIN})[ \t]+({_NAME})"), 0.8, group=1, validate=_name_ok),
     Recognizer(
         "name_speech", "PERSON",
         re.compile(rf"\b({_CAP}(?:[ \t]+{_CAP})?)[ \t]+(?:said|says|told|asked|shouted|yelled|replied|whispered|lives|lived)\b"),
@@ -225,7 +231,7 @@ RECOGNIZERS: list[Recognizer] = [
     Recognizer(
         "name_line", "PERSON",
         # the first line of a block only: the lines under a name are a title or a company
-        re.compile(r"(?m)(?:\A|\n[ \t>]*\n)[ \t>]*((?:[A-ZÀ-ÖØ-Þ][\w'’-]+)(?:[ \t]+(?:[A-Z]\.?|[A-ZÀ-ÖØ-Þ][\w'’-]+)){1,2})[ \t]*$"),
+        re.compile(r"(?m)(?:\A(?:[ \t>]*\n)*|\n[ \t>]*\n)[ \t>]*((?:[A-ZÀ-ÖØ-Þ][\w'’-]+)(?:[ \t]+(?:[A-Z]\.?|[A-ZÀ-ÖØ-Þ][\w'’-]+)){1,2})[ \t]*$"),
         0.55, group=1,
     ),
     Recognizer("name_lower", "PERSON", re.compile(r"\bmy name is ([a-z]+(?: [a-z]+)?)\b(?<!\bnot)"), 0.6, group=1),
