@@ -77,6 +77,8 @@ def test_source_kinds(cluster: Cluster):
     assert "source.generate.llm: required when generator is llm" in _rejected(
         lambda: cluster.create(bare("llm-without-endpoint", {"generate": {"count": 10, "generator": "llm"}}))
     )
+    rejected = _rejected(lambda: cluster.create(bare("unknown-category", {"generate": {"count": 10, "categories": ["grief", "sadness"]}})))
+    assert 'Unsupported value: "sadness"' in rejected and '"older-adult-isolation"' in rejected  # the valid ones are listed
     cluster.create(bare("long-sessions", {"derive": derive}))
     created = cluster.create(bare("edge-cases", {"generate": {"count": 100, "seed": 7}}))
     assert created["spec"]["source"]["generate"]["generator"] == "template"  # defaulted by the schema
