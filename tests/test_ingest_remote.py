@@ -392,3 +392,20 @@ def test_s3_sizes_in_stats_and_a_fingerprint_that_follows_the_objects(s3, esconv
     client.put_object(Bucket=bucket, Key="raw/part-1.jsonl", Body=parts[1][::-1])  # same size, new content
     after = fingerprint_source(uri)
     assert after[0] == before[0] and after[1] != before[1] and after[1][1] == before[1][1]
+
+
+def test_s3_errors_name_the_source_uri(s3, esconv_lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(IngestError) as err:
+        resolve_source("s3://no-such-bucket-pixelgate/raw/*.jsonl", None)
+    assert err.value.field == "source.uri" and "could not list s3://no-such-bucket-pixelgate/raw/" in str(err.value)
+    assert "NoSuchBucket" in str(err.value) and "\n" not in str(err.value)
+    # an object deleted between listing and reading
+    bucket, client = s3.new_bucket(), s3.client()
+    client.put_object(Bucket=bucket, Key="raw/a.jsonl", Body=esconv_lines[0])
+    [listed] = resolve_source(f"s3://{bucket}/raw/a.jsonl", None)
+    client.delete_object(Bucket=bucket, Key="raw/a.jsonl")
+    with pytest.raises(IngestError) as err, listed.fetch():
+        pass
+    assert err.value.field == "source.uri" and f"could not fetch s3://{bucket}/raw/a.jsonl" in str(err.value)

@@ -81,7 +81,8 @@ class SourceFile:
                 except rclone.RcloneError as err:
                     raise IngestError("source.uri", f"rclone could not copy {self.uri}: {err}") from None
             else:
-                _s3_client().download_file(self.bucket, self.key, str(local))
+                with _s3_errors(f"could not fetch {self.uri}"):
+                    _s3_client().download_file(self.bucket, self.key, str(local))
             yield Fetched(dataclasses.replace(self, path=local), download.file_sha256(local), local.stat().st_size)
 
     @contextlib.contextmanager
@@ -106,6 +107,25 @@ def _download(source: SourceFile, expected_sha256: str | None) -> download.Downl
         raise IngestError("source.sha256", str(err)) from None
     except download.DownloadError as err:
         raise IngestError("source.uri", f"could not download {source.uri}: {err}") from None
+
+
+@contextlib.contextmanager
+def _s3_errors(doing: str) -> Iterator[None]:
+    """boto3's errors that a retry cannot mend (no such bucket or object, access denied, bad or
+    missing credentials: a 4xx answer other than 408/429) as one :class:`IngestError` line naming
+    ``source.uri``; the others pass through (connection errors and timeouts are transient for
+    ``pixelgate step``; boto3 retries throttling and 5xx itself)."""
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError) as err:
+        raise IngestError("source.uri", f"{doing}: {err}") from None
+    except ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if 400 <= status < 500 and status not in (408, 429):
+            raise IngestError("source.uri", f"{doing}: {err}") from None
+        raise
 
 
 def _s3_client() -> Any:
@@ -170,14 +190,15 @@ def _resolve_s3(uri: str) -> list[SourceFile]:
     client = _s3_client()
     literal = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
     out = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=literal):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if _matches(key, pattern):
-                out.append(SourceFile(
-                    uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key,
-                    modified=_rfc3339(obj["LastModified"]), size=obj.get("Size"), version=obj.get("ETag", ""),
-                ))
+    with _s3_errors(f"could not list s3://{bucket}/{literal}"):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=literal):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if _matches(key, pattern):
+                    out.append(SourceFile(
+                        uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key,
+                        modified=_rfc3339(obj["LastModified"]), size=obj.get("Size"), version=obj.get("ETag", ""),
+                    ))
     return sorted(out, key=lambda f: f.uri)
 
 
