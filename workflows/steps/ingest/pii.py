@@ -559,22 +559,14 @@ def english_words(model: str) -> frozenset[str]:
     return frozenset(words)
 
 
-_GOES_ON = re.compile(r",?[ \t]+([a-z][\w'’]*)(?:[ \t]+([\w'’]+))?")
-
-
-def _english_goes_on(text: str, pos: int, words: frozenset[str]) -> bool:
-    """An English sentence goes on at ``pos``: its next one or two words are English
-    ("Shovda is very", "Aloisia, can I"; not "Ella no puede", nor a heading or signature line)."""
-    m = _GOES_ON.match(text, pos)
-    return m is not None and all(w is None or _is_english(w, words) for w in m.groups())
-_ORG_WORD = re.compile(r"[ \t]+(?:[A-Z][a-z]+[ \t]+)?(?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|GmbH|Group|Systems|Software|Agency|Bank|Labs?)\b")
 _WORD_TOKEN = re.compile(r"(?<![\w'’@./-])([^\W\d_][\w'’-]*)(?![\w@])")
 _INFLECTIONS = (("'s", ""), ("’s", ""), ("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("ed", "e"), ("ied", "y"), ("d", ""),
                 ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("est", ""))
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _PREFIXES = ("re", "un", "non", "pre", "over", "under", "mis", "dis")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near)[ \t]+$")
+_GOES_ON = re.compile(r",?[ \t]+([a-z][\w'’]*)(?:[ \t]+([\w'’]+))?")
+_ORG_WORD = re.compile(r"[ \t]+(?:[A-Z][a-z]+[ \t]+)?(?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|GmbH|Group|Systems|Software|Agency|Bank|Labs?)\b")
 
 
 def _is_english(word: str, words: frozenset[str]) -> bool:
@@ -603,49 +595,48 @@ def _typo(word: str, words: frozenset[str]) -> bool:
     return any(all(p in stop or (len(p) >= 3 and p in words) for p in (a, b)) for a, b in splits[1:-1])
 
 
-_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near)[ \t]+$")
+def _english_goes_on(text: str, pos: int, words: frozenset[str]) -> bool:
+    """An English sentence goes on at ``pos``: its next one or two words are English
+    ("Shovda is very", "Aloisia, can I"; not "Ella no puede", nor a heading or signature line)."""
+    m = _GOES_ON.match(text, pos)
+    return m is not None and all(w is None or _is_english(w, words) for w in m.groups())
 
 
 def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
     """Capitalized words that are no English word (not in ``words``, not a stop word, no
-    inflection of either), in runs, at a low score (0.55): the names and places the small model
-    misses. A run at sentence start that a sentence goes on after ("Shovda is very reliable",
-    "Aloisia, can I") is a PERSON; a run after "in", "from", "to", "at" or "near" is a LOCATION,
-    where all-capital words of four letters or more count too ("in HARSTAD"). Elsewhere, or
-    followed by a company word ("Streetcred Software"), nothing is said; nor of shorter
-    all-capital words (acronyms such as "ADHD") or words inside identifiers, emails or paths."""
+    inflection or typo of one), in runs, at a low score (0.55): the names and places the small
+    model misses. A run at sentence start that an English sentence goes on after ("Shovda is
+    very reliable", "Aloisia, can I") is a PERSON; a run after "in", "at" or "near" is a
+    LOCATION, where all-capital words of five letters or more count too ("in HARSTAD").
+    Elsewhere, or before a company word ("Streetcred Software"), nothing is said; nor of other
+    all-capital or mixed-case words ("ADHD", "RPGs"), or of words inside identifiers, emails or
+    paths."""
     if not words:
         return []
-    out: list[Span] = []
-    run: list[int] = []  # [start, end, kind]
-    runs: list[tuple[int, int, str]] = []
+    runs: list[tuple[int, int, str]] = []  # (start, end, entity)
     for m in _WORD_TOKEN.finditer(text):
         word = m.group(1)
-        shape = word.isupper() or (word[0].isupper() and not any(c.isupper() for c in word[1:]))  # not "RPGs"
+        shape = word.isupper() or (word[0].isupper() and not any(c.isupper() for c in word[1:]))
         unknown = (
             shape and 3 <= len(word) <= 14 and word not in _COMMON_CAPS and not _OPENER_SHAPE.fullmatch(word)
             and not _is_english(word, words) and not _typo(word, words)
         )
-        if run and unknown and not text[run[1] : m.start()].strip(" \t") and (run[2] == "LOCATION" or not word.isupper()):
-            run[1] = m.end()
-            continue
-        if run:
-            runs.append(tuple(run))
-            run = []
         if not unknown:
+            continue
+        last = runs[-1] if runs else None
+        if last and not text[last[1] : m.start()].strip(" \t") and (last[2] == "LOCATION" or not word.isupper()):
+            runs[-1] = (last[0], m.end(), last[2])  # the next word of a run
             continue
         before = text[max(0, m.start() - 6) : m.start()]
         if _PLACE_PREPOSITION.search(before) and (not word.isupper() or len(word) >= 5):
-            run = [m.start(), m.end(), "LOCATION"]
+            runs.append((m.start(), m.end(), "LOCATION"))
         elif not word.isupper() and (m.start() == 0 or _SENTENCE_START.search(before[-4:])):
-            run = [m.start(), m.end(), "PERSON"]
-    if run:
-        runs.append(tuple(run))
-    for a, b, kind in runs:
-        if _ORG_WORD.match(text, b) or (kind == "PERSON" and not _english_goes_on(text, b, words)):
-            continue
-        out.append(Span(a, b, kind, 0.55, "unknown_word"))
-    return out
+            runs.append((m.start(), m.end(), "PERSON"))
+    return [
+        Span(a, b, kind, 0.55, "unknown_word")
+        for a, b, kind in runs
+        if not _ORG_WORD.match(text, b) and (kind == "LOCATION" or _english_goes_on(text, b, words))
+    ]
 
 
 @lru_cache(maxsize=4)
