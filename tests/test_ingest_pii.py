@@ -51,23 +51,23 @@ def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     scores = score(examples, predictions)
     overall = scores.row()
     assert overall["support"] == 2342  # spans of the evaluated types (SOURCE.md counts, mapped)
-    assert overall["f2"] >= 0.86  # measured 0.864; vanilla presidio 0.478 on the same metric (benchmark)
+    assert overall["f2"] >= 0.865  # measured 0.872; vanilla presidio 0.478 on the same metric (benchmark)
     for entity in ("EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS", "URL"):
         assert scores.row(entity)["f2"] == 1.0, entity
     for entity in ("CREDIT_CARD", "IBAN_CODE", "AGE"):
         assert scores.row(entity)["f2"] >= 0.89, entity
-    assert scores.row("LOCATION")["f2"] >= 0.87 and scores.row("PERSON")["f2"] >= 0.81  # measured 0.878, 0.814
+    assert scores.row("LOCATION")["f2"] >= 0.87 and scores.row("PERSON")["f2"] >= 0.83  # measured 0.878, 0.835
     # the held-out half (never looked at while tuning the PERSON/LOCATION rules) is the headline
     held = [i for i, e in enumerate(examples) if split_half(e.text) == "heldout"]
     assert len(held) == 740
     held_ex, held_pred = [examples[i] for i in held], [predictions[i] for i in held]
-    assert score(held_ex, held_pred).row()["f2"] >= 0.84  # measured 0.846
+    assert score(held_ex, held_pred).row()["f2"] >= 0.85  # measured 0.854
     token = token_score(held_ex, held_pred, EVAL_TYPES)
-    assert token.row()["f2"] >= 0.895  # measured 0.901 (presidio-research's token method)
-    assert token.row("PERSON")["f2"] >= 0.80 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.804, 0.899
-    # presidio-research's span method (IoU): measured 0.847 / 0.820 / 0.786 at 0.5 / 0.7 / 0.9
+    assert token.row()["f2"] >= 0.90  # measured 0.908 (presidio-research's token method)
+    assert token.row("PERSON")["f2"] >= 0.82 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.828, 0.899
+    # presidio-research's span method (IoU): measured 0.857 / 0.831 / 0.796 at 0.5 / 0.7 / 0.9
     iou = {t: iou_score(held_ex, held_pred, EVAL_TYPES, t).row()["f2"] for t in (0.5, 0.7, 0.9)}
-    assert iou[0.5] >= 0.84 and iou[0.7] >= 0.815 and iou[0.9] >= 0.78
+    assert iou[0.5] >= 0.85 and iou[0.7] >= 0.825 and iou[0.9] >= 0.79
     assert iou[0.5] >= iou[0.7] >= iou[0.9]
 
 
@@ -81,8 +81,8 @@ def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) ->
     assert scores.row("LOCATION")["recall"] >= WNUT_LOCATION_RECALL
 
 
-WNUT_PERSON_RECALL = 0.37  # measured 0.373
-WNUT_LOCATION_RECALL = 0.42  # measured 0.427
+WNUT_PERSON_RECALL = 0.38  # measured 0.382
+WNUT_LOCATION_RECALL = 0.415  # measured 0.420
 
 
 def test_fast_path_gate() -> None:
@@ -202,13 +202,16 @@ def test_unknown_words_names_and_places() -> None:
         return {(text[s.start:s.end], s.entity) for s in unknown_word_spans(text, words)}
 
     assert found("Shovda is very reliable.") == {("Shovda", "PERSON")}
+    assert found("They sang the verses from Edi Živković and more") == {("Edi Živković", "PERSON")}  # two unknown words
+    assert found("They sang the verses from Živković and more") == set()  # one, mid-sentence: a name or a brand
     assert found("Aloisia, can I please speak to your boss?") == {("Aloisia", "PERSON")}
     assert found("I'm in HARSTAD, at the conference") == {("HARSTAD", "LOCATION")}
     # English words and their forms, typos, fillers, acronyms, other languages, companies: nothing
     for text in ("Depression is hard.", "Children can only share so much", "Resparking your passion helps",
                  "Hve you tried talking?", "Alot of parents feel it", "Youre right", "Heck, sure thing",
                  "RPGs are my go to", "We met at ADHD group", "Mezcla las palabras", "Ella no puede colorear",
-                 "Streetcred Software is a bank", "Telenav\nDesign agency"):
+                 "Streetcred Software is a bank", "Telenav\nDesign agency",
+                 "Soy Consejera Profesional Licenciada en Texas y en Puerto Rico, veo clientes de todas las edades"):
         assert found(text) == set(), text
     assert unknown_word_spans("Shovda is very reliable.", frozenset()) == []  # a model without a dictionary
 

@@ -565,6 +565,7 @@ _INFLECTIONS = (("'s", ""), ("’s", ""), ("s", ""), ("es", ""), ("ies", "y"), (
 _PREFIXES = ("re", "un", "non", "pre", "over", "under", "mis", "dis")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near)[ \t]+$")
+_LOWER_TOKEN = re.compile(r"(?<![\w'’])[a-zß-ÿ][a-zß-ÿ'’]*")
 _GOES_ON = re.compile(r",?[ \t]+([a-z][\w'’]*)(?:[ \t]+([\w'’]+))?")
 _ORG_WORD = re.compile(r"[ \t]+(?:[A-Z][a-z]+[ \t]+)?(?:Inc|Incorporated|Corp|Corporation|Company|Co|Ltd|LLC|GmbH|Group|Systems|Software|Agency|Bank|Labs?)\b")
 
@@ -602,18 +603,26 @@ def _english_goes_on(text: str, pos: int, words: frozenset[str]) -> bool:
     return m is not None and all(w is None or _is_english(w, words) for w in m.groups())
 
 
+def _english_text(text: str) -> bool:
+    """Whether ``text`` is English enough to judge its unknown words: 15 % or more of its
+    lower-case words are English stop words (English prose has 40 % and more, even tweets pass; a
+    Spanish answer has almost none: "Soy Consejera Profesional Licenciada en Texas y en ...")."""
+    lower, stop = _LOWER_TOKEN.findall(text), _stop_words()
+    return len(lower) < 4 or sum(w in stop for w in lower) >= 0.15 * len(lower)
+
+
 def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
     """Capitalized words that are no English word (not in ``words``, not a stop word, no
     inflection or typo of one), in runs, at a low score (0.55): the names and places the small
-    model misses. A run at sentence start that an English sentence goes on after ("Shovda is
-    very reliable", "Aloisia, can I") is a PERSON; a run after "in", "at" or "near" is a
-    LOCATION, where all-capital words of five letters or more count too ("in HARSTAD").
-    Elsewhere, or before a company word ("Streetcred Software"), nothing is said; nor of other
-    all-capital or mixed-case words ("ADHD", "RPGs"), or of words inside identifiers, emails or
-    paths."""
-    if not words:
+    model misses. A run after "in", "at" or "near" is a LOCATION, where all-capital words of five
+    letters or more count too ("in HARSTAD"); a run of two or more words is a PERSON ("the verses
+    from Edi Živković"), and so is one word at sentence start that an English sentence goes on
+    after ("Shovda is very reliable", "Aloisia, can I"). Before a company word ("Streetcred
+    Software"), in a text that is not English, or of other all-capital or mixed-case words
+    ("ADHD", "RPGs"), or of words inside identifiers, emails or paths, nothing is said."""
+    if not words or not _english_text(text):
         return []
-    runs: list[tuple[int, int, str]] = []  # (start, end, entity)
+    runs: list[tuple[int, int, str, int]] = []  # (start, end, "LOCATION" | "INITIAL" | "", words)
     for m in _WORD_TOKEN.finditer(text):
         word = m.group(1)
         shape = word.isupper() or (word[0].isupper() and not any(c.isupper() for c in word[1:]))
@@ -625,18 +634,23 @@ def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
             continue
         last = runs[-1] if runs else None
         if last and not text[last[1] : m.start()].strip(" \t") and (last[2] == "LOCATION" or not word.isupper()):
-            runs[-1] = (last[0], m.end(), last[2])  # the next word of a run
+            runs[-1] = (last[0], m.end(), last[2], last[3] + 1)  # the next word of a run
             continue
         before = text[max(0, m.start() - 6) : m.start()]
         if _PLACE_PREPOSITION.search(before) and (not word.isupper() or len(word) >= 5):
-            runs.append((m.start(), m.end(), "LOCATION"))
-        elif not word.isupper() and (m.start() == 0 or _SENTENCE_START.search(before[-4:])):
-            runs.append((m.start(), m.end(), "PERSON"))
-    return [
-        Span(a, b, kind, 0.55, "unknown_word")
-        for a, b, kind in runs
-        if not _ORG_WORD.match(text, b) and (kind == "LOCATION" or _english_goes_on(text, b, words))
-    ]
+            runs.append((m.start(), m.end(), "LOCATION", 1))
+        elif not word.isupper():
+            initial = m.start() == 0 or _SENTENCE_START.search(before[-4:])
+            runs.append((m.start(), m.end(), "INITIAL" if initial else "", 1))
+    out = []
+    for a, b, kind, n in runs:
+        if _ORG_WORD.match(text, b):
+            continue
+        if kind == "LOCATION":
+            out.append(Span(a, b, "LOCATION", 0.55, "unknown_word"))
+        elif n >= 2 or (kind == "INITIAL" and _english_goes_on(text, b, words)):
+            out.append(Span(a, b, "PERSON", 0.55, "unknown_word"))
+    return out
 
 
 @lru_cache(maxsize=4)
