@@ -409,3 +409,15 @@ def test_s3_errors_name_the_source_uri(s3, esconv_lines: list[bytes], monkeypatc
     with pytest.raises(IngestError) as err, listed.fetch():
         pass
     assert err.value.field == "source.uri" and f"could not fetch s3://{bucket}/raw/a.jsonl" in str(err.value)
+    # no credentials anywhere in the chain
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(key, "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # boto3 caches the credentials it found before
+    with pytest.raises(IngestError) as err:
+        resolve_source(f"s3://{bucket}/raw/*.jsonl", None)
+    assert err.value.field == "source.uri" and "Unable to locate credentials" in str(err.value)
