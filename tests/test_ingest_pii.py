@@ -105,6 +105,8 @@ def test_person_and_location_rules() -> None:
     assert ("the corner of 35 Pentelis Str. and Waechter Turnpike", "LOCATION") in found(
         "It's in the corner of 35 Pentelis Str. and Waechter Turnpike")
     assert ("Tjæreborg", "LOCATION") in found("We moved here from Tjæreborg")
+    assert ("tunisia", "LOCATION") in found("we moved here from tunisia")  # lower case after a place preposition
+    assert not found("i love turkey sandwiches from china town")  # never countries that are common words
     assert ("USNS Bergman", "LOCATION") in found("Megan Carey\nUSNS Bergman\nFPO AP 93757")
     assert ("704 1436 Redbud Drive", "LOCATION") in found("The restaurant is at 704 1436 Redbud Drive. It serves food.")
     assert {("Nicole", "PERSON"), ("John", "PERSON")} <= found("Nicole: Remember me?\nJohn: You saved my life!")
@@ -277,6 +279,7 @@ def test_name_cues_and_repairs() -> None:
         return {(text[s.start:s.end], s.entity) for s in PiiDetector(["PERSON", "LOCATION"]).detect([text])[0]}
 
     assert ("Enrico", "PERSON") in found('Enrico shouted at Gary: "What are you doing here?"')
+    assert found("I work for Datamyne") == set()  # the model's GPE after "work for" is a company
     assert ("Juliusz A Kwiatkowski", "PERSON") in found("Juliusz A Kwiatkowski lives at 28919 136 Filadelfeos Str., Klirou")
     assert ("Harris", "PERSON") in found("For my take on Mrs. Harris, see Guilty Pleasures")
     assert ("Quinzia", "PERSON") in found("I'd like to join accounts with ms. Quinzia")

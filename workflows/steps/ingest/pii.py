@@ -138,6 +138,12 @@ _US_STATES = (
     "Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|"
     "Virginia|Washington|West Virginia|Wisconsin|Wyoming"
 )
+# countries as informal text writes them ("originally from switzerland"), but not those that are
+# common English words ("turkey", "china", "chad", ...)
+_LOWER_COUNTRIES = "|".join(
+    c.lower() for c in _COUNTRIES.split("|")
+    if c.isalpha() and len(c) > 3 and c.lower() not in {"chad", "chile", "china", "georgia", "guinea", "jordan", "turkey", "japan", "panama", "wales"}
+)
 _CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"  # a capitalized word (Latin letters incl. accents)
 _NAME = rf"{_CAP}(?:[ \t]+(?:[A-Z]\.|{_CAP})){{0,3}}"
 _STREET_WORDS = r"(?:[\w'’.-]+[ \t]+){0,4}?"
@@ -217,6 +223,7 @@ RECOGNIZERS: list[Recognizer] = [
         0.8,
     ),
     Recognizer("country", "LOCATION", re.compile(rf"\b(?:{_COUNTRIES}|{_US_STATES})\b"), 0.75),
+    Recognizer("country_lower", "LOCATION", re.compile(rf"\b(?:from|in|to|near|visit|visited|visiting)[ \t]+({_LOWER_COUNTRIES})\b"), 0.6, group=1),
     Recognizer("zip_context", "LOCATION", re.compile(r"(?i)\b(?:zip(?: code)?|postcode|postal code)(?: is)?:?\s*([A-Z0-9]{2,5}(?: ?[A-Z0-9]{2,4})?)\b"), 0.8, group=1),
     Recognizer("address_context", "LOCATION", re.compile(r"(?i)\b(?:address(?: is)?:|lives? (?:at|on)|located at)[ \t]*\n?[ \t]*([^\n?!]{6,80}?)(?=[.?!]|\n|$)"), 0.55, group=1),
     Recognizer(
@@ -840,6 +847,9 @@ def load_ner(model: str) -> Any:
     return nlp
 
 
+_EMPLOYER_CUE = re.compile(r"\b(?:work|works|worked|working)[ \t]+(?:for|at)[ \t]+$")
+
+
 class PiiDetector:
     """Detects PII spans in batches of texts (see the module docstring for the method)."""
 
@@ -868,7 +878,10 @@ class PiiDetector:
                             continue
                         if entity == "PERSON" and name_evidence(self.ner_model).common_phrase(ent.text):
                             continue  # "Personality Disorder", "Zoom"
-                        found[i].append(Span(a + ent.start_char, a + ent.end_char, entity, 0.65, "spacy"))
+                        start = a + ent.start_char
+                        if entity == "LOCATION" and _EMPLOYER_CUE.search(texts[i], 0, start):
+                            continue  # "I work for Datamyne": a company
+                        found[i].append(Span(start, a + ent.end_char, entity, 0.65, "spacy"))
                 words = english_words(self.ner_model)  # on the same chunks: what the model missed
                 for i, a, b in todo:
                     found[i] += [
