@@ -1,5 +1,5 @@
 """First- and last-name lists for PII detection: the person providers of Faker (MIT), every
-locale whose names are written in Latin letters (about 70 locales: Europe, the Americas,
+locale whose names are written in Latin letters (61 of its 86 locales: Europe, the Americas,
 Africa, South and South-East Asia, plus the romanized names of Japanese and Chinese), lower-cased.
 
 They are read from the installed ``faker`` package once per process: nothing is downloaded.
