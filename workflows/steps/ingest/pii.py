@@ -807,11 +807,11 @@ def _known_names(text: str, tokens: list[re.Match[str]], ev: NameEvidence) -> li
     while i < len(tokens):
         m = tokens[i]
         word, shape = m.group(1), _name_shape(m.group(1))
+        if not shape or len(word) < 3 or word.lower() not in ev.first or _common_word(word) or word in _COMMON_CAPS:
+            i += 1
+            continue
         english = ev.english(word)
-        if (
-            not shape or len(word) < 3 or word.lower() not in ev.first or _common_word(word) or word in _COMMON_CAPS
-            or (shape == "lower" and (english or _typo(word, ev.words)))
-        ):
+        if shape == "lower" and (english or _typo(word, ev.words)):
             i += 1
             continue
         end, j, surname = m.end(1), i + 1, False
