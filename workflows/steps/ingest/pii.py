@@ -734,7 +734,7 @@ def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
     return out
 
 
-_NAME_WORD = re.compile(r"(?<![\w'’@./-])([^\W\d_][\w'’-]*)(?![\w@])(\.?)")
+_NAME_WORD = re.compile(_WORD_TOKEN.pattern + r"(\.?)")  # a word and an initial's dot
 _PARTICLES = frozenset("van von der den de del della di da dos du le la ten ter bin ibn".split())
 
 
