@@ -14,7 +14,9 @@ from pixelgate.workflows.api.meta import now_rfc3339
 from pixelgate.workflows.api.training_run import TrainingRunSpec, TrainingRunStatus
 from pixelgate.workflows.review import review
 
-from .dependencies import Ref, find
+from pixelgate.workflows.api.kinds import COMPILE_RUN, DECIDED, TRAINING_RUN, WAITING_FOR_RUN
+
+from .dependencies import KIND_INDEX, Ref, find
 from .status import Transition
 
 APPROVED_BY_ANNOTATION = "pixelgate.dev/approved-by"
@@ -24,12 +26,10 @@ def _status(ref: Ref | None, model: type[Any]) -> Any:
     return model.model_validate(dict(ref.status)) if ref is not None and ref.current else None
 
 
-def decide(
-    body: Mapping[str, Any],
-    compiles: Mapping[str, Iterable[Ref]],
-    trainings: Mapping[str, Iterable[Ref]],
-) -> tuple[dict[str, Any], list[Transition]]:
-    """The GateReview's new status (wire form) and the transitions worth an Event."""
+def decide(body: Mapping[str, Any], indexes: Mapping[str, Mapping[str, Iterable[Ref]]]) -> tuple[dict[str, Any], list[Transition]]:
+    """The GateReview's new status (wire form) and the transitions worth an Event; ``indexes`` are
+    the operator's snapshot indexes (:data:`~.dependencies.KIND_INDEX`)."""
+    compiles, trainings = indexes[KIND_INDEX[COMPILE_RUN]], indexes[KIND_INDEX[TRAINING_RUN]]
     resource = parse_resource(dict(body))
     spec = resource.spec
     ns = body["metadata"].get("namespace") or ""
@@ -65,5 +65,5 @@ def decide(
         elif status.phase == "AwaitingApproval":
             transitions.append(Transition("Normal", "AwaitingApproval", f"{spec.gate} passed its checks; waiting for an approver"))
         elif status.phase == "Waiting":
-            transitions.append(Transition("Normal", "WaitingForRun", next((c.message for c in status.conditions if c.type == "Decided"), "")))
+            transitions.append(Transition("Normal", WAITING_FOR_RUN, next((c.message for c in status.conditions if c.type == DECIDED), "")))
     return status.to_wire(), transitions

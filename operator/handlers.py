@@ -19,19 +19,18 @@ from typing import Any
 import kopf
 
 from pixelgate.workflows.api import KINDS
+from pixelgate.workflows.api.kinds import GATE_REVIEW, WORKFLOW_KINDS
 from pixelgate.workflows.api.meta import GROUP, VERSION
+from pixelgate.workflows.layout import resource_prefix
 from pixelgate.workflows.render.common import LABEL_KIND, LABEL_NAME
 
 from . import dependencies as deps
-from .reconcile import STORE_PREFIX, Reconciler
+from .reconcile import Reconciler
 from .status import ARGO_GROUP, ARGO_VERSION
-
-RUN_KINDS = ("DatasetFamily", "CompileRun", "TrainingRun")
-INDEX_NAMES = ("families", "compiles", "trainings", "family_deps", "compile_deps", "training_deps", "review_deps")
 
 
 def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {name: kwargs[name] for name in INDEX_NAMES}
+    return {name: kwargs[name] for name in deps.INDEX_NAMES}
 
 
 def _retention_delete(spec: Any, **_: Any) -> bool:
@@ -42,15 +41,12 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     res = {kind: dict(group=GROUP, version=VERSION, plural=KINDS[kind].plural, registry=registry) for kind in KINDS}
 
-    kopf.index(**res["DatasetFamily"], id="families")(deps.index_by_namespace)
-    kopf.index(**res["CompileRun"], id="compiles")(deps.index_by_namespace)
-    kopf.index(**res["TrainingRun"], id="trainings")(deps.index_by_namespace)
-    kopf.index(**res["DatasetFamily"], id="family_deps")(deps.index_family_dependents)
-    kopf.index(**res["CompileRun"], id="compile_deps")(deps.index_compile_dependents)
-    kopf.index(**res["TrainingRun"], id="training_deps")(deps.index_training_dependents)
-    kopf.index(**res["GateReview"], id="review_deps")(deps.index_review_dependents)
+    for kind, index_id in deps.KIND_INDEX.items():
+        kopf.index(**res[kind], id=index_id)(deps.snapshot_index(kind))
+    for kind, index_id in deps.DEPENDENTS_INDEX.items():
+        kopf.index(**res[kind], id=index_id)(deps.dependents_index(kind))
 
-    for kind in RUN_KINDS:
+    for kind in WORKFLOW_KINDS:
 
         async def reconcile(namespace: str, name: str, _kind: str = kind, **kwargs: Any) -> None:
             await reconciler.reconcile(_kind, namespace, name, _indexes(kwargs))
@@ -61,7 +57,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
 
         async def cleanup(name: str, logger: Any, _kind: str = kind, **_: Any) -> None:
             removed = await reconciler.delete_outputs(_kind, name)
-            logger.info("retention Delete: removed %d objects under %s/%s/", removed, STORE_PREFIX[_kind], name)
+            logger.info("retention Delete: removed %d objects under %s", removed, resource_prefix(_kind, name))
 
         kopf.on.delete(**res[kind], id="retention-delete", when=_retention_delete)(cleanup)
 
@@ -72,16 +68,15 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
                 reconciler.metrics.observe(_kind, namespace, name, None)
                 return
             reconciler.metrics.observe(_kind, namespace, name, body.get("status") or {}, spec=dict(body.get("spec") or {}))
-            if _kind == "GateReview":
+            if _kind == GATE_REVIEW:
                 await reconciler.review(namespace, name, _indexes(kwargs))
-            else:
-                await reconciler.on_dependency_change(_kind, namespace, name, _indexes(kwargs))
+            await reconciler.on_dependency_change(_kind, namespace, name, _indexes(kwargs))
 
         kopf.on.event(**res[kind], id="observe")(observe)
 
     @kopf.on.event(ARGO_GROUP, ARGO_VERSION, "workflows", labels={LABEL_KIND: kopf.PRESENT, LABEL_NAME: kopf.PRESENT}, registry=registry, id="mirror")
     async def mirror(event: dict[str, Any], body: Any, labels: Any, **kwargs: Any) -> None:
-        if event["type"] == "DELETED" or labels[LABEL_KIND] not in RUN_KINDS:
+        if event["type"] == "DELETED" or labels[LABEL_KIND] not in WORKFLOW_KINDS:
             return
         await reconciler.mirror(dict(body), labels[LABEL_KIND], labels[LABEL_NAME], _indexes(kwargs))
 

@@ -21,6 +21,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pydantic import ValidationError
+
+from pixelgate.workflows.api import KINDS
+from pixelgate.workflows.api.compile_run import CompileRunSpec, CompileRunStatus
+from pixelgate.workflows.api.dataset_family import DatasetFamilyStatus
+from pixelgate.workflows.api.gate_review import GateReviewSpec, GateReviewStatus
+from pixelgate.workflows.api.training_run import TrainingRunSpec, TrainingRunStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,59 @@ def _rate(part: Any, whole: Any) -> float | None:
     return float(part) / float(whole) if isinstance(part, (int, float)) and isinstance(whole, (int, float)) and whole else None
 
 
+def _family(m: dict[str, GaugeMetricFamily], labels: list[str], status: DatasetFamilyStatus) -> None:
+    for key, value in (
+        ("records", status.records_out),
+        ("quarantine", _rate(status.quarantined, status.records_in)),
+        ("pii", _rate(status.pii_entities, status.records_in)),
+        ("quality", status.quality_mean),
+    ):
+        if value is not None:
+            m[key].add_metric(labels, float(value))
+
+
+def _compile(m: dict[str, GaugeMetricFamily], labels: list[str], status: CompileRunStatus, spec: CompileRunSpec | None) -> None:
+    for key, value in (("dup", status.duplicate_rate), ("out_dup", status.output_duplicate_rate), ("records", status.records)):
+        if value is not None:
+            m[key].add_metric(labels, float(value))
+    if spec is not None:
+        m["max_dup"].add_metric(labels, float(spec.gates.max_duplicate_rate))
+    for gate in status.gates:
+        m["gate"].add_metric([*labels, gate.name], 1.0 if gate.passed else 0.0)
+    for feature in sorted(status.drift, key=lambda f: f.feature):
+        m["psi"].add_metric([*labels, feature.feature], feature.psi)
+        m["js"].add_metric([*labels, feature.feature], feature.js)
+
+
+def _training(
+    m: dict[str, GaugeMetricFamily], labels: list[str], status: TrainingRunStatus, spec: TrainingRunSpec | None, trained: Any
+) -> None:
+    for metric, value in sorted(status.scores.items()):
+        m["metric"].add_metric([*labels, metric], float(value))
+    if status.best_metric is not None:
+        m["best"].add_metric(labels, float(status.best_metric))
+    running = status.phase == "Running"
+    gpus = spec.resources.nodes * spec.resources.gpus_per_node if spec is not None else 0
+    m["gpus"].add_metric(labels, float(gpus) if running else 0.0)
+    if running and trained is not None:
+        m["progress"].add_metric(labels, float(trained[1]))
+
+
+def _review(decision: GaugeMetricFamily, labels: list[str], status: GateReviewStatus, spec: GateReviewSpec | None) -> None:
+    current = status.decision if status.phase in ("Passed", "Failed") else status.phase
+    for option in ("Pass", "Fail", "AwaitingApproval", "Waiting"):
+        decision.add_metric([*labels, spec.gate if spec else "", option], 1.0 if current == option else 0.0)
+
+
+def _spec(kind: str, spec: Mapping[str, Any]) -> Any:
+    try:
+        return KINDS[kind].spec.model_validate(spec)
+    except ValidationError:
+        return None
+
+
 class _StatusCollector(Collector):
-    """Gauges derived from the resource snapshot at scrape time."""
+    """Gauges derived from the resource snapshot at scrape time; each status is read through its model."""
 
     def __init__(self, metrics: "Metrics"):
         self.metrics = metrics
@@ -85,49 +143,23 @@ class _StatusCollector(Collector):
         decision = GaugeMetricFamily(
             "pixelgate_gate_decision", "1 for the GateReview's current decision (Pass, Fail, AwaitingApproval, Waiting).", labels=["namespace", "review", "gate", "decision"]
         )
-        for (kind, ns, name), (status, extra) in sorted(snap.items()):
-            spec = extra.get("spec") or {}
-            if status.get("phase") in ("Pending", "Running") and extra.get("last_progress") is not None:
+        for (kind, ns, name), (raw, extra) in sorted(snap.items()):
+            try:
+                status = KINDS[kind].status.model_validate(raw)
+            except ValidationError as err:  # a status someone else wrote: skip its figures, say so
+                log.warning("metrics: %s %s/%s has an unreadable status: %s", kind, ns, name, err)
+                continue
+            spec = _spec(kind, extra.get("spec") or {})
+            if status.phase in ("Pending", "Running") and extra.get("last_progress") is not None:
                 progress.add_metric([ns, kind, name], float(extra["last_progress"]))
-            if kind == "DatasetFamily":
-                for key, value in (
-                    ("records", status.get("recordsOut")),
-                    ("quarantine", _rate(status.get("quarantined"), status.get("recordsIn"))),
-                    ("pii", _rate(status.get("piiEntities"), status.get("recordsIn"))),
-                    ("quality", status.get("qualityMean")),
-                ):
-                    if value is not None:
-                        fam[key].add_metric([ns, name], float(value))
-            elif kind == "CompileRun":
-                for key, field in (("dup", "duplicateRate"), ("out_dup", "outputDuplicateRate")):
-                    if status.get(field) is not None:
-                        comp[key].add_metric([ns, name], float(status[field]))
-                if status.get("records") is not None:
-                    comp["records"].add_metric([ns, name], float(status["records"]))
-                if (spec.get("gates") or {}).get("maxDuplicateRate") is not None:
-                    comp["max_dup"].add_metric([ns, name], float(spec["gates"]["maxDuplicateRate"]))
-                for gate in status.get("gates") or []:
-                    comp["gate"].add_metric([ns, name, str(gate.get("name"))], 1.0 if gate.get("passed") else 0.0)
-                for feature, values in sorted((extra.get("drift") or {}).items()):
-                    for key in ("psi", "js"):
-                        if isinstance(values.get(key), (int, float)):
-                            comp[key].add_metric([ns, name, feature], float(values[key]))
-            elif kind == "TrainingRun":
-                for metric, value in sorted((status.get("scores") or {}).items()):
-                    train["metric"].add_metric([ns, name, metric], float(value))
-                if status.get("bestMetric") is not None:
-                    train["best"].add_metric([ns, name], float(status["bestMetric"]))
-                resources = spec.get("resources") or {}
-                running = status.get("phase") == "Running"
-                train["gpus"].add_metric([ns, name], float(resources.get("nodes", 1) * resources.get("gpusPerNode", 1)) if running else 0.0)
-                trained = extra.get("training_progress")
-                if running and trained is not None:
-                    train["progress"].add_metric([ns, name], float(trained[1]))
-            elif kind == "GateReview":
-                phase = status.get("phase")
-                current = status.get("decision") if phase in ("Passed", "Failed") else phase
-                for option in ("Pass", "Fail", "AwaitingApproval", "Waiting"):
-                    decision.add_metric([ns, name, str(spec.get("gate", "")), option], 1.0 if current == option else 0.0)
+            if isinstance(status, DatasetFamilyStatus):
+                _family(fam, [ns, name], status)
+            elif isinstance(status, CompileRunStatus):
+                _compile(comp, [ns, name], status, spec)
+            elif isinstance(status, TrainingRunStatus):
+                _training(train, [ns, name], status, spec, extra.get("training_progress"))
+            elif isinstance(status, GateReviewStatus):
+                _review(decision, [ns, name], status, spec)
         yield from fam.values()
         yield from comp.values()
         yield from train.values()

@@ -21,11 +21,11 @@ from typing import Any
 import kopf
 
 from pixelgate.workflows.api import KINDS, ManifestError, parse_resource
-from pixelgate.workflows.api.meta import Condition, set_condition, spec_hash, with_inputs_hash
-from pixelgate.workflows.layout import compile_root
-from pixelgate.workflows.render import RenderError, render_workflow
+from pixelgate.workflows.api.kinds import GATE_REVIEW, TRAINING_RUN, Readiness, identity, readiness
+from pixelgate.workflows.api.meta import Condition, set_condition
+from pixelgate.workflows.layout import resource_prefix
+from pixelgate.workflows.render import RenderError, render_workflow, workflow_name
 from pixelgate.workflows.store import open_store
-from pixelgate.workflows.steps.compile.drift import DriftReport
 
 from . import dependencies as deps
 from . import gates
@@ -33,13 +33,11 @@ from .config import OperatorConfig
 from .kube import Kube
 from .metrics import Metrics
 from .status import (
-    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependency_met, node_template, status_from_workflow, waiting_status,
+    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependencies_met, node_template, status_from_workflow, task_runs,
+    waiting_status,
 )
 
 log = logging.getLogger(__name__)
-
-DEPENDENCY_CONDITION = {"DatasetFamily": "SourcesReady", "CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}
-STORE_PREFIX = {"DatasetFamily": "families", "CompileRun": "compiles", "TrainingRun": "trainings"}
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,8 +77,10 @@ def training_progress(workflow: Mapping[str, Any], before: tuple[str, float] | N
     the node's ``progress``. A change is dated when the operator sees it; a step that has not
     advanced since it started is dated by its start, so a training stuck from the outset alerts.
     """
-    nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
-    train = next((n for n in nodes if n.get("type") == "Pod" and node_template(n) == "train" and n.get("phase") == "Running"), None)
+    nodes = list(((workflow.get("status") or {}).get("nodes") or {}).values())
+    first = KINDS[TRAINING_RUN].tasks[0].name
+    running = {run.name for run in task_runs(TRAINING_RUN, nodes) if run.task == first and run.phase == "Running"}
+    train = next((n for n in nodes if n.get("type") == "Pod" and n.get("displayName") in running), None)
     if train is None:
         return None
     progress = str(train.get("progress") or "")
@@ -118,22 +118,11 @@ class Reconciler:
 
     # ------------------------------------------------------------------ workflow-backed kinds
 
-    def readiness(self, kind: str, resource: Any, namespace: str, indexes: Mapping[str, Any]) -> deps.Readiness | None:
-        if kind == "DatasetFamily" and resource.spec.source.derive is not None:
-            return deps.sources_readiness(resource.name, resource.spec.source.derive, indexes["families"].get(namespace, ()))
-        if kind == "CompileRun":
-            return deps.families_readiness(resource.spec.families, indexes["families"].get(namespace, ()))
-        if kind == "TrainingRun":
-            name = resource.spec.compile_run
-            return deps.compile_readiness(name, deps.find(indexes["compiles"], namespace, name))
-        return None
-
     @staticmethod
-    def inputs(kind: str, resource: Any, namespace: str, indexes: Mapping[str, Any]) -> dict[str, str]:
-        """The inputs that join a resource's workflow hash: a derived family's parents."""
-        if kind == "DatasetFamily" and resource.spec.source.derive is not None:
-            return deps.parent_hashes(resource.name, resource.spec.source.derive, indexes["families"].get(namespace, ()))
-        return {}
+    def readiness(kind: str, resource: Any, namespace: str, indexes: Mapping[str, Any]) -> Readiness:
+        """The declared dependencies of ``resource`` against the indexes; when ready, the inputs'
+        identities (they join the resource's workflow hash)."""
+        return readiness(kind, resource.name, resource.spec, deps.observed_in(indexes, namespace))
 
     async def reconcile(self, kind: str, namespace: str, name: str, indexes: Mapping[str, Any]) -> str:
         """Bring one DatasetFamily, CompileRun or TrainingRun to its spec. Returns the outcome."""
@@ -160,20 +149,25 @@ class Reconciler:
             await self._invalid(kind, namespace, name, str(err), generation)
             raise kopf.PermanentError(str(err)) from None
         ready = self.readiness(kind, resource, namespace, indexes)
-        condition = DEPENDENCY_CONDITION.get(kind)
-        if ready is not None and not ready.ready:
+        if not ready.ready:
             written, transitions = await self.kube.update_status(
                 kind, namespace, name,
-                lambda b: waiting_status(kind, b.get("status") or {}, condition, ready.reason, ready.message, b["metadata"].get("generation")),
+                lambda b: waiting_status(kind, b.get("status") or {}, ready.condition, ready.reason, ready.message, b["metadata"].get("generation")),
                 body,
             )
             if written:
                 self.emit(written, transitions)
             return "waiting"
+        status = body.get("status") or {}
+        expected = workflow_name(name, identity(resource.spec, ready.inputs))
+        if status.get("workflow") == expected and status.get("observedGeneration") == generation:
+            # this spec and these inputs already have their workflow, and the workflow watch mirrors it;
+            # a finished one is never re-created, even after Argo's TTL removed it (the status is the record)
+            return "existing"
         try:
             manifest = await asyncio.to_thread(
                 render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri, runtime=self.cfg.runtime(),
-                inputs=self.inputs(kind, resource, namespace, indexes),
+                inputs=ready.inputs,
             )
         except RenderError as err:
             await self._invalid(kind, namespace, name, str(err), generation)
@@ -188,9 +182,7 @@ class Reconciler:
 
         def compute(b: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]] | None:
             gen = b["metadata"].get("generation")
-            current = dict(b.get("status") or {})
-            if ready is not None:
-                current = dependency_met(kind, current, condition, ready.message, gen)
+            current = dependencies_met(kind, dict(b.get("status") or {}), ready.met, gen)
             if current.get("workflow") == wf_name and current.get("observedGeneration") == gen:
                 return current, []  # the workflow watch already mirrors this workflow
             return status_from_workflow(kind, current, workflow, gen)
@@ -225,8 +217,8 @@ class Reconciler:
                 resource = parse_resource(dict(b))
             except ManifestError:
                 return None
-            current_hash = with_inputs_hash(spec_hash(resource.spec), self.inputs(kind, resource, namespace, indexes))
-            if current_hash != wf_hash:
+            ready = self.readiness(kind, resource, namespace, indexes)
+            if not ready.ready or identity(resource.spec, ready.inputs) != wf_hash:
                 return None  # a workflow of an earlier spec: its news is history
             return status_from_workflow(kind, b.get("status") or {}, dict(workflow), b["metadata"].get("generation"))
 
@@ -235,74 +227,44 @@ class Reconciler:
         if written:
             self.emit(written, transitions)
             facts: dict[str, Any] = {"last_progress": last_progress(workflow)}
-            if kind == "TrainingRun":
+            if kind == TRAINING_RUN:
                 before = self.metrics.fact(kind, namespace, owner, "training_progress")
                 facts["training_progress"] = training_progress(workflow, before, time.time())
-            if kind == "CompileRun" and written["status"].get("phase") == "Succeeded":
-                facts["drift"] = await asyncio.to_thread(self.load_drift, owner, wf_hash or "")
             self.metrics.observe(kind, namespace, owner, written["status"], **facts)
-
-    def load_drift(self, compile_name: str, digest: str) -> dict[str, dict[str, float]]:
-        """PSI/JS per feature from the compile's ``drift.json``; empty when there is none."""
-        try:
-            doc = open_store(self.cfg.store_uri).read_json(f"{compile_root(compile_name, digest)}/drift.json")
-        except Exception as err:  # no baseline, no drift report, or the store is unreachable
-            log.info("no drift for compile %s/%s: %s", compile_name, digest, err)
-            return {}
-        report = DriftReport.model_validate(doc)
-        return {f.feature: {"psi": f.psi, "js": f.js} for f in report.features}
 
     # ------------------------------------------------------------------ GateReview
 
     async def review(self, namespace: str, name: str, indexes: Mapping[str, Any]) -> str:
         started = time.perf_counter()
         try:
-            async with self.locked("GateReview", namespace, name):
-                written, transitions = await self.kube.update_status(
-                    "GateReview", namespace, name, lambda b: gates.decide(b, indexes["compiles"], indexes["trainings"])
-                )
+            async with self.locked(GATE_REVIEW, namespace, name):
+                written, transitions = await self.kube.update_status(GATE_REVIEW, namespace, name, lambda b: gates.decide(b, indexes))
         except Exception as err:
-            self.metrics.errors.labels("GateReview", type(err).__name__).inc()
+            self.metrics.errors.labels(GATE_REVIEW, type(err).__name__).inc()
             raise
         finally:
-            self.metrics.latency.labels("GateReview").observe(time.perf_counter() - started)
+            self.metrics.latency.labels(GATE_REVIEW).observe(time.perf_counter() - started)
         if written:
             self.emit(written, transitions)
         outcome = (written or {}).get("status", {}).get("phase") or "unchanged"
-        self.metrics.reconciles.labels("GateReview", outcome).inc()
+        self.metrics.reconciles.labels(GATE_REVIEW, outcome).inc()
         return outcome
 
     # ------------------------------------------------------------------ dependency triggers
 
     async def on_dependency_change(self, kind: str, namespace: str, name: str, indexes: Mapping[str, Any]) -> None:
-        """A dependency's status changed: reconcile the resources waiting on it (from the indexes)."""
-        if kind == "DatasetFamily":
-            keys = [(namespace, name), (namespace, deps.ANY)]
-            # Derived families re-derive when a parent becomes Ready (its spec hash joins theirs).
-            parent = deps.find(indexes["families"], namespace, name)
-            derived = {n for k in keys for n in indexes["family_deps"].get(k, ())} - {name}
-            for family in sorted(derived):
-                ref = deps.find(indexes["families"], namespace, family)
-                if ref is None or ref.phase in deps.WAITING_PHASES or (parent is not None and parent.ready("Ready")):
-                    await self.reconcile("DatasetFamily", namespace, family, indexes)
-            waiting = {n for k in keys for n in indexes["compile_deps"].get(k, ())}
-            for compile_name in sorted(waiting):
-                ref = deps.find(indexes["compiles"], namespace, compile_name)
-                if ref is None or ref.phase in deps.WAITING_PHASES or not ref.current:
-                    await self.reconcile("CompileRun", namespace, compile_name, indexes)
-        if kind == "CompileRun":
-            for training in sorted(set(indexes["training_deps"].get((namespace, name), ()))):
-                ref = deps.find(indexes["trainings"], namespace, training)
-                if ref is None or ref.phase in deps.WAITING_PHASES or not ref.current:
-                    await self.reconcile("TrainingRun", namespace, training, indexes)
-        if kind in ("CompileRun", "TrainingRun"):
-            for review in sorted(set(indexes["review_deps"].get((namespace, kind, name), ()))):
-                await self.review(namespace, review, indexes)
+        """A resource's status changed: reconcile (or re-decide) the resources that depend on it.
+        Reconciling is cheap when nothing changed for them: their workflow name is already known."""
+        for dependent_kind, dependent in deps.dependents(indexes, namespace, kind, name):
+            if dependent_kind == GATE_REVIEW:
+                await self.review(namespace, dependent, indexes)
+            else:
+                await self.reconcile(dependent_kind, namespace, dependent, indexes)
 
     # ------------------------------------------------------------------ deletion
 
     async def delete_outputs(self, kind: str, name: str) -> int:
-        """``spec.retention: Delete``: remove the resource's store prefix (all spec hashes)."""
-        prefix = f"{STORE_PREFIX[kind]}/{name}/"
+        """``spec.retention: Delete``: remove the resource's store prefix (all identities)."""
+        prefix = resource_prefix(kind, name)
         return await asyncio.to_thread(lambda: open_store(self.cfg.store_uri).delete_prefix(prefix))
 

@@ -6,53 +6,31 @@ result. The mapping is:
 * Argo's phase -> the kind's summary phase and summary condition (``Ready`` for families,
   ``Succeeded`` for runs), with reasons ``WorkflowPending``/``WorkflowRunning``/``WorkflowSucceeded``/
   ``WorkflowFailed``;
-* the workflow's nodes -> per-stage conditions (e.g. ``Deduplicated``, ``Verified``), ``progress``
-  and ``failedNodes``;
-* the workflow's output parameters -> figures, through the renderer's
-  :func:`pixelgate.workflows.render.status_from_outputs` (the same mapping the local runner uses).
+* the workflow's nodes -> :class:`~pixelgate.workflows.render.status.TaskRun` records (each pod's
+  task, phase, message and the step's result, which Argo keeps on the node) -> per-stage conditions
+  (e.g. ``Deduplicated``, ``Verified``) and figures, through the renderer's
+  :func:`~pixelgate.workflows.render.status.status_from_runs` (the mapping the local runner uses);
+* ``progress`` and ``failedNodes`` from the workflow itself.
 
 Each change of phase or stage condition yields a :class:`Transition`, which becomes a Kubernetes Event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pixelgate.workflows.api import KINDS
 from pixelgate.workflows.api.meta import Condition, get_condition, set_condition
 from pixelgate.workflows.api.run_status import NodeFailure
-from pixelgate.workflows.render import status_from_outputs
 from pixelgate.workflows.render.common import LABEL_HASH as LABEL_SPEC_HASH
+from pixelgate.workflows.render.status import FAILED_PHASES, TaskRun, status_from_runs, task_of_template
 
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "pixelgate-operator"
-
-FAILED_PHASES = ("Failed", "Error")
-
-
-@dataclass(frozen=True)
-class KindPolicy:
-    """How one kind's status reads a workflow: phase names, summary condition, and stages."""
-
-    summary: str
-    succeeded_phase: str
-    # Stage condition -> the rendered templates (name prefixes) that make up the stage, in pipeline order.
-    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-POLICIES: dict[str, KindPolicy] = {
-    "DatasetFamily": KindPolicy("Ready", "Ready", {"Ingested": ("ingest",)}),
-    "CompileRun": KindPolicy(
-        "Succeeded",
-        "Succeeded",
-        {"Deduplicated": ("compile-signatures", "compile-buckets", "compile-merge", "compile-filter"), "Verified": ("compile-verify",)},
-    ),
-    "TrainingRun": KindPolicy("Succeeded", "Succeeded", {"Trained": ("train",), "Evaluated": ("evaluate",)}),
-}
 
 
 @dataclass(frozen=True)
@@ -78,44 +56,26 @@ def node_template(node: dict[str, Any]) -> str:
     return node.get("templateName") or (node.get("templateRef") or {}).get("template") or node.get("displayName") or ""
 
 
-def workflow_outputs(workflow: dict[str, Any]) -> dict[str, str]:
-    """The workflow's own output parameters (its entry DAG's results), name -> raw value."""
-    params = ((workflow.get("status") or {}).get("outputs") or {}).get("parameters") or []
-    return {p["name"]: p.get("value") or "" for p in params if "name" in p}
+def _result(node: dict[str, Any]) -> str | None:
+    params = (node.get("outputs") or {}).get("parameters") or []
+    return next((p.get("value") for p in params if p.get("name") == "result"), None)
 
 
-def _stage_condition(
-    stage: str, prefixes: tuple[str, ...], nodes: list[dict[str, Any]], later_started: bool, wf_phase: str, generation: int | None
-) -> Condition:
-    mine = [n for n in nodes if n.get("type") == "Pod" and node_template(n).startswith(prefixes)]
-    failed = [n for n in mine if n.get("phase") in FAILED_PHASES]
-    if failed:
-        msg = "; ".join(f"{n.get('displayName')}: {n.get('message') or n.get('phase')}" for n in failed)
-        return Condition(type=stage, status="False", reason="StepFailed", message=msg, observed_generation=generation)
-    if not mine:
-        return Condition(type=stage, status="Unknown", reason="NotStarted", message="", observed_generation=generation)
-    done = all(n.get("phase") in ("Succeeded", "Skipped", "Omitted") for n in mine)
-    if done and (later_started or wf_phase == "Succeeded"):
-        return Condition(type=stage, status="True", reason="StepsSucceeded", message=f"{len(mine)} step(s) succeeded", observed_generation=generation)
-    return Condition(type=stage, status="Unknown", reason="InProgress", message=f"{sum(n.get('phase') == 'Succeeded' for n in mine)}/{len(mine)} step(s) done", observed_generation=generation)
+def _rank(node: dict[str, Any]) -> str:
+    params = (node.get("inputs") or {}).get("parameters") or []
+    return next((str(p.get("value")) for p in params if p.get("name") == "rank"), "")
 
 
-def _summary_condition(policy: KindPolicy, wf_phase: str, name: str, message: str, generation: int | None) -> Condition:
-    if wf_phase == "Succeeded":
-        return Condition(type=policy.summary, status="True", reason="WorkflowSucceeded", message=f"workflow {name} succeeded", observed_generation=generation)
-    if wf_phase in FAILED_PHASES:
-        return Condition(type=policy.summary, status="False", reason="WorkflowFailed", message=message or f"workflow {name} failed", observed_generation=generation)
-    waiting = "False" if policy.summary == "Ready" else "Unknown"
-    reason = "WorkflowRunning" if wf_phase == "Running" else "WorkflowPending"
-    return Condition(type=policy.summary, status=waiting, reason=reason, message=f"workflow {name} is {wf_phase.lower()}", observed_generation=generation)
-
-
-def _phase(policy: KindPolicy, wf_phase: str) -> str:
-    if wf_phase == "Succeeded":
-        return policy.succeeded_phase
-    if wf_phase in FAILED_PHASES:
-        return "Failed"
-    return "Running" if wf_phase == "Running" else "Pending"
+def task_runs(kind: str, nodes: list[dict[str, Any]]) -> list[TaskRun]:
+    """The workflow's pods as :class:`TaskRun` records (Argo keeps each step's result on its node)."""
+    tasks = task_of_template(kind)
+    runs = []
+    for n in nodes:
+        task = tasks.get(node_template(n))
+        if n.get("type") != "Pod" or task is None:
+            continue
+        runs.append(TaskRun(task, n.get("phase") or "Pending", n.get("displayName") or "", n.get("message") or "", _result(n), _rank(n)))
+    return runs
 
 
 def _condition_transitions(before: list[Condition], after: list[Condition]) -> list[Transition]:
@@ -130,7 +90,6 @@ def _condition_transitions(before: list[Condition], after: list[Condition]) -> l
 
 def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str, Any], generation: int | None) -> tuple[dict[str, Any], list[Transition]]:
     """The owner's new status (wire form) given its current status and its current workflow."""
-    policy = POLICIES[kind]
     model = KINDS[kind].status
     before = model.model_validate(current or {})
     wf_phase = argo_phase(workflow)
@@ -142,31 +101,20 @@ def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str,
         for n in nodes
         if n.get("type") == "Pod" and n.get("phase") in FAILED_PHASES
     ]
-    conditions = list(before.conditions)
-    conditions = set_condition(conditions, _summary_condition(policy, wf_phase, name, wf_status.get("message") or "", generation))
-    stages = list(policy.stages.items())
-    for i, (stage, prefixes) in enumerate(stages):
-        later = any(n.get("type") == "Pod" and node_template(n).startswith(p) for _, ps in stages[i + 1 :] for p in ps for n in nodes)
-        conditions = set_condition(conditions, _stage_condition(stage, prefixes, nodes, later, wf_phase, generation))
-    phase = _phase(policy, wf_phase)
     spec_hash = (workflow["metadata"].get("labels") or {}).get(LABEL_SPEC_HASH) or before.spec_hash or ""
-    figures = status_from_outputs(
-        kind, phase=phase, workflow=name, spec_hash=spec_hash, outputs=workflow_outputs(workflow), previous=before
+    computed = status_from_runs(
+        kind, workflow_phase=wf_phase, workflow=name, identity=spec_hash, runs=task_runs(kind, nodes),
+        message=wf_status.get("message") or "", previous=before, generation=generation,
     )
     updates: dict[str, Any] = {
-        "phase": phase,
         "observed_generation": generation,
-        "conditions": conditions,
-        "workflow": name,
         "spec_hash": spec_hash or None,
-        "workflow_phase": wf_phase,
         "progress": wf_status.get("progress") or before.progress,
-        "message": wf_status.get("message") or None,
         "failed_nodes": failures,
         "started_at": wf_status.get("startedAt") or before.started_at,
         "finished_at": wf_status.get("finishedAt") or None,
     }
-    after = model.model_validate({**figures.model_dump(), **updates})
+    after = computed.model_copy(update=updates)
     transitions = _condition_transitions(before.conditions, after.conditions)
     if before.phase != after.phase:
         warn = after.phase == "Failed"
@@ -179,14 +127,17 @@ def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str,
 def waiting_status(
     kind: str, current: dict[str, Any], condition: str, reason: str, message: str, generation: int | None
 ) -> tuple[dict[str, Any], list[Transition]]:
-    """Phase ``Waiting`` with ``<condition>=False`` because a dependency is not ready yet."""
-    model = KINDS[kind].status
-    before = model.model_validate(current or {})
+    """Phase ``Waiting`` with ``<condition>=False`` because a dependency is not ready yet. A resource
+    that already ran for this generation keeps its phase and figures (its outputs are still the
+    record) and only shows the condition, until the dependency is ready and it runs again."""
+    info = KINDS[kind]
+    before = info.status.model_validate(current or {})
     cond = Condition(type=condition, status="False", reason=reason, message=message, observed_generation=generation)
     conditions = set_condition(list(before.conditions), cond)
-    summary_type = KINDS[kind].summary_condition
+    if before.workflow and before.observed_generation == generation and before.phase not in (None, "", "Waiting"):
+        return before.model_copy(update={"conditions": conditions}).to_wire(), []
     summary = Condition(
-        type=summary_type, status="False" if summary_type == "Ready" else "Unknown", reason=reason, message=message, observed_generation=generation
+        type=info.summary_condition, status=info.summary_while_running, reason=reason, message=message, observed_generation=generation
     )
     conditions = set_condition(conditions, summary)
     after = before.model_copy(update={"phase": "Waiting", "observed_generation": generation, "conditions": conditions, "message": message})
@@ -195,10 +146,11 @@ def waiting_status(
     return after.to_wire(), transitions
 
 
-def dependency_met(kind: str, current: dict[str, Any], condition: str, message: str, generation: int | None) -> dict[str, Any]:
-    """Record ``<condition>=True`` once the dependencies are ready (before the workflow is submitted)."""
-    model = KINDS[kind].status
-    before = model.model_validate(current or {})
-    cond = Condition(type=condition, status="True", reason="DependenciesReady", message=message, observed_generation=generation)
-    return before.model_copy(update={"conditions": set_condition(list(before.conditions), cond)}).to_wire()
-
+def dependencies_met(kind: str, current: dict[str, Any], met: tuple[tuple[str, str], ...], generation: int | None) -> dict[str, Any]:
+    """Record ``<condition>=True`` for each dependency met (before the workflow is submitted)."""
+    before = KINDS[kind].status.model_validate(current or {})
+    conditions = list(before.conditions)
+    for condition, message in met:
+        cond = Condition(type=condition, status="True", reason="DependenciesReady", message=message, observed_generation=generation)
+        conditions = set_condition(conditions, cond)
+    return before.model_copy(update={"conditions": conditions}).to_wire()

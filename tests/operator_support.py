@@ -28,6 +28,8 @@ from pixelgate.operator.metrics import Metrics
 from pixelgate.workflows.api import KINDS
 from pixelgate.workflows.api.meta import GROUP, VERSION
 
+from .fake_argo import workflow_status
+
 REPO = Path(__file__).resolve().parent.parent
 KUBECTL = "/usr/bin/kubectl"
 
@@ -172,29 +174,19 @@ class Cluster:
 
 
 class Argo:
-    """Plays the Argo controller: writes a Workflow's status the way Argo would."""
+    """Plays the Argo controller: writes a Workflow's status the way Argo would, with nodes built
+    from the Workflow the operator created (:mod:`tests.fake_argo`), never invented ones."""
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
 
-    def set(self, workflow: str, phase: str, *, nodes: dict[str, dict[str, Any]] | None = None, outputs: dict[str, Any] | None = None, progress: str | None = None, message: str | None = None) -> None:
-        status: dict[str, Any] = {"phase": phase, "startedAt": "2026-01-01T00:00:00Z"}
-        if nodes is not None:
-            status["nodes"] = nodes
-        if progress:
-            status["progress"] = progress
+    def set(self, workflow: str, phase: str, tasks: dict[str, str] | None = None, *, message: str | None = None, **status_args: Any) -> None:
+        """``tasks``: task -> node phase; ``status_args``: see :func:`tests.fake_argo.workflow_status`."""
+        manifest = self.cluster.custom.get_namespaced_custom_object("argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow)
+        status = workflow_status(manifest, phase, tasks or {}, **status_args)
         if message:
             status["message"] = message
-        if phase in ("Succeeded", "Failed", "Error"):
-            status["finishedAt"] = "2026-01-01T00:10:00Z"
-        if outputs:
-            status["outputs"] = {"parameters": [{"name": k, "value": json.dumps(v)} for k, v in outputs.items()]}
         self.cluster.custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow, {"status": status})
-
-
-def node(template: str, phase: str, started: str, message: str = "", display: str | None = None) -> dict[str, Any]:
-    return {"id": f"{template}-{started}", "name": display or template, "displayName": display or template, "type": "Pod",
-            "templateName": template, "phase": phase, "startedAt": started, "message": message}
 
 
 # ----------------------------------------------------------------------------- quickstart-like resources
@@ -322,7 +314,7 @@ def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0)
     argo = Argo(cluster)
     finish_started = time.time()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda i: argo.set(workflows[names[i]], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_out": i}}), range(n)))
+        list(pool.map(lambda i: argo.set(workflows[names[i]], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_out": i}}), range(n)))
 
     def converged() -> bool:
         current = statuses()

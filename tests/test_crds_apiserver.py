@@ -8,12 +8,13 @@ import json
 import pytest
 from kubernetes import client
 
-from pixelgate.workflows.api import KINDS
-from pixelgate.workflows.api.compile_run import CompileRunStatus, GateResult
+from pixelgate.workflows.api import KINDS, parse_resource
+from pixelgate.workflows.api.compile_run import CompileRunStatus, FeatureDrift, GateResult
 from pixelgate.workflows.api.dataset_family import DatasetFamilyStatus
 from pixelgate.workflows.api.gate_review import GateCheck, GateReviewStatus
 from pixelgate.workflows.api.meta import Condition
 from pixelgate.workflows.api.run_status import NodeFailure
+from pixelgate.workflows.api.selection import LegacySelectorWarning
 from pixelgate.workflows.api.training_run import TrainingRunStatus
 from tests.operator_support import Cluster, compile_run, family, gate_review, training_run
 
@@ -73,7 +74,17 @@ def test_source_kinds(cluster: Cluster):
     assert "mapping: only for source.uri" in _rejected(
         lambda: cluster.create(bare("mapped-derive", {"derive": derive}, mapping={"turns": {"path": "m"}}))
     )
-    assert "from: give names, a selector, or both" in _rejected(lambda: cluster.create(bare("no-parents", {"derive": {"from": {}}})))
+    assert "spec.source.derive.from: Invalid value: give names, a selector, or both" in _rejected(
+        lambda: cluster.create(bare("no-parents", {"derive": {"from": {}}}))
+    )
+    # an empty selector would select every family: refused where it is written
+    empty = bare("empty-selector", {"derive": {"from": {"selector": {"matchLabels": {}}}}})
+    assert "selector.matchLabels: name at least one label" in _rejected(lambda: cluster.create(empty))
+    # the first release's bare label map is kept (not pruned), and the operator reads it as matchLabels
+    legacy = cluster.create(bare("legacy-selector", {"derive": {"from": {"selector": {"tier": "one"}}}}))
+    assert legacy["spec"]["source"]["derive"]["from"]["selector"] == {"tier": "one"}
+    with pytest.warns(LegacySelectorWarning):
+        assert parse_resource(legacy).spec.source.derive.from_.selector.match_labels == {"tier": "one"}
     assert "source.generate.llm: required when generator is llm" in _rejected(
         lambda: cluster.create(bare("llm-without-endpoint", {"generate": {"count": 10, "generator": "llm"}}))
     )
@@ -120,6 +131,7 @@ def _full_statuses() -> dict[str, dict]:
         "CompileRun": CompileRunStatus(
             **common, output_uri="s3://b/c", manifest_uri="s3://b/c/m.json", report_uri="s3://b/c/r.json", records=9, duplicate_rate=0.1, output_duplicate_rate=0.004,
             gates_passed="1/1", gates=[GateResult(name="leakage", passed=True, observed="0", threshold="0")],
+            drift_uri="s3://b/c/drift.json", drift_level="warn", drift=[FeatureDrift(feature="turns", psi=0.12, js=0.03, level="warn")],
         ).to_wire(),
         "TrainingRun": TrainingRunStatus(
             **common, output_uri="s3://b/t", metrics_uri="s3://b/t/metrics.json", eval_report_uri="s3://b/t/eval.json",

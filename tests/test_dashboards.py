@@ -28,11 +28,10 @@ from pixelgate.operator.config import OperatorConfig
 from pixelgate.operator.metrics import Metrics
 from pixelgate.workflows.demo import generate
 from pixelgate.workflows.local.runner import RunReport, load_items, run_resources
-from pixelgate.workflows.render import render_workflow
 from pixelgate.workflows.render.builders import resolve_sources
 from pixelgate.workflows.store import LocalStore
 from tests.cluster.tools import free_port
-from tests.operator_support import Argo, Cluster, RunningOperator, install_crds, node, wait_until
+from tests.operator_support import Argo, Cluster, RunningOperator, install_crds, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,15 +86,22 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunReport, Path
     return report, store.root, items
 
 
-def _argo_nodes(item, result) -> dict[str, dict[str, Any]]:
-    """The local run's node results as Argo's status.nodes (template names from the rendered DAG)."""
-    manifest = render_workflow(resolve_sources(item.resource, item.base_dir), store_uri="s3://unused")
-    dag = next(t for t in manifest["spec"]["templates"] if "dag" in t)
-    template_of = {t["name"]: t["template"] for t in dag["dag"]["tasks"]}
-    return {
-        f"n{i}": node(template_of[n.task], "Succeeded" if n.ok else "Failed", f"2026-01-01T00:00:{i:02d}Z", message=n.message, display=n.node)
-        for i, n in enumerate(result.nodes)
-    }
+def _replay(result) -> dict[str, Any]:
+    """The local run's nodes as arguments of :meth:`Argo.set`: each task's phase, pods and the
+    result of its first pod (the operator's workflow has the same DAG)."""
+    tasks: dict[str, str] = {}
+    items: dict[str, int] = {}
+    results: dict[str, Any] = {}
+    messages: dict[str, str] = {}
+    for n in sorted(result.nodes, key=lambda n: n.node):
+        failed = not n.ok
+        tasks[n.task] = "Failed" if failed or tasks.get(n.task) == "Failed" else "Succeeded"
+        items[n.task] = items.get(n.task, 0) + 1
+        if n.ok and "result" in n.outputs:
+            results.setdefault(n.task, json.loads(n.outputs["result"]))
+        if failed:
+            messages[n.task] = n.message
+    return {"tasks": tasks, "items": items, "results": results, "messages": messages}
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +134,7 @@ def operator_metrics(local_run, kube, argo_crds_dir) -> str:
                     if wf is None:
                         continue
                     result = outcome.workflow
-                    outputs = {k: json.loads(v) for k, v in result.outputs.items()}
-                    argo.set(wf["metadata"]["name"], result.phase, nodes=_argo_nodes(by_ref[ref], result), outputs=outputs or None, message=result.message or None)
+                    argo.set(wf["metadata"]["name"], result.phase, message=result.message or None, **_replay(result))
                     del todo[ref]
                 time.sleep(0.3)
             assert not todo, f"the operator created no workflow for {sorted(todo)}"

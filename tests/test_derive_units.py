@@ -10,18 +10,21 @@ import numpy as np
 import pytest
 
 from pixelgate.workflows import layout
-from pixelgate.workflows.api.dataset_family import FamilyRefs, Tagging, TextMatch, Where
+from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Tagging, TextMatch, Where
+from pixelgate.workflows.api.selection import LegacySelectorWarning, Selection
 from pixelgate.workflows.local.runner import dependencies, load_items, order_items
 from pixelgate.workflows.steps.compile import clusters, gates
 from pixelgate.workflows.steps.compile.inputs import Plan, id_keys
 from pixelgate.workflows.steps.derive import merge_tags
 from pixelgate.workflows.steps.derive.filters import FilterError, compile_where, session_turns
 from pixelgate.workflows.steps.derive.lexicon import LexiconError, count, find, load, load_ref, parse_lexicon
-from pixelgate.workflows.steps.derive.parents import input_digest, resolve_parents
+from pixelgate.workflows.steps.derive.parents import resolve_parents
+from pixelgate.workflows.steps.inputs import store_inputs
 from pixelgate.workflows.steps.derive.tagger import LexiconTagger, TaggingError, make_tagger, score
 from pixelgate.workflows.steps.derive.tagging_eval import evaluate, load_samples
 from pixelgate.workflows.steps.ingest.sources import IngestError
 from pixelgate.workflows.steps.ingest.stats import IngestStats
+from pixelgate.workflows.steps.registry import StepInputError
 from pixelgate.workflows.store import LocalStore
 from tests.compile_fixtures import compile_resource, make_record, write_family
 
@@ -167,22 +170,41 @@ def test_parents_by_name_and_selector_and_clear_errors(tmp_path):
     write_family(store, "b", [make_record("b", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"})
     write_family(store, "c", [make_record("c", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "other"})
     write_family(store, "self", [make_record("self", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"})
-    by_selector = resolve_parents(store, FamilyRefs(selector={"kind": "public"}), "self")
+
+    def parents(selection: Selection, family: str = "self"):
+        return resolve_parents(store, selection, family, store_inputs("DatasetFamily", family, _derived(selection), store))
+
+    by_selector = parents(Selection(selector={"matchLabels": {"kind": "public"}}))
     assert [p.name for p in by_selector] == ["a", "b"]
-    assert [p.name for p in resolve_parents(store, FamilyRefs(names=["c"], selector={"kind": "public"}), "self")] == ["a", "b", "c"]
+    both = Selection(names=["c"], selector={"matchLabels": {"kind": "public"}})
+    assert [p.name for p in parents(both)] == ["a", "b", "c"]
     assert by_selector[0].root == store.read_json(layout.family_pointer("a"))["target"]
     with pytest.raises(IngestError, match=r"source.derive.from.names: parent family ghost has no output") as err:
-        resolve_parents(store, FamilyRefs(names=["a", "ghost"]), "self")
+        parents(Selection(names=["a", "ghost"]))
     assert err.value.field == "source.derive.from.names"
     with pytest.raises(IngestError, match="source.derive.from.selector"):
-        resolve_parents(store, FamilyRefs(selector={"kind": "none"}), "self")
+        parents(Selection(selector={"matchLabels": {"kind": "none"}}))
     with pytest.raises(IngestError, match="itself"):
-        resolve_parents(store, FamilyRefs(names=["self"]), "self")
-    # the digest moves with a parent's spec hash and with its stats.json
-    before = input_digest(by_selector, [])
-    write_family(store, "a", [make_record("a", 1, [("user", "x"), ("assistant", "z")])], labels={"kind": "public"}, weight=2.0)
-    assert input_digest(resolve_parents(store, FamilyRefs(selector={"kind": "public"}), "self"), []) != before
-    assert input_digest(by_selector, ["cptsd@1:abc"]) != before
+        parents(Selection(names=["self"]))
+    # a parent that moved on since the workflow was rendered is refused, naming the field
+    inputs = store_inputs("DatasetFamily", "self", _derived(Selection(names=["a"])), store)
+    pointer = store.read_json(layout.family_pointer("a"))
+    store.write_json(layout.family_pointer("a"), {**pointer, "spec_hash": "re-ingested"})
+    with pytest.raises(StepInputError, match="changed since this workflow was made") as err:
+        resolve_parents(store, Selection(names=["a"]), "self", inputs)
+    assert err.value.field == "source.derive.from"
+
+
+def test_the_legacy_selector_map_is_read_as_match_labels():
+    with pytest.warns(LegacySelectorWarning):
+        legacy = Selection.model_validate({"selector": {"kind": "public"}})
+    assert legacy == Selection(selector={"matchLabels": {"kind": "public"}})
+    with pytest.raises(ValueError, match="matchLabels"):
+        Selection.model_validate({"selector": {"matchLabels": {}}})
+
+
+def _derived(selection: Selection) -> DatasetFamilySpec:
+    return DatasetFamilySpec.model_validate({"source": {"derive": {"from": selection.to_wire()}}})
 
 
 def test_stats_omit_filtered_when_empty():

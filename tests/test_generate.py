@@ -22,7 +22,7 @@ from pixelgate.workflows.steps.generate.categories import counts_per_category
 from pixelgate.workflows.steps.generate.template import generate_record, load_templates
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.steps.ingest.mapping import Conversation
-from pixelgate.workflows.steps.ingest.pipeline import effective_spec_hash
+from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.store import LocalStore
 
 REQUIRED = {
@@ -138,9 +138,10 @@ def test_provenance_and_stats_histogram(tmp_path: Path) -> None:
         assert p.stage == "edge-stress-test" and p.parents == []
         assert p.source_record == f"{category}/{p.source_record.split('/')[1]}"
         assert r.tags == {category: 1.0} and r.meta["risk"]
-    # the template bytes are folded into the output's hash: editing them names a new output folder
+    # the output is named by the family's identity (its spec: a generated family reads no other
+    # resource); the templates' hash is recorded in every record's provenance, above
     s = spec(60, 11, categories=["grief", "self-harm", "medical-emergency", "hostility"])
-    assert root == f"families/edge/{effective_spec_hash(spec_hash(s), templates_sha)}" != f"families/edge/{spec_hash(s)}"
+    assert root == f"families/edge/{identity(s)}" == f"families/edge/{spec_hash(s)}"
     stats = store.read_json(f"{root}/stats.json")
     assert stats["categories"] == {"grief": 15, "hostility": 15, "medical-emergency": 15, "self-harm": 15}
     assert stats["sources"] == [{"uri": "generate://template/v1?seed=11", "sha256": templates_sha, "size": None}]

@@ -84,7 +84,7 @@ def test_dag_fan_out_and_outputs(tmp_path: Path) -> None:
     assert steps.index("compile-merge") < min(i for i, s in enumerate(steps) if s == "compile-filter")
     assert sorted(p["shard"] for s, p in played.calls if s == "compile-filter") == ["0", "1", "2"]
     assert sorted(p["band"] for s, p in played.calls if s == "compile-buckets") == ["0", "1"]
-    assert json.loads(result.outputs["compile"])["step"] == "compile-finalize"
+    assert json.loads(result.outputs["finalize"])["step"] == "compile-finalize"
 
 
 def test_an_empty_fan_out_runs_no_nodes_and_goes_on(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_cache_skips_unchanged_nodes_and_reruns_changed_ones(tmp_path: Path) -> 
     again = PlayedSteps()
     result = run_workflow(_manifest(), cache=NodeCache(store), launch=again, logs_dir=tmp_path)
     assert again.calls == [] and result.cached_nodes == len(result.nodes) == 11
-    assert result.phase == "Succeeded" and json.loads(result.outputs["compile"])["step"] == "compile-finalize"
+    assert result.phase == "Succeeded" and json.loads(result.outputs["finalize"])["step"] == "compile-finalize"
 
     changed = PlayedSteps()
     run_workflow(_manifest(), cache=NodeCache(store), launch=changed, logs_dir=tmp_path, context_digest="new upstream data")
@@ -304,11 +304,14 @@ def test_resources_wait_for_failed_or_missing_dependencies(tmp_path: Path) -> No
     family = parse_resource(_doc("DatasetFamily", "f", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}))
     store = LocalStore(tmp_path / "store")
     played = PlayedSteps(fail_first={"ingest": 99}, exit_code=1)
-    report = run_resources([Item(family, tmp_path), Item(COMPILE, tmp_path)], store, launch=played, logs_dir=tmp_path)
+    over_f = parse_resource(_doc("CompileRun", "over-f", {"families": {"names": ["f"]}}))
+    report = run_resources([Item(family, tmp_path), Item(COMPILE, tmp_path), Item(over_f, tmp_path)], store, launch=played, logs_dir=tmp_path)
     phases = {o.name: o.phase for o in report.outcomes}
-    assert phases == {"f": "Failed", "c": "Waiting"} and not report.ok
+    assert phases == {"f": "Failed", "c": "Waiting", "over-f": "Waiting"} and not report.ok
     waiting = store.read_json("status/CompileRun/c.json")
-    assert waiting["conditions"][0]["reason"] == "WaitingForFamilies" and "DatasetFamily/a" in waiting["conditions"][0]["message"]
+    assert waiting["conditions"][0]["reason"] == "WaitingForFamilies" and "not found: a, b" in waiting["conditions"][0]["message"]
+    waiting = store.read_json("status/CompileRun/over-f.json")
+    assert waiting["conditions"][0]["type"] == "FamiliesReady" and "f (Failed)" in waiting["conditions"][0]["message"]
     failed = store.read_json("status/DatasetFamily/f.json")
     assert failed["phase"] == "Failed" and failed["conditions"][0]["reason"] == "WorkflowFailed"
     assert played.steps() == ["ingest"], "exit code 1 is not retried and the compile never starts"

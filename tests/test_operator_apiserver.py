@@ -22,10 +22,10 @@ from tests.operator_support import (
     compile_run,
     family,
     gate_review,
-    node,
     training_run,
     wait_until,
 )
+from tests.fake_argo import task_templates
 
 
 @pytest.fixture
@@ -92,13 +92,13 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
 
     # Argo runs fam-a: Running, then Succeeded with the ingest result as an output parameter.
     wf_a = cluster.workflow_of("DatasetFamily", "fam-a")["metadata"]["name"]
-    argo.set(wf_a, "Running", nodes={"n1": node("ingest", "Running", "2026-01-01T00:00:01Z")}, progress="0/1")
+    argo.set(wf_a, "Running", {"ingest": "Running"}, progress="0/1")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Running", what="fam-a Running")
     progress = f'pixelgate_workflow_last_progress_timestamp_seconds{{kind="DatasetFamily",name="fam-a",namespace="{cluster.ns}"}} 1.767225601e+09'
     wait_until(lambda: progress in _metrics(operator), what="last-progress metric while running")
     assert cluster.status("DatasetFamily", "fam-a")["progress"] == "0/1"
     ingest = {"records_in": 120, "records_out": 100, "quarantined": 20, "pii_entities": 12, "quality_mean": 0.74, "output_uri": "s3://x/families/fam-a"}
-    argo.set(wf_a, "Succeeded", nodes={"n1": node("ingest", "Succeeded", "2026-01-01T00:00:01Z")}, outputs={"ingest": ingest}, progress="1/1")
+    argo.set(wf_a, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": ingest}, progress="1/1")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Ready", what="fam-a Ready")
     st = cluster.status("DatasetFamily", "fam-a")
     assert (st["recordsIn"], st["recordsOut"], st["quarantined"], st["qualityMean"]) == (120, 100, 20, 0.74)
@@ -110,30 +110,21 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
 
     # fam-b fails, then (after a fix of the source) we play a success: the compile starts on its own.
     wf_b = cluster.workflow_of("DatasetFamily", "fam-b")["metadata"]["name"]
-    argo.set(wf_b, "Failed", nodes={"n1": node("ingest", "Failed", "2026-01-01T00:00:01Z", message="OOMKilled")}, message="child failed")
+    argo.set(wf_b, "Failed", {"ingest": "Failed"}, messages={"ingest": "OOMKilled"}, message="child failed")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-b").get("phase") == "Failed", what="fam-b Failed")
     st = cluster.status("DatasetFamily", "fam-b")
     assert st["failedNodes"] == [{"name": "ingest", "phase": "Failed", "message": "OOMKilled"}]
     wait_until(lambda: ("Warning", "WorkflowFailed") in cluster.events("fam-b"), what="Warning event")
-    argo.set(wf_b, "Succeeded", nodes={"n1": node("ingest", "Succeeded", "2026-01-01T00:00:01Z")}, outputs={"ingest": {**ingest, "records_out": 50}})
+    argo.set(wf_b, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {**ingest, "records_out": 50}})
     compile_wf = wait_until(lambda: cluster.workflow_of("CompileRun", "qs-compile"), what="compile workflow after families Ready")
     assert compile_wf["metadata"]["ownerReferences"][0]["name"] == "qs-compile"
     wait_until(lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("status") == "True", what="FamiliesReady True")
 
     # The compile succeeds with 8/8 gates: Gate 1 passes; the TrainingRun starts.
-    compile_nodes = {
-        "p": node("compile-plan", "Succeeded", "1"), "s": node("compile-signatures", "Succeeded", "2"),
-        "m": node("compile-merge", "Succeeded", "3"), "v": node("compile-verify", "Succeeded", "4"),
-    }
-    compile_hash = compile_wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
-    drift = store / "compiles" / "qs-compile" / compile_hash / "drift.json"
-    drift.parent.mkdir(parents=True)
-    drift.write_text(json.dumps({
-        "compile": "qs-compile", "spec_hash": compile_hash, "baseline": "qs-old", "baseline_spec_hash": "0" * 10,
-        "features": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}], "level": "warn",
-    }))
-    result = {"records": 150, "duplicate_rate": 0.0625, "output_duplicate_rate": 0.002, "gates": EIGHT_GATES, "gates_passed": "8/8", "manifest_uri": "s3://x/m.json"}
-    argo.set(compile_wf["metadata"]["name"], "Succeeded", nodes=compile_nodes, outputs={"compile": result}, progress="4/4")
+    every_task = {task: "Succeeded" for task in task_templates(compile_wf)}
+    result = {"records": 150, "duplicate_rate": 0.0625, "output_duplicate_rate": 0.002, "gates": EIGHT_GATES, "gates_passed": "8/8",
+              "passed": True, "manifest_uri": "s3://x/m.json", "drift": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}]}
+    argo.set(compile_wf["metadata"]["name"], "Succeeded", every_task, results={"finalize": result}, items={"signatures": 2, "filter": 2}, progress="8/8")
     wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")
     for cond in ("Succeeded", "Deduplicated", "Verified", "FamiliesReady"):
         assert cluster.condition("CompileRun", "qs-compile", cond)["status"] == "True", cond
@@ -145,17 +136,17 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     # A running training reports progress through Argo's progress file: the operator dates it.
     # Stuck at 0 since its start -> dated by the start; once it advances -> dated when seen.
     gauge = f'pixelgate_training_last_progress_timestamp_seconds{{namespace="{cluster.ns}",training="qs-train"}}'
-    started = "2026-01-01T00:00:00Z"
-    argo.set(train_wf["metadata"]["name"], "Running", nodes={"t": {**node("train", "Running", started), "progress": "0/100"}}, progress="0/100")
+    started = "2026-01-01T00:00:01Z"  # fake_argo starts the first task's pod at second 1
+    argo.set(train_wf["metadata"]["name"], "Running", {"train": "Running"}, node_progress={"train": "0/100"}, progress="0/100")
     assert wait_until(lambda: _gauge(operator, gauge), what="training progress gauge") == datetime.fromisoformat(started).timestamp()
     before_advance = time.time()
-    argo.set(train_wf["metadata"]["name"], "Running", nodes={"t": {**node("train", "Running", started), "progress": "40/100"}}, progress="40/100")
+    argo.set(train_wf["metadata"]["name"], "Running", {"train": "Running"}, node_progress={"train": "40/100"}, progress="40/100")
     assert wait_until(lambda: (v := _gauge(operator, gauge)) and v >= before_advance and v, what="progress dated when seen") <= time.time()
 
     # Training succeeds; Gate 2 passes its checks and waits for a human; the annotation approves it.
     scores = {"empathy": 0.72, "therapeutic_appropriateness": 0.8, "safety": 0.9}
-    argo.set(train_wf["metadata"]["name"], "Succeeded", nodes={"t": node("train", "Succeeded", "1"), "e": node("evaluate", "Succeeded", "2")},
-             outputs={"train": {"best_metric": 1.25}, "evaluate": {"scores": scores}})
+    argo.set(train_wf["metadata"]["name"], "Succeeded", {"train": "Succeeded", "evaluate": "Succeeded"},
+             results={"train": {"best_metric": 1.25}, "evaluate": {"scores": scores}})
     wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "AwaitingApproval", what="gate2 AwaitingApproval")
     cluster.patch("GateReview", "gate2", {"metadata": {"annotations": {"pixelgate.dev/approved-by": "dr-lee"}}})
     wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "Passed", what="gate2 Passed")
@@ -258,9 +249,10 @@ def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, ope
     wait_until(lambda: cluster.status("GateReview", "g3-better").get("phase") == "Waiting", what="gate 3 waits for its trainings")
 
     wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-g3"), what="family workflow")["metadata"]["name"]
-    argo.set(wf, "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 10, "records_out": 10}})
+    argo.set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 10, "records_out": 10}})
     wf = wait_until(lambda: cluster.workflow_of("CompileRun", "c-g3"), what="compile workflow")["metadata"]["name"]
-    argo.set(wf, "Succeeded", nodes={"n": node("compile-verify", "Succeeded", "1")}, outputs={"compile": {"records": 10, "gates": EIGHT_GATES, "gates_passed": "8/8"}})
+    argo.set(wf, "Succeeded", {task: "Succeeded" for task in task_templates(cluster.workflow_of("CompileRun", "c-g3"))},
+             results={"finalize": {"records": 10, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}})
     scores = {
         "base": {"empathy": 0.70, "safety": 0.85, "therapeutic_appropriateness": 0.80},
         "better": {"empathy": 0.76, "safety": 0.84, "therapeutic_appropriateness": 0.81},
@@ -268,8 +260,8 @@ def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, ope
     }
     for name in ("better", "worse", "base"):  # the baseline last: both reviews wait for it
         wf = wait_until(lambda n=name: cluster.workflow_of("TrainingRun", n), what=f"{name} workflow")["metadata"]["name"]
-        argo.set(wf, "Succeeded", nodes={"t": node("train", "Succeeded", "1"), "e": node("evaluate", "Succeeded", "2")},
-                 outputs={"train": {"best_metric": 1.0}, "evaluate": {"scores": scores[name]}})
+        argo.set(wf, "Succeeded", {"train": "Succeeded", "evaluate": "Succeeded"},
+                 results={"train": {"best_metric": 1.0}, "evaluate": {"scores": scores[name]}})
         if name != "base":
             wait_until(lambda n=name: cluster.status("TrainingRun", n).get("phase") == "Succeeded", what=f"{name} Succeeded")
             assert cluster.status("GateReview", f"g3-{name}")["phase"] == "Waiting"  # no baseline yet
@@ -307,7 +299,7 @@ def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
     def finish_parent() -> str:
         """Play the parent's newest workflow to success; its spec hash."""
         (wf,) = wait_until(lambda: [w for w in workflows_of("parent-a") if w["metadata"]["name"] not in finished], what="parent workflow")
-        argo.set(wf["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 5, "records_out": 5}})
+        argo.set(wf["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 5, "records_out": 5}})
         finished.add(wf["metadata"]["name"])
         return wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
 
@@ -317,7 +309,7 @@ def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
     assert cluster.condition("DatasetFamily", "long-a", "SourcesReady")["status"] == "True"
     own_hash = _hash(derived)
     assert first["metadata"]["name"] != f"long-a-{own_hash}"  # the parent's hash joined the derived family's
-    argo.set(first["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 5, "records_out": 2}})
+    argo.set(first["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 5, "records_out": 2}})
     wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("phase") == "Ready", what="derived Ready")
 
     # The parent's spec changes: once it is Ready again, the derived family re-derives (a new workflow).
@@ -329,7 +321,7 @@ def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
     assert len(second) == 1
     wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("workflow") == second[0]["metadata"]["name"], what="status follows the new workflow")
     # News of the superseded workflow is history now.
-    argo.set(first["metadata"]["name"], "Failed", nodes={"n": node("ingest", "Failed", "1")}, message="late news")
-    argo.set(second[0]["metadata"]["name"], "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_in": 6, "records_out": 3}})
+    argo.set(first["metadata"]["name"], "Failed", {"ingest": "Failed"}, message="late news")
+    argo.set(second[0]["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 6, "records_out": 3}})
     wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("recordsOut") == 3, what="derived Ready on the new parent")
     assert cluster.status("DatasetFamily", "long-a")["phase"] == "Ready"

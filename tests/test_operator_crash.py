@@ -11,7 +11,7 @@ from pathlib import Path
 from pixelgate.operator import kube as kube_module
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.workflows.api import parse_resource
-from tests.operator_support import Argo, Cluster, RunningOperator, family, node, wait_until
+from tests.operator_support import Argo, Cluster, RunningOperator, family, wait_until
 
 
 def test_restart_mid_reconcile_creates_no_duplicate_and_converges(kube, cluster: Cluster, tmp_path: Path, monkeypatch):
@@ -39,7 +39,7 @@ def test_restart_mid_reconcile_creates_no_duplicate_and_converges(kube, cluster:
         wait_until(lambda: cluster.status("DatasetFamily", "crashy").get("workflow") == expected, what="status converges after restart")
         workflows = [w["metadata"]["name"] for w in cluster.workflows()]
         assert workflows == [expected]
-        Argo(cluster).set(expected, "Succeeded", nodes={"n": node("ingest", "Succeeded", "1")}, outputs={"ingest": {"records_out": 5}})
+        Argo(cluster).set(expected, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_out": 5}})
         wait_until(lambda: cluster.status("DatasetFamily", "crashy").get("phase") == "Ready", what="Ready")
         assert cluster.status("DatasetFamily", "crashy")["recordsOut"] == 5
         assert [w["metadata"]["name"] for w in cluster.workflows()] == [expected]

@@ -253,11 +253,13 @@ def test_argo_lint_rejects_a_broken_manifest(argo_bin: Path, tmp_path: Path) -> 
     assert done.returncode != 0
 
 
-def test_a_fanned_out_result_reports_rank_zero() -> None:
-    """Argo aggregates a withItems task's output parameter into a list, one entry per pod."""
-    from pixelgate.workflows.render import status_from_outputs
+def test_a_per_rank_result_reports_rank_zero() -> None:
+    """A multi-node train task has one pod per rank; the status takes rank 0's result."""
+    from pixelgate.workflows.render.status import TaskRun, status_from_runs
 
-    results = [{"best_metric": 1.5, "global_step": 10}, {"best_metric": 1.5, "global_step": 10}]
-    for aggregated in (results, [json.dumps(r) for r in results]):  # parsed maps, or the raw strings
-        status = status_from_outputs("TrainingRun", phase="Running", workflow="w", spec_hash="h", outputs={"train": json.dumps(aggregated)})
-        assert (status.best_metric, status.phase) == (1.5, "Running")
+    runs = [
+        TaskRun("train", "Succeeded", "train(1:1)", result=json.dumps({"best_metric": 2.5}), order="1"),
+        TaskRun("train", "Succeeded", "train(0:0)", result=json.dumps({"best_metric": 1.5}), order="0"),
+    ]
+    status = status_from_runs("TrainingRun", workflow_phase="Running", workflow="w", identity="h", runs=runs)
+    assert (status.best_metric, status.phase) == (1.5, "Running")

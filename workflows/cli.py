@@ -6,8 +6,8 @@ Sub-commands contributed by other packages (``pixelgate operator``) are found th
 
 from __future__ import annotations
 
+import json
 import os
-
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -55,9 +55,16 @@ def _load_spec_document(spec: str) -> tuple[dict, Path | None]:
 @click.option("--spec", required=True, help="Manifest path, or the manifest as inline JSON.")
 @click.option("--store", "store_uri", default=None, help="Store URI (directory or s3://bucket/prefix).")
 @click.option("--param", "params", multiple=True, help="key=value parameter for the step; repeatable.")
+@click.option(
+    "--inputs", "inputs_json", default=None,
+    help="JSON object Kind/name -> identity of the resources the step reads (default: their current outputs in the store).",
+)
 @click.option("--result", "result_path", type=click.Path(dir_okay=False), help="Write the JSON result here too (Argo output parameter).")
 @click.option("--output-dir", "output_dir", type=click.Path(file_okay=False), help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).")
-def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], result_path: str | None, output_dir: str | None) -> None:
+def step(
+    name: str, spec: str, store_uri: str | None, params: tuple[str, ...], inputs_json: str | None, result_path: str | None,
+    output_dir: str | None,
+) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
     from .steps.registry import StepInputError, StepInvocation, UnknownStep, resolve
 
@@ -76,12 +83,16 @@ def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], r
         if not sep:
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--param")
         parsed[key] = value
-    from .render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields
+    inputs = _parse_inputs(inputs_json)
+    from .render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields, write_termination_message
 
     try:
-        result = entry(StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir))
+        invocation = StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir, inputs=inputs)
+        result = entry(invocation)
     except StepInputError as err:
-        raise click.ClickException(f"{name}: {err}") from None
+        message = f"{name}: {err}"
+        write_termination_message(message)
+        raise click.ClickException(message) from None
     except Exception as err:
         if not is_transient(err):
             raise
@@ -96,6 +107,18 @@ def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], r
         if output_dir:
             write_output_fields(result, Path(output_dir))
     click.echo(payload)
+
+
+def _parse_inputs(text: str | None) -> dict[str, str] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint="--inputs") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise click.BadParameter("expected a JSON object of Kind/name -> identity strings", param_hint="--inputs")
+    return value
 
 
 @main.command()

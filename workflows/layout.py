@@ -18,33 +18,66 @@
 
 from __future__ import annotations
 
+from .api.kinds import COMPILE_RUN, DATASET_FAMILY, TRAINING_RUN
+
+# The store prefix of each kind with outputs: <prefix>/<name>/<identity>/... and <prefix>/<name>/latest.json
+PREFIX = {DATASET_FAMILY: "families", COMPILE_RUN: "compiles", TRAINING_RUN: "trainings"}
+POINTER = "latest.json"
+
+
+def resource_prefix(kind: str, name: str) -> str:
+    """Every output of one resource, all identities (what ``retention: Delete`` removes)."""
+    return f"{PREFIX[kind]}/{name}/"
+
+
+def output_root(kind: str, name: str, identity: str) -> str:
+    return f"{PREFIX[kind]}/{name}/{identity}"
+
+
+def pointer(kind: str, name: str) -> str:
+    """``<prefix>/<name>/latest.json``: names the resource's current output folder."""
+    return f"{PREFIX[kind]}/{name}/{POINTER}"
+
+
+def pointer_owner(kind: str, key: str) -> str | None:
+    """The resource name of a ``pointer(kind, name)`` key, None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == PREFIX[kind] and parts[2] == POINTER:
+        return parts[1]
+    return None
+
 
 def family_root(family: str, spec_hash: str) -> str:
-    return f"families/{family}/{spec_hash}"
+    return output_root(DATASET_FAMILY, family, spec_hash)
 
 
 def family_pointer(family: str) -> str:
-    return f"families/{family}/latest.json"
+    return pointer(DATASET_FAMILY, family)
 
 
 def compile_root(name: str, spec_hash: str) -> str:
-    return f"compiles/{name}/{spec_hash}"
+    return output_root(COMPILE_RUN, name, spec_hash)
 
 
 def compile_pointer(name: str) -> str:
-    return f"compiles/{name}/latest.json"
+    return pointer(COMPILE_RUN, name)
 
 
 def training_root(name: str, spec_hash: str) -> str:
-    return f"trainings/{name}/{spec_hash}"
+    return output_root(TRAINING_RUN, name, spec_hash)
 
 
 def training_pointer(name: str) -> str:
-    return f"trainings/{name}/latest.json"
+    return pointer(TRAINING_RUN, name)
+
+
+def status_prefix(kind: str) -> str:
+    """Folder of the local runner's status files of one kind."""
+    return f"status/{kind}/"
 
 
 def status_key(kind: str, name: str) -> str:
-    return f"status/{kind}/{name}.json"
+    return f"{status_prefix(kind)}{name}.json"
 
 
 def run_node_key(workflow: str, node: str) -> str:
@@ -55,6 +88,31 @@ def run_node_key(workflow: str, node: str) -> str:
 def compile_split_shards(root: str, split: str) -> str:
     """Folder of a compile output's jsonl shards of one split (``<root>/shards/<split>``)."""
     return f"{root}/shards/{split}"
+
+
+def compile_manifest(root: str) -> str:
+    return f"{root}/manifest.json"
+
+
+def compile_report(root: str) -> str:
+    return f"{root}/verification_report.json"
+
+
+def compile_drift(root: str) -> str:
+    return f"{root}/drift.json"
+
+
+def compile_removed_log(root: str) -> str:
+    """Every record dedup removed, with the record that kept its place and the similarity."""
+    return f"{root}/dedup/removed.parquet"
+
+
+def compile_jsonl_export(root: str) -> str:
+    return f"{root}/compiled/final_training_dataset.jsonl"
+
+
+def compile_parquet_export(root: str) -> str:
+    return f"{root}/compiled/parquet"
 
 
 def training_checkpoints(name: str, spec_hash: str) -> str:

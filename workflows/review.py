@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .api.compile_run import CompileRunStatus
 from .api.gate_review import GateCheck, GateReviewSpec, GateReviewStatus
+from .api.kinds import APPROVED, DECIDED, WAITING_FOR_RUN
 from .api.meta import Condition, set_condition
 from .api.training_run import EvaluationTargets, TrainingRunStatus
 
@@ -111,20 +112,20 @@ def review(
         outcome = _expansion(spec, training, baseline)
         waiting_for = f"TrainingRuns {spec.training_run} and {spec.baseline_training_run}"
     if outcome is None:
-        conditions = set_condition(conditions, Condition(type="Decided", status="False", reason="WaitingForRun", message=f"waiting for {waiting_for} to succeed", last_transition_time=now))
+        conditions = set_condition(conditions, Condition(type=DECIDED, status="False", reason=WAITING_FOR_RUN, message=f"waiting for {waiting_for} to succeed", last_transition_time=now))
         return GateReviewStatus(phase="Waiting", conditions=conditions)
     checks, gaps = outcome
     decision = "Fail" if gaps or any(c.verdict == "Fail" for c in checks) else "Pass"
     message = "all checks passed" if decision == "Pass" else "; ".join(gaps)
-    conditions = set_condition(conditions, Condition(type="Decided", status="True", reason="GatePassed" if decision == "Pass" else "GateFailed", message=message, last_transition_time=now))
+    conditions = set_condition(conditions, Condition(type=DECIDED, status="True", reason="GatePassed" if decision == "Pass" else "GateFailed", message=message, last_transition_time=now))
     status = GateReviewStatus(decision=decision, checks=checks, gaps=gaps, conditions=conditions)
     if decision == "Fail":
         return status.model_copy(update={"phase": "Failed"})
     who = spec.approval.approved_by or approver
     if spec.approval.required and not who:
-        conditions = set_condition(conditions, Condition(type="Approved", status="False", reason="AwaitingApproval", message="spec.approval.required: record an approver in spec.approval.approvedBy or the pixelgate.dev/approved-by annotation", last_transition_time=now))
+        conditions = set_condition(conditions, Condition(type=APPROVED, status="False", reason="AwaitingApproval", message="spec.approval.required: record an approver in spec.approval.approvedBy or the pixelgate.dev/approved-by annotation", last_transition_time=now))
         return status.model_copy(update={"phase": "AwaitingApproval", "conditions": conditions})
     if who:
-        conditions = set_condition(conditions, Condition(type="Approved", status="True", reason="Approved", message=f"approved by {who}", last_transition_time=now))
+        conditions = set_condition(conditions, Condition(type=APPROVED, status="True", reason="Approved", message=f"approved by {who}", last_transition_time=now))
         status = status.model_copy(update={"approved_by": who, "approved_at": approved_at or now, "conditions": conditions})
     return status.model_copy(update={"phase": "Passed"})

@@ -3,107 +3,13 @@ from which ``crds/`` is generated (``pixelgate crds``), and what manifests are p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .compile_run import CompileRunSpec, CompileRunStatus
-from .dataset_family import DatasetFamilySpec, DatasetFamilyStatus
-from .gate_review import GateReviewSpec, GateReviewStatus
-from .meta import API_VERSION, GROUP, VERSION, ApiModel, Resource
-from .training_run import TrainingRunSpec, TrainingRunStatus
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Everything pixelgate knows about one resource kind."""
-
-    kind: str
-    plural: str
-    short_names: list[str]
-    spec: type[ApiModel]
-    status: type[ApiModel]
-    summary_condition: str
-    printer_columns: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def singular(self) -> str:
-        return self.kind.lower()
-
-
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-_PHASE = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
-
-KINDS: dict[str, Kind] = {
-    k.kind: k
-    for k in [
-        Kind(
-            "DatasetFamily",
-            "datasetfamilies",
-            ["dsf", "family"],
-            DatasetFamilySpec,
-            DatasetFamilyStatus,
-            "Ready",
-            [
-                _PHASE,
-                {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-                {"name": "Records", "type": "integer", "jsonPath": ".status.recordsOut"},
-                {"name": "Quarantined", "type": "integer", "jsonPath": ".status.quarantined"},
-                {"name": "Quality", "type": "number", "jsonPath": ".status.qualityMean", "priority": 1},
-                {"name": "Workflow", "type": "string", "jsonPath": ".status.workflow", "priority": 1},
-                _AGE,
-            ],
-        ),
-        Kind(
-            "CompileRun",
-            "compileruns",
-            ["cr", "compile"],
-            CompileRunSpec,
-            CompileRunStatus,
-            "Succeeded",
-            [
-                _PHASE,
-                {"name": "Records", "type": "integer", "jsonPath": ".status.records"},
-                {"name": "DupRate", "type": "number", "jsonPath": ".status.duplicateRate"},
-                {"name": "Gates", "type": "string", "jsonPath": ".status.gatesPassed"},
-                {"name": "Workflow", "type": "string", "jsonPath": ".status.workflow", "priority": 1},
-                _AGE,
-            ],
-        ),
-        Kind(
-            "TrainingRun",
-            "trainingruns",
-            ["tr", "train"],
-            TrainingRunSpec,
-            TrainingRunStatus,
-            "Succeeded",
-            [
-                _PHASE,
-                {"name": "Compile", "type": "string", "jsonPath": ".spec.compileRun"},
-                {"name": "BestEvalLoss", "type": "number", "jsonPath": ".status.bestMetric"},
-                {"name": "Workflow", "type": "string", "jsonPath": ".status.workflow", "priority": 1},
-                _AGE,
-            ],
-        ),
-        Kind(
-            "GateReview",
-            "gatereviews",
-            ["gr", "gate"],
-            GateReviewSpec,
-            GateReviewStatus,
-            "Decided",
-            [
-                {"name": "Gate", "type": "string", "jsonPath": ".spec.gate"},
-                _PHASE,
-                {"name": "Decision", "type": "string", "jsonPath": ".status.decision"},
-                {"name": "ApprovedBy", "type": "string", "jsonPath": ".status.approvedBy", "priority": 1},
-                _AGE,
-            ],
-        ),
-    ]
-}
+from .kinds import KINDS, Kind
+from .meta import API_VERSION, GROUP, VERSION, Resource
 
 
 class ManifestError(ValueError):

@@ -8,25 +8,7 @@ from pydantic import Field, model_validator
 
 from .meta import ApiModel, Condition
 from .run_status import WorkflowStatus
-
-
-class LabelSelector(ApiModel):
-    match_labels: dict[str, str] = Field(default_factory=dict, description="Labels a DatasetFamily must carry.")
-
-
-class FamilySelection(ApiModel):
-    """Families by name, by label selector, or both (the union)."""
-
-    names: list[str] = Field(default_factory=list, description="DatasetFamily names.")
-    selector: LabelSelector | None = Field(default=None, description="A label selector over DatasetFamilies.")
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {"rule": "size(self.names) > 0 || has(self.selector)", "message": "families: give names, a selector, or both"}
-            ]
-        }
-    }
+from .selection import Selection
 
 
 class Split(ApiModel):
@@ -99,13 +81,15 @@ class Gates(ApiModel):
 
 
 class CompileRunSpec(ApiModel):
-    families: FamilySelection = Field(description="Which DatasetFamilies to compile.")
+    families: Selection = Field(description="Which DatasetFamilies to compile: names, a label selector, or both.")
     split: Split = Field(default_factory=Split, description="Split ratios, seed and tolerance.")
     dedup: Dedup = Field(default_factory=Dedup, description="Exact and near-duplicate removal.")
     holdout_families: list[str] = Field(default_factory=list, description="Families sent to test only, beyond those flagged holdout.")
     shard_size: int = Field(default=10000, ge=1, description="Records per output shard.")
     exports: list[Literal["jsonl", "parquet"]] = Field(default_factory=lambda: ["jsonl"], description="Export formats; jsonl is always written.")
-    baseline: str | None = Field(default=None, description="Name of an earlier CompileRun to compute drift against.")
+    baseline: str | None = Field(
+        default=None, description="Name of an earlier CompileRun to compute drift against; the compile waits until it Succeeded."
+    )
     gates: Gates = Field(default_factory=Gates, description="Verification gate thresholds.")
     workers: int = Field(default=4, ge=1, le=256, description="Fan-out width of the signature and filter stages.")
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes the compile's store prefix on deletion.")
@@ -120,11 +104,18 @@ class GateResult(ApiModel):
     threshold: str = Field(default="", description="Threshold.")
 
 
+class FeatureDrift(ApiModel):
+    feature: str = Field(description="e.g. family_mix, turns, length, quality.empathy, pii.PHONE_NUMBER.")
+    psi: float = Field(description="Population stability index against the baseline.")
+    js: float = Field(description="Jensen-Shannon distance (base 2) against the baseline.")
+    level: Literal["ok", "warn", "alert"] = Field(description="ok, warn (PSI >= 0.1) or alert (PSI >= 0.2 or JS >= 0.1).")
+
+
 class CompileRunStatus(WorkflowStatus):
     """Observed state of the compile, written by the operator (and by the local runner)."""
 
     phase: str | None = Field(default=None, description="Waiting, Pending, Running, Succeeded or Failed.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded (summary), FamiliesReady, Deduplicated, Verified.")
+    conditions: list[Condition] = Field(default_factory=list, description="Succeeded (summary), FamiliesReady, BaselineReady (with a baseline), Deduplicated, Verified (every gate passed).")
     output_uri: str | None = Field(default=None, description="Store folder of the compile.")
     manifest_uri: str | None = Field(default=None, description="The manifest.json.")
     report_uri: str | None = Field(default=None, description="The verification_report.json.")
@@ -135,3 +126,6 @@ class CompileRunStatus(WorkflowStatus):
     )
     gates_passed: str | None = Field(default=None, description="Passed gates out of all, e.g. 8/8.")
     gates: list[GateResult] = Field(default_factory=list, description="Per-gate verdicts.")
+    drift_uri: str | None = Field(default=None, description="The drift.json against spec.baseline, when set.")
+    drift_level: str | None = Field(default=None, description="ok, warn or alert: the worst drift over all features.")
+    drift: list[FeatureDrift] = Field(default_factory=list, description="PSI and JS distance per feature against the baseline.")

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from . import KINDS, Kind
+from .kinds import COMPILE_RUN
 from .meta import GROUP, VERSION
 
 
@@ -85,7 +86,7 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 # Rules over the whole object: transition rules that need the old status.
 ROOT_VALIDATIONS: dict[str, list[dict[str, str]]] = {
-    "CompileRun": [
+    COMPILE_RUN: [
         {
             "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.families == oldSelf.spec.families",
             "message": "spec.families is immutable once the CompileRun has run; create a new CompileRun",

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from .meta import ApiModel, Condition
 from .run_status import WorkflowStatus
+from .selection import Selection
 
 SourceFormat = Literal["jsonl", "json", "csv", "parquet"]
 Stage = Literal["foundation", "therapeutic-expertise", "edge-stress-test"]
@@ -71,25 +72,10 @@ class Tagging(ApiModel):
     model: str | None = Field(default=None, description="Local sentence-embedding model path (embedding strategy only).")
 
 
-class FamilyRefs(ApiModel):
-    """Families by name, by label selector, or both (the union)."""
-
-    names: list[str] = Field(default_factory=list, description="DatasetFamily names.")
-    selector: dict[str, str] = Field(default_factory=dict, description="matchLabels over DatasetFamilies.")
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {"rule": "size(self.names) > 0 || size(self.selector) > 0", "message": "from: give names, a selector, or both"}
-            ]
-        }
-    }
-
-
 class DeriveSource(ApiModel):
     """A family built from other families' records."""
 
-    from_: FamilyRefs = Field(alias="from", description="Parent DatasetFamilies, by name or label selector.")
+    from_: Selection = Field(alias="from", description="Parent DatasetFamilies: names, a label selector (matchLabels), or both.")
     where: Where = Field(default_factory=Where, description="Filters a parent record must pass.")
     tag: Tagging | None = Field(default=None, description="Tagging applied to every kept record (before the tags filter).")
 

@@ -50,14 +50,6 @@ def spec_hash(spec: ApiModel, length: int = 10) -> str:
     return hashlib.sha256(canonical_json(spec.to_wire())).hexdigest()[:length]
 
 
-def with_inputs_hash(own: str, inputs: Mapping[str, str]) -> str:
-    """``own`` (a spec hash) folded with the identities of the resources it reads (name -> their
-    spec hash), for resources whose output changes when an input does (derived families)."""
-    if not inputs:
-        return own
-    return hashlib.sha256(canonical_json({"spec": own, "inputs": dict(sorted(inputs.items()))})).hexdigest()[: len(own)]
-
-
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..api.meta import spec_hash
 from ..api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
 from ..steps.train import data
 from ..steps.train.chat import generation_prompt
@@ -110,8 +109,11 @@ def run_suites(
     return reports, versions
 
 
-def evaluate_model(name: str, spec: TrainingRunSpec, store: Store, model_prefix: str, workdir: Path, prompts_dir: Path | None = None) -> EvalReport:
-    """Evaluate the model stored under ``model_prefix`` on the compile's test split and the prompt sets."""
+def evaluate_model(
+    name: str, spec: TrainingRunSpec, store: Store, model_prefix: str, workdir: Path, prompts_dir: Path | None, digest: str
+) -> EvalReport:
+    """Evaluate the model stored under ``model_prefix`` on the compile's test split and the prompt
+    sets; ``digest`` is the run's identity, recorded in the report."""
     inputs = data.resolve_compile(store, spec.compile_run)
     if not inputs.shards["test"]:
         raise data.TrainingDataError(f"compile output {inputs.root} has no test shards")
@@ -121,7 +123,7 @@ def evaluate_model(name: str, spec: TrainingRunSpec, store: Store, model_prefix:
     reports, versions = run_suites(spec.evaluation, generate, data.iter_records(store, inputs.shards["test"]), judge, prompts_dir)
     return build_report(
         training=name,
-        spec_hash=spec_hash(spec),
+        spec_hash=digest,
         model_uri=store.url(model_prefix),
         judge=judge.name,
         suites=reports,

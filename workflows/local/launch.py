@@ -76,12 +76,14 @@ def _tail(path: Path, lines: int = 1) -> str:
 
 
 def launch_subprocess(call: ContainerCall) -> LaunchOutcome:
+    """Run the container's command; a failure's detail is its termination message (what a
+    kubelet reports, see ``render.container.write_termination_message``), else its last log line."""
     call.log.parent.mkdir(parents=True, exist_ok=True)
+    termination = call.scratch / "termination-log"
+    env = os.environ | {"PYTHONSAFEPATH": "1", "PIXELGATE_TERMINATION_LOG": str(termination)}
     with open(call.log, "wb") as log:
         try:
-            proc = subprocess.Popen(
-                call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ | {"PYTHONSAFEPATH": "1"}
-            )
+            proc = subprocess.Popen(call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         except OSError as err:
             return LaunchOutcome(None, "Error", f"could not start: {err}")
         with _LOCK:
@@ -99,7 +101,8 @@ def launch_subprocess(call: ContainerCall) -> LaunchOutcome:
         return LaunchOutcome(0, "Succeeded")
     if code < 0:
         return LaunchOutcome(code, "Error", f"killed by signal {-code}; log {call.log}")
-    return LaunchOutcome(code, "Failed", f"{_tail(call.log)} (log {call.log})")
+    said = termination.read_text(errors="replace").strip() if termination.is_file() else ""
+    return LaunchOutcome(code, "Failed", f"{said or _tail(call.log)} (log {call.log})")
 
 
 def terminate_all() -> None:

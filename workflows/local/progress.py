@@ -9,16 +9,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..api.kinds import KINDS
 from .interpreter import Events
 from .runner import Outcome
 
-# Key figures per kind: (column label, status field).
-FIGURES: dict[str, list[tuple[str, str]]] = {
-    "DatasetFamily": [("records", "records_out"), ("quarantined", "quarantined"), ("quality", "quality_mean")],
-    "CompileRun": [("records", "records"), ("dup-rate", "duplicate_rate"), ("gates", "gates_passed")],
-    "TrainingRun": [("best-eval-loss", "best_metric"), ("scores", "scores")],
-    "GateReview": [("decision", "decision"), ("gaps", "gaps")],
-}
 OUTPUTS = ["report_uri", "manifest_uri", "eval_report_uri", "output_uri"]
 
 
@@ -67,11 +61,11 @@ def status_table(outcomes: list[Outcome]) -> Table:
     for column in ("KIND", "NAME", "PHASE", "FIGURES", "OUTPUT"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
-        figures = [f"{label}={_fmt(getattr(o.status, field))}" for label, field in FIGURES[o.kind] if getattr(o.status, field, None) not in (None, {}, [])]
+        figures = [f"{label}={_fmt(getattr(o.status, field))}" for label, field in KINDS[o.kind].figures if getattr(o.status, field, None) not in (None, {}, [])]
         if o.workflow is not None:
             figures.append(f"cached={o.workflow.cached_nodes}/{len(o.workflow.nodes)}")
         output = next((getattr(o.status, f) for f in OUTPUTS if getattr(o.status, f, None)), "")
         problem = next((c.message for c in o.status.conditions if c.status != "True" and c.message), "")
-        phase_style = "green" if o.phase in {"Ready", "Succeeded", "Passed"} else "red" if o.phase == "Failed" else "yellow"
+        phase_style = "green" if o.phase == KINDS[o.kind].done_phase else "red" if o.phase == "Failed" else "yellow"
         table.add_row(o.kind, o.name, f"[{phase_style}]{o.phase}[/]", " ".join(figures), output or problem)
     return table

@@ -17,18 +17,19 @@ import yaml
 from pydantic import BaseModel
 
 from ..api import KINDS, Resource, parse_resource
+from ..api.kinds import COMPILE_RUN, GATE_REVIEW, PIPELINE_ORDER, TRAINING_RUN, Observed, readiness, selections
 from ..api.meta import Condition, set_condition
-from ..layout import run_manifest_key, status_key
-from ..render import dump_manifest, render_workflow, status_from_outputs
+from ..api.selection import select
+from ..layout import run_manifest_key, status_key, status_prefix
+from ..render import dump_manifest, render_workflow
+from ..render.common import LABEL_HASH
 from ..render.builders import resolve_sources
+from ..render.status import TaskRun, status_from_runs
 from ..review import review
 from ..store import Store
 from .cache import NodeCache
-from .interpreter import Events, Launcher, WorkflowResult, run_workflow
+from .interpreter import Events, Launcher, NodeResult, WorkflowResult, run_workflow
 from .launch import launch_subprocess
-
-KIND_ORDER = ["DatasetFamily", "CompileRun", "TrainingRun", "GateReview"]
-DONE = {"DatasetFamily": "Ready", "CompileRun": "Succeeded", "TrainingRun": "Succeeded", "GateReview": "Passed"}
 
 
 @dataclass
@@ -61,7 +62,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return all(o.phase == DONE[o.kind] for o in self.outcomes)
+        return all(o.phase == KINDS[o.kind].done_phase for o in self.outcomes)
 
 
 def load_items(paths: list[str]) -> list[Item]:
@@ -88,28 +89,15 @@ def load_items(paths: list[str]) -> list[Item]:
 
 
 def dependencies(item: Item, items: list[Item]) -> list[tuple[str, str]]:
-    """The resources ``item`` waits for (named, or selected by labels among ``items``)."""
-    spec = item.resource.spec
-    kind = item.resource.kind
-    if kind == "CompileRun":
-        names = set(spec.families.names)
-        if spec.families.selector:
-            wanted = spec.families.selector.match_labels.items()
-            names |= {i.resource.name for i in items if i.resource.kind == "DatasetFamily" and wanted <= i.resource.metadata.labels.items()}
-        deps = [("DatasetFamily", n) for n in sorted(names)]
-        return deps + ([("CompileRun", spec.baseline)] if spec.baseline else [])
-    if kind == "DatasetFamily" and spec.source.derive is not None:  # a derived family runs after its parents
-        refs = spec.source.derive.from_
-        names = set(refs.names)
-        if refs.selector:
-            names |= {i.resource.name for i in items if i.resource.kind == "DatasetFamily" and refs.selector.items() <= i.resource.metadata.labels.items()}
-        return [("DatasetFamily", n) for n in sorted(names - {item.resource.name})]
-    if kind == "TrainingRun":
-        return [("CompileRun", spec.compile_run)]
-    if kind == "GateReview":
-        refs = [("CompileRun", spec.compile_run), ("TrainingRun", spec.training_run), ("TrainingRun", spec.baseline_training_run)]
-        return [(k, n) for k, n in refs if n]
-    return []
+    """The resources ``item`` waits for (named, or selected by labels among ``items``), per the
+    kind's declaration."""
+    out: list[tuple[str, str]] = []
+    for dep, selection in selections(item.resource.kind, item.resource.spec):
+        candidates = [(i.resource.name, i.resource.metadata.labels) for i in items if i.resource.kind == dep.kind]
+        exclude = item.resource.name if dep.kind == item.resource.kind else None
+        chosen, missing = select(selection, candidates, exclude=exclude)
+        out += [(dep.kind, n) for n in sorted({*chosen, *missing})]
+    return out
 
 
 def order_items(items: list[Item]) -> list[Item]:
@@ -130,7 +118,7 @@ def order_items(items: list[Item]) -> list[Item]:
         state[item.ref] = "done"
         ordered.append(item)
 
-    for item in sorted(items, key=lambda i: (KIND_ORDER.index(i.resource.kind), i.resource.name)):
+    for item in sorted(items, key=lambda i: (PIPELINE_ORDER.index(i.resource.kind), i.resource.name)):
         visit(item)
     return ordered
 
@@ -138,9 +126,7 @@ def order_items(items: list[Item]) -> list[Item]:
 def _input_fingerprint(resource: Resource[Any]) -> list[Any]:
     """Source files (local: path, size, mtime; remote: one cheap listing, see
     ``fingerprint_source``): changed data invalidates the cache."""
-    if resource.kind != "DatasetFamily":
-        return []
-    uri = resource.spec.source.uri
+    uri = getattr(getattr(resource.spec, "source", None), "uri", None)
     if uri is None:
         return []
     if "://" in uri and not uri.startswith("file://"):
@@ -149,6 +135,10 @@ def _input_fingerprint(resource: Resource[Any]) -> list[Any]:
         return fingerprint_source(uri)
     pattern = uri[len("file://") :] if uri.startswith("file://") else uri
     return [[p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in sorted(glob.glob(pattern)) if Path(p).is_file()]
+
+
+def _task_run(node: NodeResult) -> TaskRun:
+    return TaskRun(node.task, "Succeeded" if node.ok else "Failed", node.node, node.message, node.outputs.get("result"), node.node)
 
 
 class Runner:
@@ -180,55 +170,74 @@ class Runner:
         except Exception:
             return None
 
+    def _observed(self, items: list[Item]):
+        """``kind -> [Observed]``: this run's resources (with their labels) and, for names outside
+        it, the statuses an earlier run left in the store (selectable by name only)."""
+
+        def observed(kind: str) -> list[Observed]:
+            names = {i.resource.name: dict(i.resource.metadata.labels) for i in items if i.resource.kind == kind}
+            names |= {Path(k).stem: {} for k in self.store.list(status_prefix(kind)) if Path(k).stem not in names}
+            out = []
+            for name, labels in names.items():
+                status = self._status_of(kind, name)
+                phase = getattr(status, "phase", None)
+                out.append(Observed(kind, name, labels, phase, status is not None, getattr(status, "spec_hash", None)))
+            return out
+
+        return observed
+
     def run_item(self, item: Item, items: list[Item]) -> Outcome:
         kind, name = item.ref
-        deps = dependencies(item, items)
-        if kind == "GateReview":
+        if kind == GATE_REVIEW:
             return self._review(item)
-        missing = [f"{k}/{n}" for k, n in deps if getattr(self._status_of(k, n), "phase", None) != DONE[k]]
-        if missing:
-            reason = {"DatasetFamily": "WaitingForSources", "CompileRun": "WaitingForFamilies", "TrainingRun": "WaitingForCompile"}[kind]
-            cond_type = {"DatasetFamily": "SourcesReady", "CompileRun": "FamiliesReady", "TrainingRun": "CompileReady"}[kind]
-            status = KINDS[kind].status.model_validate({"phase": "Waiting"})
-            status.conditions = set_condition(list(status.conditions), Condition(type=cond_type, status="False", reason=reason, message="not ready: " + ", ".join(missing)))
+        ready = readiness(kind, name, item.resource.spec, self._observed(items))
+        if not ready.ready:
+            status = KINDS[kind].status.model_validate({"phase": "Waiting", "message": ready.message})
+            status.conditions = set_condition(
+                list(status.conditions), Condition(type=ready.condition, status="False", reason=ready.reason, message=ready.message)
+            )
             return Outcome(kind, name, status)
         upstream = []
-        for k, n in deps:
+        for k, n in dependencies(item, items):
             dep = self.outcomes.get((k, n))
             upstream.append(dep.digest if dep else json.dumps(self._status_of(k, n).model_dump(mode="json"), sort_keys=True))
-        manifest = render_workflow(item.resource, image=self.image, store_uri=self.store.uri, base_dir=item.base_dir)
+        manifest = render_workflow(item.resource, image=self.image, store_uri=self.store.uri, base_dir=item.base_dir, inputs=ready.inputs)
         resolved = resolve_sources(item.resource, item.base_dir)
-        digest = resolved.spec_hash()
         workflow = manifest["metadata"]["name"]
+        digest = manifest["metadata"]["labels"][LABEL_HASH]
         self.store.write_bytes(run_manifest_key(workflow), dump_manifest(manifest))
-        previous = self._previous(kind, name)
-        running = status_from_outputs(kind, phase="Running", workflow=workflow, spec_hash=digest, outputs={}, previous=previous)
+        running = status_from_runs(kind, workflow_phase="Running", workflow=workflow, identity=digest, runs=[], previous=self._previous(kind, name))
+        for condition, message in ready.met:
+            met = Condition(type=condition, status="True", reason="DependenciesReady", message=message)
+            running.conditions = set_condition(list(running.conditions), met)
         self._write_status(kind, name, running)
         context = hashlib.sha256(json.dumps([_input_fingerprint(resolved), upstream]).encode()).hexdigest()
         result = run_workflow(
             manifest, workers=self.workers, cache=self.cache, events=self.events, launch=self.launch, context_digest=context, logs_dir=self.logs_dir
         )
-        phase = DONE[kind] if result.phase == "Succeeded" else "Failed"
-        status = status_from_outputs(kind, phase=phase, workflow=workflow, spec_hash=digest, outputs=result.outputs, message=result.message, previous=running)
+        status = status_from_runs(
+            kind, workflow_phase=result.phase, workflow=workflow, identity=digest, runs=[_task_run(n) for n in result.nodes],
+            message=result.message, previous=running,
+        )
         return Outcome(kind, name, status, result, result.digest)
 
     def _review(self, item: Item) -> Outcome:
         spec = item.resource.spec
-        training = self._status_of("TrainingRun", spec.training_run) if spec.training_run else None
+        training = self._status_of(TRAINING_RUN, spec.training_run) if spec.training_run else None
         targets = None
-        trainer = next((i for i in self.items if i.ref == ("TrainingRun", spec.training_run)), None)
+        trainer = next((i for i in self.items if i.ref == (TRAINING_RUN, spec.training_run)), None)
         if trainer is not None:
             targets = trainer.resource.spec.evaluation.targets
         status = review(
             spec,
-            compile_status=self._status_of("CompileRun", spec.compile_run) if spec.compile_run else None,
+            compile_status=self._status_of(COMPILE_RUN, spec.compile_run) if spec.compile_run else None,
             training=training,
             training_targets=targets,
-            baseline=self._status_of("TrainingRun", spec.baseline_training_run) if spec.baseline_training_run else None,
+            baseline=self._status_of(TRAINING_RUN, spec.baseline_training_run) if spec.baseline_training_run else None,
             approver=item.resource.metadata.annotations.get("pixelgate.dev/approved-by"),
-            previous=self._previous("GateReview", item.resource.name),
+            previous=self._previous(GATE_REVIEW, item.resource.name),
         )
-        return Outcome("GateReview", item.resource.name, status)
+        return Outcome(GATE_REVIEW, item.resource.name, status)
 
     def run(self, items: list[Item]) -> list[Outcome]:
         self.items = items

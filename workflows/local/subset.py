@@ -30,7 +30,7 @@ _TEMPLATE = {
     "name": ANY,
     "dag": {"tasks": [_TASK]},
     "parallelism": ANY,
-    "container": {"image": ANY, "command": ANY, "args": ANY, "resources": ANY},
+    "container": {"image": ANY, "command": ANY, "args": ANY, "resources": ANY, "terminationMessagePolicy": ANY},
     "inputs": {"parameters": [_PARAM]},
     "outputs": {"parameters": [_PARAM]},
     "metadata": {"labels": ANY, "annotations": ANY},

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from .builders import RenderError, render_workflow
 from .common import DEFAULT_IMAGE, Runtime, dump_manifest, workflow_name
-from .status import status_from_outputs
+from .status import status_from_runs
 
-__all__ = ["DEFAULT_IMAGE", "RenderError", "Runtime", "dump_manifest", "render_workflow", "status_from_outputs", "workflow_name"]
+__all__ = ["DEFAULT_IMAGE", "RenderError", "Runtime", "dump_manifest", "render_workflow", "status_from_runs", "workflow_name"]

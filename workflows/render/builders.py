@@ -1,12 +1,11 @@
-"""One builder per resource kind: a validated resource -> a Hera ``Workflow`` -> a plain dict.
+"""One builder for every kind with a workflow: a validated resource -> a Hera ``Workflow`` -> a plain dict.
 
-* DatasetFamily -> ``ingest``;
-* CompileRun -> ``compile-plan`` then the datatrove-style fan-out: ``compile-signatures`` per
-  input shard, ``compile-buckets`` per LSH band, ``compile-merge``, ``compile-filter`` per
-  shard, ``compile-finalize`` (report, manifest); the shard and band lists come from the plan's JSON output
-  (``withParam``);
-* TrainingRun -> ``train`` then ``evaluate`` on GPUs per ``spec.resources``;
-* GateReview has no workflow: it is decided by :mod:`pixelgate.workflows.review`.
+The DAG comes from the kind's declaration (:mod:`pixelgate.workflows.api.kinds`): one template per
+step, one task per declared task, ``withParam`` fan-outs over a task's list output, and for a
+multi-node TrainingRun one ``train`` pod per node (``withItems`` over the ranks) behind a headless
+Service for torchrun's rendezvous. The DAG's outputs are the results of the tasks that report into
+the status, named after those tasks. GateReviews have no workflow: :mod:`pixelgate.workflows.review`
+decides them.
 """
 
 from __future__ import annotations
@@ -20,12 +19,15 @@ from hera.workflows import DAG, Parameter, Task, Workflow
 from hera.workflows import Resource as ResourceTemplate
 from hera.workflows.models import PodGC, TTLStrategy
 
-from ..api.compile_run import CompileRunSpec
 from ..api.dataset_family import GENERATOR_API_KEY_ENV, DatasetFamilySpec
-from ..api.meta import Resource, spec_hash, with_inputs_hash
+from ..api.kinds import KINDS
+from ..api.kinds import Task as TaskDecl
+from ..api.kinds import identity as resource_identity
+from ..api.meta import Resource, canonical_json
 from ..api.training_run import JUDGE_API_KEY_ENV, TrainingRunSpec
 from .common import (
-    DEFAULT_IMAGE, Compute, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources, workflow_name,
+    DEFAULT_IMAGE, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources,
+    workflow_name,
 )
 
 ENTRYPOINT = "main"
@@ -37,7 +39,7 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class TaskDef:
-    """A DAG task: a step, what it waits for, and optionally a fan-out over a list output."""
+    """A DAG task as rendered: a template, what it waits for, and optionally a fan-out."""
 
     name: str
     step: StepDef | ResourceDef
@@ -56,43 +58,6 @@ def resolve_sources(resource: Resource[Any], base_dir: Path | None) -> Resource[
         return resource
     source = resource.spec.source.model_copy(update={"uri": str(Path(base_dir).resolve() / uri)})
     return resource.model_copy(update={"spec": resource.spec.model_copy(update={"source": source})})
-
-
-def _ingest_tasks(_: DatasetFamilySpec) -> tuple[list[TaskDef], dict[str, str]]:
-    ingest = StepDef("ingest", "ingest", Compute(cpu="1", memory="4Gi", deadline_s=6 * 3600))
-    return [TaskDef("ingest", ingest)], {"ingest": "ingest"}
-
-
-def _compile_tasks(spec: CompileRunSpec) -> tuple[list[TaskDef], dict[str, str]]:
-    stage = Compute(cpu="1", memory="2Gi", deadline_s=4 * 3600)
-    big = Compute(cpu="1", memory="4Gi", deadline_s=4 * 3600)
-    tasks = [
-        TaskDef("plan", StepDef("compile-plan", "compile-plan", stage, list_outputs=("shards", "bands"))),
-        TaskDef(
-            "signatures",
-            StepDef("compile-signatures", "compile-signatures", stage, inputs=("shard",)),
-            after=("plan",),
-            fan_out=("plan", "shards"),
-            item_param="shard",
-        ),
-        TaskDef(
-            "buckets",
-            StepDef("compile-buckets", "compile-buckets", stage, inputs=("band",)),
-            after=("signatures",),
-            fan_out=("plan", "bands"),
-            item_param="band",
-        ),
-        TaskDef("merge", StepDef("compile-merge", "compile-merge", big), after=("buckets",)),
-        TaskDef(
-            "filter",
-            StepDef("compile-filter", "compile-filter", stage, inputs=("shard",)),
-            after=("merge",),
-            fan_out=("plan", "shards"),
-            item_param="shard",
-        ),
-        TaskDef("finalize", StepDef("compile-finalize", "compile-finalize", big), after=("filter",)),
-    ]
-    return tasks, {"compile": "finalize"}
 
 
 # Multi-node training: torchrun's static rendezvous on rank 0's pod, found through a headless
@@ -128,29 +93,36 @@ def _launcher(nodes: int, gpus_per_node: int) -> tuple[str, ...]:
     )
 
 
-def _train_tasks(spec: TrainingRunSpec) -> tuple[list[TaskDef], dict[str, str]]:
+def _tasks(kind: str, spec: Any) -> list[TaskDef]:
+    """The declared DAG of ``kind`` for this spec."""
+    out: list[TaskDef] = []
+    for decl in KINDS[kind].tasks:
+        out.extend(_rendered(decl, spec))
+    return out
+
+
+def _rendered(decl: TaskDecl, spec: Any) -> list[TaskDef]:
+    step, compute = decl.step, decl.compute_for(spec)
+    if decl.fan_out is not None:
+        param = step.params[0]
+        defn = StepDef(step.name, step.name, compute, inputs=(param,), list_outputs=step.list_outputs)
+        return [TaskDef(decl.name, defn, decl.after, fan_out=decl.fan_out, item_param=param)]
+    if not decl.per_rank:
+        return [TaskDef(decl.name, StepDef(step.name, step.name, compute, list_outputs=step.list_outputs), decl.after)]
     res = spec.resources
-    selector = {"nvidia.com/gpu.product": res.gpu_type} if res.gpu_type else {}
-    train = Compute(cpu=res.cpu, memory=res.memory, gpus=res.gpus_per_node, node_selector=selector, deadline_s=48 * 3600, retries=2)
-    evaluate = Compute(cpu=res.cpu, memory=res.memory, gpus=res.gpus_per_node, node_selector=selector, deadline_s=12 * 3600, retries=2)
     launcher = _launcher(res.nodes, res.gpus_per_node)
     if res.nodes == 1:
-        tasks = [TaskDef("train", StepDef("train", "train", train, launcher=launcher))]
-    else:
-        ranked = StepDef("train", "train", train, inputs=("rank",), launcher=launcher, pod_labels={LABEL_RANK: "{{inputs.parameters.rank}}"})
-        tasks = [
-            TaskDef("rendezvous", _rendezvous_service()),
-            TaskDef("train", ranked, after=("rendezvous",), items=tuple(str(rank) for rank in range(res.nodes)), item_param="rank"),
-        ]
-    tasks.append(TaskDef("evaluate", StepDef("evaluate", "evaluate", evaluate), after=("train",)))
-    return tasks, {"train": "train", "evaluate": "evaluate"}
-
-
-_BUILDERS = {
-    "DatasetFamily": _ingest_tasks,
-    "CompileRun": _compile_tasks,
-    "TrainingRun": _train_tasks,
-}
+        return [TaskDef(decl.name, StepDef(step.name, step.name, compute, launcher=launcher), decl.after)]
+    param = step.params[0]
+    ranked = StepDef(
+        step.name, step.name, compute, inputs=(param,), launcher=launcher,
+        pod_labels={LABEL_RANK: f"{{{{inputs.parameters.{param}}}}}"},
+    )
+    ranks = tuple(str(rank) for rank in range(res.nodes))
+    return [
+        TaskDef("rendezvous", _rendezvous_service(), decl.after),
+        TaskDef(decl.name, ranked, (*decl.after, "rendezvous"), items=ranks, item_param=param),
+    ]
 
 
 def _task(defn: TaskDef) -> Task:
@@ -188,15 +160,17 @@ def render_workflow(
 ) -> dict[str, Any]:
     """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs.
     ``runtime`` adds the cluster wiring (ServiceAccount, Secrets) the operator is configured with.
-    ``inputs`` (name -> spec hash of the resources it reads; a derived family's parents) join the
-    spec in the workflow's hash, so a changed parent gives a new workflow."""
-    builder = _BUILDERS.get(resource.kind)
-    if builder is None:
+    ``inputs`` (``Kind/name`` -> identity of each resource it reads) join the spec in the
+    workflow's hash (:func:`pixelgate.workflows.api.kinds.identity`) and reach the steps as the
+    workflow parameter ``inputs``."""
+    kind = KINDS.get(resource.kind)
+    if kind is None or not kind.has_workflow:
         raise RenderError(f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)")
     resource = resolve_sources(resource, Path(base_dir) if base_dir is not None else None)
-    digest = with_inputs_hash(spec_hash(resource.spec), inputs or {})
+    inputs = dict(sorted((inputs or {}).items()))
+    digest = resource_identity(resource.spec, inputs)
     labels = labels_for(resource, digest)
-    tasks, outputs = builder(resource.spec)
+    tasks = _tasks(resource.kind, resource.spec)
     steps = {t.step.template: t.step for t in tasks}
     templates = [_template(step, image or DEFAULT_IMAGE, labels) for step in steps.values()]
     dag = DAG(
@@ -204,8 +178,8 @@ def render_workflow(
         tasks=[_task(t) for t in tasks],
         parallelism=getattr(resource.spec, "workers", None),
         outputs=[
-            Parameter(name=out, value_from={"parameter": f"{{{{tasks.{task}.outputs.parameters.result}}}}"})
-            for out, task in outputs.items()
+            Parameter(name=t.name, value_from={"parameter": f"{{{{tasks.{t.name}.outputs.parameters.result}}}}"})
+            for t in kind.result_tasks()
         ],
     )
     deadline = sum(s.compute.deadline_s for s in steps.values() if isinstance(s, StepDef))
@@ -214,7 +188,11 @@ def render_workflow(
         labels=labels,
         annotations={"pixelgate.dev/resource": f"{resource.kind}/{resource.name}"},
         entrypoint=ENTRYPOINT,
-        arguments=[Parameter(name="spec", value=spec_document(resource)), Parameter(name="store", value=store_uri)],
+        arguments=[
+            Parameter(name="spec", value=spec_document(resource)),
+            Parameter(name="store", value=store_uri),
+            Parameter(name="inputs", value=canonical_json(inputs).decode()),
+        ],
         pod_gc=PodGC(strategy="OnPodSuccess"),
         ttl_strategy=TTLStrategy(seconds_after_success=86400, seconds_after_failure=7 * 86400),
         active_deadline_seconds=deadline,

@@ -1,8 +1,8 @@
 """What every rendered workflow shares: its name, labels, arguments, and the step template.
 
 A step template is a container running ``pixelgate step <name>`` with the resource's spec as
-inline JSON (the workflow parameter ``spec``) and the store URI (the workflow parameter
-``store``). Its small JSON result is written to :data:`RESULT_PATH` and comes back as the
+inline JSON (the workflow parameter ``spec``), the store URI (``store``) and the identities of
+the resources it reads (``inputs``, a JSON object). Its small JSON result is written to :data:`RESULT_PATH` and comes back as the
 output parameter ``result``; each top-level field of the result is also written under
 :data:`OUTPUTS_DIR` so that a list (e.g. shard indices) can feed a ``withParam`` fan-out.
 """
@@ -17,6 +17,7 @@ from hera.workflows import Container, Parameter, RetryStrategy
 from hera.workflows.models import Backoff, Toleration
 
 from .. import PIPELINE_VERSION
+from ..api.kinds import Compute
 from ..api.meta import GROUP, Resource, canonical_json
 from .container import TRANSIENT_EXIT_CODE
 
@@ -62,26 +63,6 @@ def spec_document(resource: Resource[Any]) -> str:
 
 
 @dataclass(frozen=True)
-class Compute:
-    """Requests/limits, placement and time limits of one step's pod."""
-
-    cpu: str = "1"
-    memory: str = "2Gi"
-    gpus: int = 0
-    node_selector: dict[str, str] = field(default_factory=dict)
-    deadline_s: int = 3600
-    retries: int = 3
-
-    def resources(self) -> dict[str, Any]:
-        requests: dict[str, Any] = {"cpu": self.cpu, "memory": self.memory}
-        limits: dict[str, Any] = {"memory": self.memory}
-        if self.gpus:
-            requests["nvidia.com/gpu"] = str(self.gpus)
-            limits["nvidia.com/gpu"] = str(self.gpus)
-        return {"requests": requests, "limits": limits}
-
-
-@dataclass(frozen=True)
 class StepDef:
     """One step template: the ``pixelgate step`` it runs, its string inputs and list outputs."""
 
@@ -110,6 +91,8 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
         "{{workflow.parameters.spec}}",
         "--store",
         "{{workflow.parameters.store}}",
+        "--inputs",
+        "{{workflow.parameters.inputs}}",
         "--result",
         RESULT_PATH,
         "--output-dir",
@@ -136,6 +119,8 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
             backoff=Backoff(duration="15s", factor=2, max_duration="10m"),
         ),
         active_deadline_seconds=defn.compute.deadline_s,
+        # a bad-input error is the termination message; an unexpected crash's log tail stands in for it
+        termination_message_policy="FallbackToLogsOnError",
         node_selector=dict(defn.compute.node_selector) or None,
         tolerations=[Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")] if gpu else None,
     )

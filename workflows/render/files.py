@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..api.kinds import KINDS
 from ..local.runner import load_items
 from .builders import render_workflow
 from .common import dump_manifest
@@ -16,7 +17,7 @@ def render_files(paths: list[str], out_dir: Path, *, store_uri: str, image: str 
     written: list[tuple[str, Path | None]] = []
     for item in load_items(paths):
         ref = f"{item.resource.kind}/{item.resource.name}"
-        if item.resource.kind == "GateReview":
+        if not KINDS[item.resource.kind].has_workflow:
             written.append((ref, None))
             continue
         manifest = render_workflow(item.resource, image=image, store_uri=store_uri)

@@ -1,4 +1,5 @@
-"""Names of the steps that ``pixelgate step <name>`` runs, mapped lazily to their entry points.
+"""The steps that ``pixelgate step <name>`` runs (declared in :mod:`pixelgate.workflows.api.kinds`),
+resolved lazily to their entry points.
 
 An entry point has the signature ``(invocation: StepInvocation) -> pydantic.BaseModel``: it
 unpacks the invocation into the step's own typed arguments, calls the plain step function and
@@ -10,36 +11,41 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from ..api.kinds import STEPS, identity
 from ..api.meta import Resource
 from ..store import Store
-
-STEPS: dict[str, str] = {
-    "ingest": "pixelgate.workflows.steps.ingest:run_step",
-    "compile": "pixelgate.workflows.steps.compile:run_step",
-    "compile-plan": "pixelgate.workflows.steps.compile:plan_step",
-    "compile-signatures": "pixelgate.workflows.steps.compile:signatures_step",
-    "compile-buckets": "pixelgate.workflows.steps.compile:buckets_step",
-    "compile-merge": "pixelgate.workflows.steps.compile:merge_step",
-    "compile-filter": "pixelgate.workflows.steps.compile:filter_step",
-    "compile-finalize": "pixelgate.workflows.steps.compile:finalize_step",
-    "train": "pixelgate.workflows.steps.train:run_train_step",
-    "evaluate": "pixelgate.workflows.steps.train:run_evaluate_step",
-}
 
 
 @dataclass(frozen=True)
 class StepInvocation:
-    """What every step receives: the resource it works for, the store, and string parameters."""
+    """What every step receives: the resource it works for, the store, string parameters, and
+    the identities of the resources it reads (``Kind/name`` -> identity, as the workflow was
+    rendered with; None when run by hand: the step then reads them from the store's pointers)."""
 
     resource: Resource[Any]
     store: Store
     params: dict[str, str] = field(default_factory=dict)
     base_dir: Path | None = None
+    inputs: dict[str, str] | None = None
+
+    @cached_property
+    def resolved_inputs(self) -> dict[str, str]:
+        if self.inputs is not None:
+            return dict(self.inputs)
+        from .inputs import store_inputs
+
+        return store_inputs(self.resource.kind, self.resource.name, self.resource.spec, self.store)
+
+    @cached_property
+    def identity(self) -> str:
+        """The hash naming this resource's outputs (see :func:`pixelgate.workflows.api.kinds.identity`)."""
+        return identity(self.resource.spec, self.resolved_inputs)
 
 
 class UnknownStep(KeyError):
@@ -55,10 +61,15 @@ class StepInputError(ValueError):
         self.field = field
 
 
-def resolve(name: str) -> Callable[[StepInvocation], BaseModel]:
-    try:
-        target = STEPS[name]
-    except KeyError:
-        raise UnknownStep(f"unknown step {name!r}; known steps: {', '.join(sorted(STEPS))}") from None
+def load(target: str) -> Any:
+    """The object a ``module:attribute`` reference of the declaration names."""
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def resolve(name: str) -> Callable[[StepInvocation], BaseModel]:
+    try:
+        step = STEPS[name]
+    except KeyError:
+        raise UnknownStep(f"unknown step {name!r}; known steps: {', '.join(sorted(STEPS))}") from None
+    return load(step.entry)

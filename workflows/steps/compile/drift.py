@@ -17,18 +17,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ...api.compile_run import FeatureDrift
 from .stats import Distribution
 
 PSI_WARN, PSI_ALERT, JS_ALERT = 0.1, 0.2, 0.1
 EPS = 1e-4
 Level = Literal["ok", "warn", "alert"]
-
-
-class FeatureDrift(BaseModel):
-    feature: str = Field(description="e.g. family_mix, turns, length, quality.empathy, pii.PHONE_NUMBER.")
-    psi: float = Field(description="Population stability index.")
-    js: float = Field(description="Jensen-Shannon distance (base 2).")
-    level: Level = Field(description="ok, warn (PSI >= 0.1) or alert (PSI >= 0.2 or JS >= 0.1).")
 
 
 class DriftReport(BaseModel):

@@ -9,6 +9,7 @@ defaulted (weight 1, not holdout); a record's own ``provenance.tier`` always win
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -19,9 +20,11 @@ from pydantic import BaseModel, Field
 
 from ... import layout
 from ...api.compile_run import CompileRunSpec
+from ...api.kinds import DATASET_FAMILY
 from ...api.meta import canonical_json
 from ...recordio import shard_keys
 from ...store import Store
+from ..inputs import input_root
 
 
 class FamilyInput(BaseModel):
@@ -73,28 +76,18 @@ def _family_meta(store: Store, pointer: dict[str, Any]) -> dict[str, Any]:
     return {k: pointer.get(k, stats.get(k)) for k in ("weight", "holdout", "labels")}
 
 
-def select_families(store: Store, spec: CompileRunSpec) -> tuple[list[str], list[str]]:
-    """(declared family names found or named, names declared but without a latest.json)."""
-    names = set(spec.families.names)
-    if spec.families.selector is not None:
-        wanted = spec.families.selector.match_labels
-        for key in store.list("families/"):
-            parts = key.split("/")
-            if len(parts) == 3 and parts[2] == "latest.json":
-                labels = _family_meta(store, store.read_json(key)).get("labels") or {}
-                if all(labels.get(k) == v for k, v in wanted.items()):
-                    names.add(parts[1])
-    ordered = sorted(names)
-    return [n for n in ordered if store.exists(layout.family_pointer(n))], [n for n in ordered if not store.exists(layout.family_pointer(n))]
-
-
-def build_plan(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, bands: int, rows: int) -> Plan:
-    found, missing = select_families(store, spec)
+def build_plan(
+    store: Store, name: str, spec_hash: str, spec: CompileRunSpec, bands: int, rows: int, inputs: Mapping[str, str]
+) -> Plan:
+    """The plan over the families in ``inputs`` (``DatasetFamily/<name>`` -> identity), each read
+    at that identity; named families without an output are listed as missing."""
+    found = sorted(n for kind, _, n in (key.partition("/") for key in inputs) if kind == DATASET_FAMILY)
+    missing = sorted(set(spec.families.names) - set(found))
     families, shards, offset = [], [], 0
     for fam in found:
+        target = input_root(store, DATASET_FAMILY, fam, dict(inputs), "families")
         pointer = store.read_json(layout.family_pointer(fam))
         meta = _family_meta(store, pointer)
-        target = pointer["target"]
         fam_rows = 0
         for key in shard_keys(store, f"{target}/records"):
             with store.open_read(key) as fh:

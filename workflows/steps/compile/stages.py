@@ -22,6 +22,8 @@ resumes where it stopped; a changed plan (different family outputs) clears the f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import hashlib
 import io
 from typing import Literal
@@ -75,9 +77,10 @@ class PlanResult(BaseModel):
     missing: list[str] = Field(description="Declared families without output.")
 
 
-def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> PlanResult:
+def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, inputs: Mapping[str, str]) -> PlanResult:
+    """Fix the families (at the identities in ``inputs``) and shards every later stage reads."""
     bands, rows = params_for(spec.dedup.near)
-    plan = build_plan(store, name, spec_hash, spec, bands, rows)
+    plan = build_plan(store, name, spec_hash, spec, bands, rows, inputs)
     key = work_key(name, spec_hash, "plan.json")
     if store.exists(key) and load_plan(store, name, spec_hash).fingerprint() != plan.fingerprint():
         # inputs moved on: start clean, and first withdraw a pointer naming the folder being rebuilt
@@ -322,7 +325,7 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
             "kept_family": fam_of(winners),
         }
     )
-    with store.writer(f"{layout.compile_root(name, spec_hash)}/dedup/removed.parquet") as tmp:
+    with store.writer(layout.compile_removed_log(layout.compile_root(name, spec_hash))) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 
     shards: list[_ShardSplit] = []

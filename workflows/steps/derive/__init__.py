@@ -9,7 +9,7 @@ PII, quality and write path as any other family.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ... import layout
 from ...api.dataset_family import DatasetFamilySpec
@@ -19,7 +19,7 @@ from ...store import Store
 from ..ingest.mapping import Conversation, Origin, Produced
 from ..ingest.sources import IngestError
 from .filters import FilterError, Filters, compile_where, session_turns
-from .parents import Parent, input_digest, resolve_parents
+from .parents import Parent, resolve_parents
 from .tagger import LexiconTagger, TaggingError, make_tagger
 
 
@@ -64,7 +64,7 @@ def _stream(store: Store, parents: list[Parent], filters: Filters, tagger: Lexic
             yield derived_conversation(parent, record, tags)
 
 
-def derive_conversations(family: str, spec: DatasetFamilySpec, store: Store) -> Produced:
+def derive_conversations(family: str, spec: DatasetFamilySpec, store: Store, inputs: Mapping[str, str]) -> Produced:
     derive = spec.source.derive
     if derive is None:
         raise IngestError("source.derive", "not a derived family")
@@ -73,14 +73,12 @@ def derive_conversations(family: str, spec: DatasetFamilySpec, store: Store) -> 
         tagger = make_tagger(derive.tag) if derive.tag is not None else None
     except (FilterError, TaggingError) as err:
         raise IngestError(err.field, str(err)) from None
-    parents = resolve_parents(store, derive.from_, family)
-    lexicons = [f.digest for f in filters.text if f.digest] + (tagger.digest_parts() if tagger else [])
+    parents = resolve_parents(store, derive.from_, family, inputs)
     first = parents[0]
     produced = Produced(
         origin=Origin(store.url(first.root), first.name, first.stats_sha256, "", "NOASSERTION", None, False),
         conversations=(),
         sources=[{"uri": store.url(p.root), "sha256": p.stats_sha256} for p in parents],
-        input_digest=input_digest(parents, lexicons),
     )
     produced.conversations = _stream(store, parents, filters, tagger, produced)
     return produced

@@ -46,7 +46,6 @@ class TextFilter:
     role: str
     hits: Callable[[str], int]
     min_hits: int
-    digest: str = ""  # the lexicon file's sha256, part of the derived family's input digest
 
     def passes(self, turns: Turns) -> bool:
         found = 0
@@ -71,7 +70,7 @@ def text_filter(index: int, match: TextMatch) -> TextFilter:
         lexicon = load_ref(match.lexicon or "")
     except LexiconError as err:
         raise FilterError(f"{field}.lexicon", str(err)) from None
-    return TextFilter(f"text[{index}]", match.role, lambda text: count(lexicon, text), match.min_hits, f"{lexicon.ref}:{lexicon.sha256}")
+    return TextFilter(f"text[{index}]", match.role, lambda text: count(lexicon, text), match.min_hits)
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,6 @@ class LexiconTagger:
         """The tags that reach the confidence floor."""
         return {name: c for name, c in self.scores(turns).items() if c >= self.min_confidence and c > 0}
 
-    def digest_parts(self) -> list[str]:
-        return [f"{lex.ref}:{lex.sha256}" for lex in self.lexicons]
-
 
 def make_tagger(spec: Tagging) -> LexiconTagger:
     """The tagger a spec asks for, or :class:`TaggingError` naming the field to fix."""

@@ -70,8 +70,7 @@ def _template_conversations(gen: GenerateSource) -> Produced:
             yield generated_conversation("template", category, index, turns, origins[category], {"category": category, "index": index})
 
     default = generated_origin("template", version, gen.seed, loaded.sha256, modified, None)
-    # the templates are an input besides the spec: editing them must name a new output
-    return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}], input_digest=loaded.sha256)
+    return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}])
 
 
 def generate_conversations(family: str, spec: DatasetFamilySpec, store: Store | None = None) -> Produced:

@@ -8,7 +8,8 @@ endpoint (e.g. vLLM), with prompts versioned in data/llm-prompts-v<N>.yaml.
   ``families/<family>/generate-cache/<key>/<category>/<index>.json``, where ``<key>`` hashes
   what determines an answer (url, model, prompt hash, seed, temperature). A rerun after a crash, or
   with a larger ``count``, requests only the conversations not cached yet.
-* **Output hash**: the prompt hash is the producer's ``input_digest``, so new prompts name a new output.
+* **Output hash**: the family's identity is its spec's hash; the prompts are versioned by
+  ``promptVersion`` (and their hash is recorded in every record's provenance).
 * **Parsing**: the model must answer JSON ``{"turns": [{"role", "content"}, ...]}`` alternating
   user/assistant, starting with the user and ending with the assistant; anything else is
   rejected as ``generator_malformed`` and quarantined with the raw answer.
@@ -237,4 +238,4 @@ def llm_conversations(family: str, gen: GenerateSource, store: Store | None, cli
             yield generated_conversation("llm", category, index, turns, origins[category], {"category": category, "index": index, "answer": content})
 
     default = generated_origin("llm", version, gen.seed, loaded.sha256, modified, None, settings.model)
-    return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}], input_digest=loaded.sha256)
+    return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}])

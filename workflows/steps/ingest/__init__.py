@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...api.dataset_family import DatasetFamilySpec
 from .pipeline import IngestResult, ingest_family
 from .sources import IngestError
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 def run_step(invocation: "StepInvocation") -> IngestResult:
     """``pixelgate step ingest --spec family.yaml --store URI``; params: ``batchSize``, ``shardSize``."""
     resource = invocation.resource
-    if resource.kind != "DatasetFamily":
+    if not isinstance(resource.spec, DatasetFamilySpec):
         raise IngestError("kind", f"the ingest step needs a DatasetFamily, got {resource.kind}")
     params = invocation.params
     return ingest_family(
@@ -30,6 +31,7 @@ def run_step(invocation: "StepInvocation") -> IngestResult:
         batch_size=int(params.get("batchSize", 256)),
         shard_size=int(params.get("shardSize", 10_000)),
         labels=resource.metadata.labels,
+        inputs=invocation.resolved_inputs,
     )
 
 

@@ -60,7 +60,6 @@ class Produced:
     origin: Origin  # applies to conversations without their own, and to rejected items
     conversations: Iterable["Conversation | Rejected"]
     sources: list[dict[str, str]]  # uri and sha256 of every input, for stats.json
-    input_digest: str = ""  # what the output depends on besides the spec (e.g. parents' spec hashes); folded into the spec hash
     rows_read: int = 0  # input items read, counted by the producer while ``conversations`` is consumed
     filtered: Counter[str] = field(default_factory=Counter)  # inputs left out on purpose (not quarantine), by filter
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from ... import PIPELINE_VERSION, layout
 from ...api.dataset_family import DatasetFamilySpec, License
-from ...api.meta import spec_hash as compute_spec_hash
+from ...api.kinds import DATASET_FAMILY, identity
 from ...recordio import ShardWriter
 from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
 from ...store import Store, write_pointer
@@ -33,6 +33,7 @@ from .encoding import TextRepair, UndecodableText
 from .mapping import Conversation, Origin, Produced, Rejected, map_items
 from .pii import PiiDetector, Span, redact
 from .sources import IngestError, SourceFile, iter_items, resolve_source
+from ..inputs import store_inputs
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
 
 
@@ -245,23 +246,15 @@ class _Ingest:
             self.quality_sums[axis] += value
 
 
-def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store) -> Produced:
-    """The conversations of a derived or generated family."""
+def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store, inputs: Mapping[str, str]) -> Produced:
+    """The conversations of a derived (parents at their identities in ``inputs``) or generated family."""
     if spec.source.derive is not None:
         from ..derive import derive_conversations
 
-        return derive_conversations(family, spec, store)
+        return derive_conversations(family, spec, store, inputs)
     from ..generate import generate_conversations
 
     return generate_conversations(family, spec, store)
-
-
-def effective_spec_hash(spec_hash: str, input_digest: str) -> str:
-    """The hash naming a family output: the spec's own, or, when the output also depends on
-    inputs outside the spec (a derived family's parents), a hash over both of the same length."""
-    if not input_digest:
-        return spec_hash
-    return hashlib.sha256(f"{spec_hash}\x00{input_digest}".encode()).hexdigest()[: len(spec_hash)]
 
 
 def ingest_family(
@@ -273,17 +266,19 @@ def ingest_family(
     batch_size: int = 256,
     shard_size: int = 10_000,
     labels: dict[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> IngestResult:
-    """Ingest one DatasetFamily into ``store`` under ``families/<family>/<spec-hash>/``.
+    """Ingest one DatasetFamily into ``store`` under ``families/<family>/<identity>/``; a derived
+    family's ``inputs`` are its parents' identities (default: their current outputs).
 
     Raises :class:`IngestError` (its message names the spec field to fix) for a missing source,
     a checksum mismatch, or a mapping that matches no record; everything else that is wrong
     with individual records is quarantined.
     """
     started = time.monotonic()
-    # derived and generated families resolve their inputs first: parents' spec hashes are part of the output's hash
-    produced = produce_conversations(family, spec, store) if spec.source.uri is None else None
-    sh = effective_spec_hash(compute_spec_hash(spec), produced.input_digest if produced else "")
+    inputs = dict(inputs) if inputs is not None else store_inputs(DATASET_FAMILY, family, spec, store)
+    sh = identity(spec, inputs)
+    produced = produce_conversations(family, spec, store, inputs) if spec.source.uri is None else None
     job = _Ingest(family, spec, store, sh, batch_size, shard_size)
     try:
         if spec.source.uri is not None:

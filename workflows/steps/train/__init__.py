@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+
 from ... import layout
-from ...api.meta import spec_hash
+from ...api.kinds import COMPILE_RUN, TRAINING_RUN, identity
 from ...api.training_run import TrainingRunSpec
 from ...store import Store, open_store, write_pointer
-from ..registry import StepInvocation
+from ..inputs import input_root, store_inputs
+from ..registry import StepInputError, StepInvocation
 from .checkpoints import CheckpointStore
 
 DEFAULT_WORKDIR = ".pixelgate/work"
@@ -43,12 +46,19 @@ class EvaluateResult(BaseModel):
     targets_met: bool = Field(description="Every evaluation target met.")
 
 
-def checkpoint_store(spec: TrainingRunSpec, store: Store, name: str) -> CheckpointStore:
-    """``<checkpoints.uri>/<spec-hash>/`` when set (a changed spec never resumes another's
+def checkpoint_store(spec: TrainingRunSpec, store: Store, name: str, digest: str) -> CheckpointStore:
+    """``<checkpoints.uri>/<identity>/`` when set (a changed spec or compile never resumes another's
     checkpoints), else the run's own ``checkpoints/`` folder."""
     if spec.checkpoints.uri:
-        return CheckpointStore(open_store(spec.checkpoints.uri), spec_hash(spec))
-    return CheckpointStore(store, layout.training_checkpoints(name, spec_hash(spec)))
+        return CheckpointStore(open_store(spec.checkpoints.uri), digest)
+    return CheckpointStore(store, layout.training_checkpoints(name, digest))
+
+
+def _identity(name: str, spec: TrainingRunSpec, store: Store, inputs: Mapping[str, str] | None) -> str:
+    """The run's identity; the compile it reads must still be at the identity it was given."""
+    inputs = dict(inputs) if inputs is not None else store_inputs(TRAINING_RUN, name, spec, store)
+    input_root(store, COMPILE_RUN, spec.compile_run, inputs, "compileRun")
+    return identity(spec, inputs)
 
 
 def _workdir(workdir: str | os.PathLike[str] | None, name: str, digest: str) -> Path:
@@ -90,15 +100,17 @@ def train_run(
     store: Store,
     workdir: str | os.PathLike[str] | None = None,
     callbacks: list[Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> TrainResult:
-    """Train the TrainingRun ``name``; resumes from the store's latest checkpoint after a restart."""
+    """Train the TrainingRun ``name``; resumes from the store's latest checkpoint after a restart.
+    ``inputs``: the compile's identity (default: its current output)."""
     from .trainer import train
 
-    digest = spec_hash(spec)
+    digest = _identity(name, spec, store, inputs)
     metrics_key = layout.training_file(name, digest, "metrics.json")
     if store.exists(metrics_key):
         return _train_result(store, name, digest, store.read_json(metrics_key))
-    outcome = train(spec, store, checkpoint_store(spec, store, name), _workdir(workdir, name, digest), callbacks)
+    outcome = train(spec, store, checkpoint_store(spec, store, name, digest), _workdir(workdir, name, digest), callbacks)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 publishes, the others report its result
         return _train_result(store, name, digest, wait_for_json(store, metrics_key))
     _upload_folder(store, outcome.model_dir, layout.training_file(name, digest, "model"))
@@ -113,17 +125,18 @@ def evaluate_run(
     store: Store,
     workdir: str | os.PathLike[str] | None = None,
     prompts_dir: Path | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> EvaluateResult:
     """Evaluate the trained model; write eval_report.json, then ``trainings/<name>/latest.json``."""
     from ...evaluation.run import evaluate_model
 
-    digest = spec_hash(spec)
+    digest = _identity(name, spec, store, inputs)
     report_key = layout.training_file(name, digest, "eval_report.json")
     if not store.exists(report_key):
         model_prefix = layout.training_file(name, digest, "model")
         if not store.list(model_prefix):
             raise FileNotFoundError(f"TrainingRun {name!r} has no trained model at {store.url(model_prefix)}; run the train step first")
-        report = evaluate_model(name, spec, store, model_prefix, _workdir(workdir, name, digest) / "eval", prompts_dir)
+        report = evaluate_model(name, spec, store, model_prefix, _workdir(workdir, name, digest) / "eval", prompts_dir, digest)
         store.write_json(report_key, report.model_dump(mode="json"))
     report = store.read_json(report_key)
     write_pointer(store, layout.training_pointer(name), layout.training_root(name, digest), spec_hash=digest)
@@ -139,15 +152,15 @@ def evaluate_run(
 def _unpack(invocation: StepInvocation) -> tuple[str, TrainingRunSpec]:
     spec = invocation.resource.spec
     if not isinstance(spec, TrainingRunSpec):
-        raise TypeError(f"the train/evaluate steps need a TrainingRun, got {invocation.resource.kind}")
+        raise StepInputError("kind", f"the train/evaluate steps need a TrainingRun, got {invocation.resource.kind}")
     return invocation.resource.name, spec
 
 
 def run_train_step(invocation: StepInvocation) -> TrainResult:
     name, spec = _unpack(invocation)
-    return train_run(name, spec, invocation.store, invocation.params.get("workdir"))
+    return train_run(name, spec, invocation.store, invocation.params.get("workdir"), inputs=invocation.resolved_inputs)
 
 
 def run_evaluate_step(invocation: StepInvocation) -> EvaluateResult:
     name, spec = _unpack(invocation)
-    return evaluate_run(name, spec, invocation.store, invocation.params.get("workdir"))
+    return evaluate_run(name, spec, invocation.store, invocation.params.get("workdir"), inputs=invocation.resolved_inputs)

@@ -24,12 +24,16 @@ from ... import layout
 from ...records import Record
 from ...store import Store, read_pointer
 from ..compile.stages import OutputShard
+from ..registry import StepInputError
 
 SPLITS = ("train", "val", "test")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(StepInputError):
     """The compile output is missing, incomplete or inconsistent with the curriculum."""
+
+    def __init__(self, message: str, field: str = "compileRun"):
+        super().__init__(field, message)
 
 
 class _FamilyWeight(BaseModel):
@@ -65,7 +69,7 @@ def resolve_compile(store: Store, compile_run: str) -> CompileInputs:
     if not store.exists(pointer):
         raise TrainingDataError(f"CompileRun {compile_run!r} has no output yet ({store.url(pointer)} is missing)")
     root = read_pointer(store, pointer)["target"]
-    manifest_key = f"{root}/manifest.json"
+    manifest_key = layout.compile_manifest(root)
     if not store.exists(manifest_key):
         raise TrainingDataError(f"compile output {root} has no manifest.json; it is incomplete")
     try:
