@@ -146,7 +146,6 @@ _LOWER_COUNTRIES = "|".join(
 )
 _CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"  # a capitalized word (Latin letters incl. accents)
 _NAME = rf"{_CAP}(?:[ \t]+(?:[A-Z]\.|{_CAP})){{0,3}}"
-_STREET_WORDS = r"(?:[\w'’.-]+[ \t]+){0,4}?"
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я"
 _KIN = (  # "my son Jake", "my therapist Anna"
     "kid|son|daughter|child|baby|wife|husband|partner|spouse|boyfriend|girlfriend|fianc[ée]e?|ex|friend|best friend|"
