@@ -27,7 +27,8 @@ import yaml
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.operator.metrics import Metrics
 from pixelgate.workflows.demo import generate
-from pixelgate.workflows.local.runner import RunReport, load_items, run_resources
+from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.local.runner import RunReport, run_resources
 from pixelgate.workflows.render.builders import resolve_sources
 from pixelgate.workflows.store import LocalStore
 from tests.cluster.tools import free_port

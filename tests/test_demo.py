@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pixelgate.workflows.cli import main
 from pixelgate.workflows.demo import QUICKSTART, generate
-from pixelgate.workflows.local.runner import load_items
+from pixelgate.workflows.api.manifests import load_items
 
 
 def _bytes(folder: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pixelgate.workflows import layout
-from pixelgate.workflows.api import load_manifests
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Pii
 from pixelgate.workflows.api.meta import spec_hash as compute_spec_hash
 from pixelgate.workflows.recordio import iter_records
@@ -33,7 +33,7 @@ NO_PII = Pii(entities=[])
 
 
 def ingest_example(store: LocalStore, path: str, **update):
-    [(resource, base_dir)] = load_manifests(EXAMPLES / path)
+    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / path)])]
     spec = resource.spec.model_copy(update={"pii": NO_PII, **update})
     return ingest_family(resource.name, spec, store, base_dir, labels=resource.metadata.labels)
 
@@ -99,7 +99,7 @@ def test_long_sessions_match_an_independent_count(public: LocalStore, datasets: 
 def test_derived_records_name_their_parent_and_the_derivation_hash(public: LocalStore):
     parents = {r.id: r for f in ("esconv", "annomi") for r in records_of(public, f)}
     pointer = public.read_json(layout.family_pointer("long-sessions"))
-    [(resource, _)] = load_manifests(EXAMPLES / "derived" / "long-sessions.yaml")
+    [(resource, _)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / "derived" / "long-sessions.yaml")])]
     own_hash = compute_spec_hash(resource.spec.model_copy(update={"pii": NO_PII}))
     assert pointer["spec_hash"] != own_hash and pointer["target"] == layout.family_root("long-sessions", pointer["spec_hash"])
     assert pointer["labels"] == {"pixelgate.dev/example": "derived"}
@@ -151,7 +151,7 @@ def test_cptsd_example_tags_esconv(datasets: Path, tmp_path: Path):
     """examples/derived/cptsd.yaml over an ESConv slice (its test split): the tagged conversations
     are exactly those whose parents the tagger scores at >= 0.5 for cptsd, with all four tags."""
     store = LocalStore(tmp_path)
-    [(resource, base_dir)] = load_manifests(EXAMPLES / "public" / "esconv.yaml")
+    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / "public" / "esconv.yaml")])]
     source = resource.spec.source.model_copy(update={"uri": "../../../shared/datasets/esconv/test.jsonl"})
     ingest_family("esconv", resource.spec.model_copy(update={"source": source, "pii": NO_PII}), store, base_dir, labels=resource.metadata.labels)
     result = ingest_example(store, "derived/cptsd.yaml")
@@ -211,7 +211,7 @@ def test_compile_of_a_real_family_and_its_derived_family(tmp_path: Path):
     exact copies of their parents' messages, so dedup keeps one of each pair (the derived one: its
     weight is higher), the parent keeps its short sessions, and every gate is green."""
     store = LocalStore(tmp_path)
-    [(resource, base_dir)] = load_manifests(EXAMPLES / "public" / "esconv.yaml")
+    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / "public" / "esconv.yaml")])]
     source = resource.spec.source.model_copy(update={"uri": "../../../shared/datasets/esconv/valid.jsonl"})
     structured = Pii(entities=["PHONE_NUMBER", "EMAIL_ADDRESS", "URL"])  # regex-only, fast; the compile's PII gate scans for these
     ingest_family("esconv", resource.spec.model_copy(update={"source": source, "pii": structured}), store, base_dir)

@@ -12,7 +12,8 @@ import pytest
 from pixelgate.workflows import layout
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Tagging, TextMatch, Where
 from pixelgate.workflows.api.selection import LegacySelectorWarning, Selection
-from pixelgate.workflows.local.runner import dependencies, load_items, order_items
+from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.local.runner import dependencies, order_items
 from pixelgate.workflows.steps.compile import clusters, gates
 from pixelgate.workflows.steps.compile.inputs import Plan, id_keys
 from pixelgate.workflows.steps.derive import merge_tags

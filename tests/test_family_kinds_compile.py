@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pixelgate.workflows import layout
-from pixelgate.workflows.api import load_manifests
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.api.dataset_family import Pii
 from pixelgate.workflows.steps.compile import compile_run
 from pixelgate.workflows.steps.ingest import ingest_family
@@ -22,7 +22,7 @@ STRUCTURED = Pii(entities=["PHONE_NUMBER", "EMAIL_ADDRESS", "URL"])  # regex-onl
 
 
 def _example(path: str, name: str):
-    return next((r, base) for r, base in load_manifests(EXAMPLES / path) if r.name == name)
+    return next((i.resource, i.base_dir) for i in load_items([str(EXAMPLES / path)]) if i.resource.name == name)
 
 
 def test_raw_derived_and_generated_families_compile_together(tmp_path: Path) -> None:

@@ -187,9 +187,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_example_manifest_and_docs_table_cover_the_catalogue() -> None:
-    from pixelgate.workflows.api import load_manifests
+    from pixelgate.workflows.api.manifests import load_items
 
-    families = {r.name: r.spec for r, *_ in load_manifests(REPO / "examples" / "generated" / "edge-cases.yaml")}
+    families = {i.resource.name: i.resource.spec for i in load_items([str(REPO / "examples" / "generated" / "edge-cases.yaml")])}
     assert families["edge-cases"].source.generate.count == 10_000 and families["edge-cases"].stage == "edge-stress-test"
     assert families["edge-cases-llm"].source.generate.llm.api_key.name == "vllm-api-key"
     doc = (REPO / "docs" / "generated-families.md").read_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.api import load_manifests
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.api.dataset_family import Pii
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.steps.ingest import ingest_family
@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "public"
 
 
 def _ingest(name: str, store: LocalStore):
-    [(resource, base_dir)] = load_manifests(EXAMPLES / f"{name}.yaml")
+    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / f"{name}.yaml")])]
     spec = resource.spec.model_copy(update={"pii": Pii(entities=[])})
     result = ingest_family(resource.name, spec, store, base_dir)
     records = list(iter_records(store, f"{store.read_json(f'families/{resource.name}/latest.json')['target']}/records"))

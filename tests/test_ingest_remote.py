@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixelgate.workflows.api import load_manifests
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Pii
-from pixelgate.workflows.local.runner import load_items, run_resources
+from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.local.runner import run_resources
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.steps.ingest import IngestError, download, ingest_family
 from pixelgate.workflows.steps.ingest.sources import fingerprint_source, resolve_source
@@ -150,7 +150,7 @@ def test_the_rclone_example_reads_esconv_through_its_sample_config(
     (tmp_path / "rclone.conf").write_text(conf)
     monkeypatch.setenv("RCLONE_CONFIG", str(tmp_path / "rclone.conf"))
     monkeypatch.chdir(REPO)  # the sample's alias path is relative to the repository root
-    [(resource, base_dir)] = load_manifests(REPO / "examples" / "rclone" / "esconv-test.yaml")
+    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(REPO / "examples" / "rclone" / "esconv-test.yaml")])]
     store = LocalStore(tmp_path / "store")
     result = ingest_family(resource.name, resource.spec.model_copy(update={"pii": Pii(entities=[])}), store, base_dir)
     raw = (datasets / "esconv" / "test.jsonl").read_bytes()

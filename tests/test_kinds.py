@@ -13,7 +13,7 @@ import pytest
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.api.kinds import APPROVED, KINDS, STEPS, identity
 from pixelgate.workflows.api.meta import Phase
-from pixelgate.workflows.local.runner import load_items
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.render import render_workflow
 from pixelgate.workflows.steps.registry import load, resolve
 

@@ -269,7 +269,8 @@ def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.Monkey
 
     import yaml
 
-    from pixelgate.workflows.local.runner import dependencies, load_items, order_items
+    from pixelgate.workflows.api.manifests import load_items
+    from pixelgate.workflows.local.runner import dependencies, order_items
 
     family = {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}
     docs = [
@@ -299,7 +300,8 @@ def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_resources_wait_for_failed_or_missing_dependencies(tmp_path: Path) -> None:
     """A CompileRun whose family failed waits (FamiliesReady=False), like on a cluster."""
-    from pixelgate.workflows.local.runner import Item, run_resources
+    from pixelgate.workflows.api.manifests import Item
+    from pixelgate.workflows.local.runner import run_resources
 
     family = parse_resource(_doc("DatasetFamily", "f", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}))
     store = LocalStore(tmp_path / "store")

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from pixelgate.workflows.demo import QUICKSTART, generate
-from pixelgate.workflows.local.runner import load_items, run_resources
+from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.local.runner import run_resources
 from pixelgate.workflows.store import LocalStore, S3Store
 
 FAMILIES = ["counsel-qa", "crisis-holdout", "low-quality-forum", "mi-sessions", "support-chats"]

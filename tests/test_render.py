@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.cli import main
-from pixelgate.workflows.local.runner import load_items
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.render import RenderError, Runtime, dump_manifest, render_workflow, workflow_name
 
 REPO = Path(__file__).resolve().parent.parent

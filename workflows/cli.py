@@ -12,10 +12,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
-import yaml
 
 from . import PIPELINE_VERSION
 from .api import ManifestError, parse_resource
+from .api.manifests import load_spec_document
 from .store import open_store
 
 
@@ -37,17 +37,6 @@ class _PluginGroup(click.Group):
 @click.version_option(PIPELINE_VERSION, prog_name="pixelgate")
 def main() -> None:
     """pixelgate: verified, leakage-free training data and gate-reviewed models."""
-
-
-def _load_spec_document(spec: str) -> tuple[dict, Path | None]:
-    """``--spec`` is a path to a manifest, or the manifest itself as inline JSON/YAML."""
-    text = spec.strip()
-    if text.startswith("{") or "\n" in text:
-        return yaml.safe_load(text), None
-    path = Path(spec)
-    if not path.is_file():
-        raise click.BadParameter(f"no such manifest file: {spec}", param_hint="--spec")
-    return yaml.safe_load(path.read_text()), path.parent.resolve()
 
 
 @main.command()
@@ -72,7 +61,10 @@ def step(
         entry = resolve(name)
     except UnknownStep as err:
         raise click.UsageError(str(err)) from None
-    doc, base_dir = _load_spec_document(spec)
+    try:
+        doc, base_dir = load_spec_document(spec)
+    except FileNotFoundError as err:
+        raise click.BadParameter(str(err), param_hint="--spec") from None
     try:
         resource = parse_resource(doc)
     except ManifestError as err:

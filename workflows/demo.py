@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from .local.cli import run_items
-    from .local.runner import load_items
+    from .api.manifests import load_items
     from .store import DEFAULT_LOCAL_STORE
 
     console = Console(stderr=True)

@@ -126,6 +126,6 @@ def review(
         conditions = set_condition(conditions, Condition(type=APPROVED, status="False", reason="AwaitingApproval", message="spec.approval.required: record an approver in spec.approval.approvedBy or the pixelgate.dev/approved-by annotation", last_transition_time=now))
         return status.model_copy(update={"phase": "AwaitingApproval", "conditions": conditions})
     if who:
-        conditions = set_condition(conditions, Condition(type=APPROVED, status="True", reason="Approved", message=f"approved by {who}", last_transition_time=now))
+        conditions = set_condition(conditions, Condition(type=APPROVED, status="True", reason=APPROVED, message=f"approved by {who}", last_transition_time=now))
         status = status.model_copy(update={"approved_by": who, "approved_at": approved_at or now, "conditions": conditions})
     return status.model_copy(update={"phase": "Passed"})

@@ -3,10 +3,7 @@ from which ``crds/`` is generated (``pixelgate crds``), and what manifests are p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .kinds import KINDS, Kind
 from .meta import API_VERSION, GROUP, VERSION, Resource
@@ -34,14 +31,4 @@ def parse_resource(doc: dict[str, Any]) -> Resource[Any]:
         raise ManifestError(f"{kind_name}/{name}: {problems}") from None
 
 
-def load_manifests(path: str | Path) -> list[tuple[Resource[Any], Path]]:
-    """Every pixelgate resource in a YAML file (multi-document allowed), with the file's folder."""
-    path = Path(path)
-    out = []
-    for doc in yaml.safe_load_all(path.read_text()):
-        if doc:
-            out.append((parse_resource(doc), path.parent.resolve()))
-    return out
-
-
-__all__ = ["API_VERSION", "GROUP", "KINDS", "VERSION", "Kind", "ManifestError", "Resource", "load_manifests", "parse_resource"]
+__all__ = ["API_VERSION", "GROUP", "KINDS", "VERSION", "Kind", "ManifestError", "Resource", "parse_resource"]

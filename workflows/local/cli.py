@@ -9,7 +9,8 @@ from rich.console import Console
 from ..api import ManifestError
 from ..store import open_store
 from .progress import RichEvents, status_table
-from .runner import Item, load_items, run_resources
+from ..api.manifests import Item, load_items
+from .runner import run_resources
 from .subset import ManifestFeatureError
 
 

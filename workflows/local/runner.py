@@ -8,15 +8,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
-from ..api import KINDS, Resource, parse_resource
+from ..api import KINDS, Resource
+from ..api.manifests import Item
 from ..api.kinds import COMPILE_RUN, GATE_REVIEW, PIPELINE_ORDER, TRAINING_RUN, Observed, readiness, selections
 from ..api.meta import Condition, set_condition
 from ..api.selection import select
@@ -30,16 +29,6 @@ from ..store import Store
 from .cache import NodeCache
 from .interpreter import Events, Launcher, NodeResult, WorkflowResult, run_workflow
 from .launch import launch_subprocess
-
-
-@dataclass
-class Item:
-    resource: Resource[Any]
-    base_dir: Path
-
-    @property
-    def ref(self) -> tuple[str, str]:
-        return (self.resource.kind, self.resource.name)
 
 
 @dataclass
@@ -63,29 +52,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return all(o.phase == KINDS[o.kind].done_phase for o in self.outcomes)
-
-
-def load_items(paths: list[str]) -> list[Item]:
-    """Resources from files, folders (their *.yaml/*.yml, sorted) or ``-`` (stdin)."""
-    items: list[Item] = []
-    for raw in paths:
-        if raw == "-":
-            docs, base = list(yaml.safe_load_all(sys.stdin.read())), Path.cwd()
-            items += [Item(parse_resource(d), base) for d in docs if d]
-            continue
-        path = Path(raw)
-        files = sorted(p for ext in ("*.yaml", "*.yml") for p in path.glob(ext)) if path.is_dir() else [path]
-        if not files or not all(f.is_file() for f in files):
-            raise FileNotFoundError(f"no manifests at {raw}")
-        for f in files:
-            base = f.parent.resolve()
-            items += [Item(parse_resource(d), base) for d in yaml.safe_load_all(f.read_text()) if d]
-    seen: set[tuple[str, str]] = set()
-    for item in items:
-        if item.ref in seen:
-            raise ValueError(f"{item.ref[0]}/{item.ref[1]} is given twice")
-        seen.add(item.ref)
-    return items
 
 
 def dependencies(item: Item, items: list[Item]) -> list[tuple[str, str]]:

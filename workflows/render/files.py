@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..api.kinds import KINDS
-from ..local.runner import load_items
+from ..api.manifests import load_items
 from .builders import render_workflow
 from .common import dump_manifest
 
