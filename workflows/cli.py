@@ -59,7 +59,10 @@ def _load_spec_document(spec: str) -> tuple[dict, Path | None]:
 @click.option("--output-dir", "output_dir", type=click.Path(file_okay=False), help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).")
 def step(name: str, spec: str, store_uri: str | None, params: tuple[str, ...], result_path: str | None, output_dir: str | None) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
+    from . import steplog
     from .steps.registry import StepInputError, StepInvocation, UnknownStep, resolve
+
+    steplog.configure()  # log lines on stderr; stdout is the result alone
 
     try:
         entry = resolve(name)
