@@ -84,44 +84,60 @@ def write_progress(path: Path, done: int, total: int) -> None:
     os.replace(tmp, path)
 
 
-def train(
-    spec: TrainingRunSpec,
-    store: Store,
-    ckpts: CheckpointStore,
-    workdir: Path,
-    extra_callbacks: list[Any] | None = None,
-) -> TrainOutcome:
-    """Train (or resume) in ``workdir``; the store keeps every checkpoint that matters."""
-    if spec.deepspeed is not None:
-        single_process_env()
-    import torch
-    from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
-
-    hp = spec.hyperparameters
+def _training_data(spec: TrainingRunSpec, store: Store) -> tuple[data.CompileInputs, data.MixturePlan]:
+    """The compile's shards and the mixture plan over its train split; a compile without val shards is refused."""
     inputs = data.resolve_compile(store, spec.compile_run)
-    curriculum = spec.curriculum.weights
-    plan = data.plan_mixture(store, inputs.shards["train"], curriculum, inputs.family_weights())
+    plan = data.plan_mixture(store, inputs.shards["train"], spec.curriculum.weights, inputs.family_weights())
     if not inputs.shards["val"]:
         raise data.TrainingDataError(f"compile output {inputs.root} has no val shards; early stopping needs eval_loss")
+    return inputs, plan
 
-    out_dir = workdir / "checkpoints"
+
+def _restore(ckpts: CheckpointStore, out_dir: Path) -> Path | None:
+    """The store's latest checkpoint in ``out_dir`` (to resume from), else a clean ``out_dir``."""
     resume = ckpts.restore(out_dir)
     if resume is None and out_dir.exists():
         shutil.rmtree(out_dir)  # local leftovers the store never acknowledged
+    return resume
+
+
+def _tokenizer_and_model(
+    spec: TrainingRunSpec, store: Store, inputs: data.CompileInputs, resume: Path | None, workdir: Path
+) -> tuple[Any, Any]:
+    """The checkpoint's tokenizer when resuming, else the spec's (trained on the train shards when it
+    asks); then the model, seeded, for that tokenizer."""
+    from transformers import AutoTokenizer, set_seed
+
     if resume is not None:
         tokenizer = AutoTokenizer.from_pretrained(resume)
     else:
-        tokenizer = load_tokenizer(spec.model, conversation_texts(data.iter_records(store, inputs.shards["train"])), workdir)
-    set_seed(hp.seed)  # the initial weights of a model built from config
-    model = load_model(spec.model, tokenizer, workdir)
+        texts = conversation_texts(data.iter_records(store, inputs.shards["train"]))
+        tokenizer = load_tokenizer(spec.model, texts, workdir)
+    set_seed(spec.hyperparameters.seed)  # the initial weights of a model built from config
+    return tokenizer, load_model(spec.model, tokenizer, workdir)
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    max_steps = planned_steps(spec, plan.records, world_size)
-    train_set = EncodedStream(lambda: data.mixed_stream(store, inputs.shards["train"], plan, curriculum, hp.seed), tokenizer, spec.model.max_seq_length)
-    val_set = EncodedStream(lambda: data.iter_records(store, inputs.shards["val"]), tokenizer, spec.model.max_seq_length)
+
+def _datasets(
+    spec: TrainingRunSpec, store: Store, inputs: data.CompileInputs, plan: data.MixturePlan, tokenizer: Any
+) -> tuple[EncodedStream, EncodedStream]:
+    """(train, val): the mixed train stream (curriculum weights, seeded) and the val split, tokenized lazily."""
+    hp, curriculum, length = spec.hyperparameters, spec.curriculum.weights, spec.model.max_seq_length
+    train_set = EncodedStream(
+        lambda: data.mixed_stream(store, inputs.shards["train"], plan, curriculum, hp.seed), tokenizer, length
+    )
+    val_set = EncodedStream(lambda: data.iter_records(store, inputs.shards["val"]), tokenizer, length)
+    return train_set, val_set
+
+
+def _training_arguments(spec: TrainingRunSpec, out_dir: Path, max_steps: int, world_size: int, use_cpu: bool) -> Any:
+    """The Trainer's arguments from the spec: steps, batches, schedule, evaluation and checkpoints every
+    ``evalSteps``, the best checkpoint by eval_loss, precision and the DeepSpeed config."""
+    from transformers import TrainingArguments
+
+    hp = spec.hyperparameters
     ds_config = deepspeed_config.render(spec.deepspeed, hp, world_size) if spec.deepspeed else None
     precision = spec.deepspeed.precision if spec.deepspeed else "fp32"
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(out_dir),
         max_steps=max_steps,
         per_device_train_batch_size=hp.batch_size,
@@ -142,7 +158,7 @@ def train(
         seed=hp.seed,
         data_seed=hp.seed,
         report_to="none",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=use_cpu,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         deepspeed=ds_config,
@@ -150,26 +166,17 @@ def train(
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    stopwatch = Stopwatch()
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=val_set,
-        data_collator=PadCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        callbacks=_callbacks(ckpts, stopwatch, spec.early_stopping.patience) + list(extra_callbacks or []),
-    )
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
-    state = trainer.state
+
+def _metrics(
+    spec: TrainingRunSpec, state: Any, ckpts: CheckpointStore, stopwatch: Stopwatch, resume: Path | None,
+    max_steps: int, plan: data.MixturePlan,
+) -> TrainingMetrics:
+    """metrics.json from the Trainer's final state: curves, best checkpoint, throughput, device, mixture."""
     best_name = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None
-    model_dir = workdir / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
     train_curve, eval_curve = curves(state.log_history)
     device, memory = device_memory()
-    metrics = TrainingMetrics(
+    return TrainingMetrics(
         train_loss=train_curve,
         eval_loss=eval_curve,
         best_eval_loss=state.best_metric,
@@ -188,4 +195,42 @@ def train(
         mixture=plan.shares(),
         train_records=plan.counts,
     )
+
+
+def train(
+    spec: TrainingRunSpec,
+    store: Store,
+    ckpts: CheckpointStore,
+    workdir: Path,
+    extra_callbacks: list[Any] | None = None,
+) -> TrainOutcome:
+    """Train (or resume) in ``workdir``; the store keeps every checkpoint that matters."""
+    if spec.deepspeed is not None:
+        single_process_env()
+    import torch
+    from transformers import Trainer
+
+    inputs, plan = _training_data(spec, store)
+    out_dir = workdir / "checkpoints"
+    resume = _restore(ckpts, out_dir)
+    tokenizer, model = _tokenizer_and_model(spec, store, inputs, resume, workdir)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    max_steps = planned_steps(spec, plan.records, world_size)
+    train_set, val_set = _datasets(spec, store, inputs, plan, tokenizer)
+    stopwatch = Stopwatch()
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(spec, out_dir, max_steps, world_size, use_cpu=not torch.cuda.is_available()),
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=_callbacks(ckpts, stopwatch, spec.early_stopping.patience) + list(extra_callbacks or []),
+    )
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+    model_dir = workdir / "model"
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    metrics = _metrics(spec, trainer.state, ckpts, stopwatch, resume, max_steps, plan)
     return TrainOutcome(metrics=metrics, model_dir=model_dir)
