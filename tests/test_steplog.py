@@ -77,22 +77,29 @@ def test_a_failed_phase_logs_an_error_and_raises(logs) -> None:
     assert failed["error"] == "ValueError: bad" and failed["step"] == 4
 
 
-def test_laps_time_consecutive_phases(logs) -> None:
+def test_laps_time_consecutive_parts_of_a_phase(logs) -> None:
     buf = logs("json")
-    laps = steplog.Laps(logging.getLogger("pixelgate.workflows.test"), "compile.finalize", compile="c")
-    laps.lap("export", shards=2)
-    laps.done(records=5)
+    finalize = steplog.Phase(logging.getLogger("pixelgate.workflows.test"), "compile.finalize", compile="c")
+    finalize.lap("export", shards=2)
+    finalize["gates"] = "8/8"
+    finalize.done(records=5)
     docs = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert [d["event"] for d in docs] == ["compile.finalize.start", "compile.finalize.export", "compile.finalize"]
     assert docs[1]["shards"] == 2 and "compile" not in docs[1]
-    assert docs[2]["compile"] == "c" and docs[2]["records"] == 5 and docs[2]["elapsed_s"] >= docs[1]["elapsed_s"]
+    assert docs[2]["compile"] == "c" and docs[2]["records"] == 5 and docs[2]["gates"] == "8/8"
+    assert docs[2]["elapsed_s"] >= docs[1]["elapsed_s"]
 
 
-def test_unconfigured_library_logs_stay_quiet(capfd) -> None:
-    root = logging.getLogger(steplog.ROOT)
-    if any(getattr(h, "pixelgate_steplog", False) for h in root.handlers):
-        pytest.skip("an earlier test in this process configured step logging")
-    steplog.event(logging.getLogger("pixelgate.workflows.test"), "quiet", n=1)
+def test_unconfigured_library_logs_stay_quiet(capfd, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger(steplog.ROOT)  # as before any configure() (an earlier CLI test may have run one)
+    saved = root.level
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "propagate", True)
+    root.setLevel(logging.NOTSET)
+    try:
+        steplog.event(logging.getLogger("pixelgate.workflows.test"), "quiet", n=1)
+    finally:
+        root.setLevel(saved)
     assert capfd.readouterr().err == ""
 
 

@@ -1,7 +1,7 @@
 """What a step process says while it works: one log line per event on stderr, and Argo's progress file.
 
 ``pixelgate step`` calls :func:`configure` first. Library code logs events through the ``pixelgate``
-logger tree (``logging.getLogger(__name__)``) with :func:`event`, :func:`phase` or :class:`Laps`; when
+logger tree (``logging.getLogger(__name__)``) with :func:`event`, :func:`phase` or :class:`Phase`; when
 nothing configured the logger (a test, a notebook) INFO events go nowhere. A line is an event name and
 ``key=value`` fields::
 
@@ -144,38 +144,48 @@ def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-@contextmanager
-def phase(log: logging.Logger, name: str, /, **fields: Any) -> Iterator[dict[str, Any]]:
-    """Log ``<name>.start`` with ``fields``; run the body; then ``<name>`` with the fields, the counts the
-    body put into the yielded dict, and ``elapsed_s``. When the body raises: ``<name>.failed`` (ERROR,
-    with the error and the counts so far), and the exception goes on."""
-    counts: dict[str, Any] = dict(fields)
-    event(log, f"{name}.start", **fields)
-    start = time.perf_counter()
-    try:
-        yield counts
-    except BaseException as err:
-        event(log, f"{name}.failed", logging.ERROR, **counts, error=_error(err), elapsed_s=_seconds(start))
-        raise
-    event(log, name, **counts, elapsed_s=_seconds(start))
+class Phase:
+    """A phase of work and its counts: ``<name>.start`` (with ``fields``) at once; :meth:`lap` logs
+    ``<name>.<lap>`` with the seconds since the previous lap (or the start), for consecutive parts of
+    one function without nesting its code; :meth:`done` logs ``<name>`` with the fields, the counts
+    (:meth:`update`, or ``phase["key"] = value``) and the total ``elapsed_s``."""
 
-
-class Laps:
-    """Consecutive phases of one function, logged without nesting its code: ``<prefix>.start`` at once,
-    ``lap(name, **counts)`` logs ``<prefix>.<name>`` with the seconds since the previous lap (or the
-    start), ``done(**counts)`` logs ``<prefix>`` with the fields and the total ``elapsed_s``."""
-
-    def __init__(self, log: logging.Logger, prefix: str, /, **fields: Any):
-        self.log, self.prefix, self.fields = log, prefix, fields
+    def __init__(self, log: logging.Logger, name: str, /, **fields: Any):
+        self.log, self.name, self.counts = log, name, dict(fields)
         self.start = self.mark = time.perf_counter()
-        event(log, f"{prefix}.start", **fields)
+        event(log, f"{name}.start", **fields)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.counts[key] = value
+
+    def update(self, counts: dict[str, Any] | None = None, /, **more: Any) -> None:
+        self.counts.update(counts or {}, **more)
 
     def lap(self, name: str, /, **counts: Any) -> None:
-        event(self.log, f"{self.prefix}.{name}", **counts, elapsed_s=_seconds(self.mark))
+        event(self.log, f"{self.name}.{name}", **counts, elapsed_s=_seconds(self.mark))
         self.mark = time.perf_counter()
 
     def done(self, **counts: Any) -> None:
-        event(self.log, self.prefix, **self.fields, **counts, elapsed_s=_seconds(self.start))
+        self.update(counts)
+        event(self.log, self.name, **self.counts, elapsed_s=_seconds(self.start))
+
+    def failed(self, err: BaseException) -> None:
+        elapsed = _seconds(self.start)
+        event(self.log, f"{self.name}.failed", logging.ERROR, **self.counts, error=_error(err), elapsed_s=elapsed)
+
+
+@contextmanager
+def phase(log: logging.Logger, name: str, /, **fields: Any) -> Iterator[Phase]:
+    """The body as a :class:`Phase`: ``<name>.start``, then ``<name>`` with the counts the body added and
+    ``elapsed_s``; when the body raises, ``<name>.failed`` (ERROR, with the error and the counts so far)
+    and the exception goes on."""
+    current = Phase(log, name, **fields)
+    try:
+        yield current
+    except BaseException as err:
+        current.failed(err)
+        raise
+    current.done()
 
 
 # ---------------------------------------------------------------- Argo's progress file

@@ -124,7 +124,7 @@ class _Ingest:
         self.mapped = 0  # conversations the mapping (or the producer) made
         self.seconds: Counter[str] = Counter()  # time in PII detection and in quality scoring
         self.progress = steplog.Progress(None, log=log, log_event="ingest.progress")  # records written + quarantined
-        self.laps = steplog.Laps(log, "ingest", family=family, spec_hash=spec_hash)
+        self.phase = steplog.Phase(log, "ingest", family=family, spec_hash=spec_hash)
 
     # -- logs --------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:
@@ -133,7 +133,7 @@ class _Ingest:
 
     def log_processed(self) -> None:
         """Every record read and judged: the totals, then what PII detection and quality scoring found and took."""
-        self.laps.lap("records", **self._counts())
+        self.phase.lap("records", **self._counts())
         steplog.event(
             log, "ingest.pii", mode=self.spec.pii.mode, texts=self.pii_texts,
             ner_texts=self.detector.ner_texts if self.detector else 0, entities=sum(self.pii_counts.values()),
@@ -151,9 +151,9 @@ class _Ingest:
     def log_written(self, records_out: int, quarantined: int) -> None:
         """Shards, quarantine, stats and the pointer are in the store: the write, the whole ingest, progress N/N."""
         reasons = sum(name.startswith("quarantine/") for name in self.spool.files)
-        self.laps.lap("write", shards=len(self.writer.keys), quarantine_files=reasons)
+        self.phase.lap("write", shards=len(self.writer.keys), quarantine_files=reasons)
         self.progress.finish()
-        self.laps.done(records_in=records_out + quarantined, records_out=records_out, quarantined=quarantined,
+        self.phase.done(records_in=records_out + quarantined, records_out=records_out, quarantined=quarantined,
                        by_reason=counter_dict(self.quarantined))
 
     # -- quarantine -------------------------------------------------------------------------
