@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -29,7 +30,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
-from ... import PIPELINE_VERSION, layout
+from ... import PIPELINE_VERSION, layout, steplog
 from ...api.compile_run import CompileRunSpec, GateResult
 from ...api.meta import canonical_json, spec_hash as compute_spec_hash
 from ...recordio import write_records
@@ -43,6 +44,8 @@ from .stages import (
 )
 from .inputs import Plan
 from .stats import Distribution
+
+log = logging.getLogger(__name__)
 
 
 class CompileResult(BaseModel):
@@ -110,6 +113,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, worke
     """Exports, gates, manifest and drift; then ``compiles/<name>/latest.json``, last. The gates'
     pass over the output runs in ``workers`` processes."""
     keys = _keys(name, sh)
+    current = steplog.Phase(log, "compile.finalize", compile=name, spec_hash=sh)
     plan, merge = load_plan(store, name, sh), load_merge(store, name, sh)
     baseline = _baseline_distribution(store, spec.baseline) if spec.baseline else None
     outputs = load_outputs(store, name, sh, plan)
@@ -122,6 +126,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, worke
         store.delete_prefix(keys["parquet"])
         write_records(store, keys["parquet"], (Record.model_validate_json(line) for _, line in iter_output_lines(store, outputs)), spec.shard_size)
         exports["parquet"] = keys["parquet"]
+    current.lap("export", shards=len(outputs), records=sum(o.records for o in outputs), exports=sorted(exports))
 
     scan = _scan_outputs(store, spec, plan, outputs, workers)
     seen = {f.name: scan.sources.get(f.name, {"licenses": set(), "sources": set(), "allow": True}) for f in plan.families}
@@ -136,6 +141,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, worke
         return texts
 
     report, dist = gates.verify_scan(spec, plan, name, sh, scan, reread)
+    current.lap("gates", gates_passed=report.gates_passed, passed=report.passed, workers=workers)
     m = merge.result
     manifest = Manifest(
         compile=name, spec_hash=sh, config_hash=hashlib.sha256(canonical_json(spec.to_wire())).hexdigest(),
@@ -166,6 +172,7 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, worke
         report_drift = drift.DriftReport(compile=name, spec_hash=sh, baseline=spec.baseline or "", baseline_spec_hash=baseline[0], features=features, level=level)
         store.write_json(keys["drift"], report_drift.model_dump(mode="json"))
     write_pointer(store, layout.compile_pointer(name), keys["root"], spec_hash=sh, manifest=keys["manifest"], report=keys["report"], passed=report.passed)
+    current.done(records=m.records_out, gates_passed=report.gates_passed, passed=report.passed, drift_level=level)
     return CompileResult(
         spec_hash=sh, output_uri=store.url(keys["root"]), manifest_uri=store.url(keys["manifest"]), report_uri=store.url(keys["report"]),
         drift_uri=store.url(keys["drift"]) if baseline is not None else None, records=m.records_out, duplicate_rate=round(m.duplicate_rate, 6),
@@ -175,19 +182,29 @@ def finalize_stage(store: Store, name: str, sh: str, spec: CompileRunSpec, worke
 
 def _run_partition(args: tuple[Callable[..., BaseModel], str, str, str, CompileRunSpec, int]) -> BaseModel:
     stage, store_uri, name, sh, spec, part = args
+    steplog.inherit()
     return stage(open_store(store_uri), name, sh, spec, part)
 
 
-def _fan_out(stage: Callable[..., BaseModel], store: Store, name: str, sh: str, spec: CompileRunSpec, parts: list[int], workers: int) -> list[BaseModel]:
+def _fan_out(
+    stage: Callable[..., BaseModel], store: Store, name: str, sh: str, spec: CompileRunSpec, parts: list[int],
+    workers: int, progress: steplog.Progress | None = None,
+) -> list[BaseModel]:
+    def finished(result: BaseModel) -> BaseModel:
+        if progress is not None:
+            progress.advance()
+        return result
+
     if workers <= 1 or len(parts) <= 1:
-        return [stage(store, name, sh, spec, p) for p in parts]
+        return [finished(stage(store, name, sh, spec, p)) for p in parts]
     with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_run_partition, [(stage, store.uri, name, sh, spec, p) for p in parts]))
+        calls = [(stage, store.uri, name, sh, spec, p) for p in parts]
+        return [finished(r) for r in pool.map(_run_partition, calls)]
 
 
 def compile_run(name: str, spec: CompileRunSpec, store: Store, workers: int | None = None, timings: dict[str, float] | None = None) -> CompileResult:
     """Every stage, in order, in this process (fan-out stages over ``workers`` processes);
-    ``timings``, when given, receives each stage's wall seconds."""
+    ``timings``, when given, receives each stage's wall seconds. Progress: stage partitions done of all."""
     sh = compute_spec_hash(spec)
     workers = workers if workers is not None else min(spec.workers, os.cpu_count() or 1)
     clock = {} if timings is None else timings
@@ -199,11 +216,19 @@ def compile_run(name: str, spec: CompileRunSpec, store: Store, workers: int | No
         return out
 
     planned = timed("plan", plan_stage, store, name, sh, spec)
-    timed("signatures", _fan_out, signatures_stage, store, name, sh, spec, planned.shards, workers)
-    timed("buckets", _fan_out, buckets_stage, store, name, sh, spec, planned.bands, workers)
+    units = 3 + 2 * len(planned.shards) + len(planned.bands)  # plan, signatures and filter per shard, a bucket
+    progress = steplog.Progress(units, log=log, log_event="compile.progress")  # per band, merge, finalize
+    progress.advance()
+    timed("signatures", _fan_out, signatures_stage, store, name, sh, spec, planned.shards, workers, progress)
+    timed("buckets", _fan_out, buckets_stage, store, name, sh, spec, planned.bands, workers, progress)
     timed("merge", merge_stage, store, name, sh, spec)
-    timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers)
-    return timed("finalize", finalize_stage, store, name, sh, spec, workers)
+    progress.advance()
+    timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers, progress)
+    result = timed("finalize", finalize_stage, store, name, sh, spec, workers)
+    progress.advance()
+    steplog.event(log, "compile", compile=name, spec_hash=sh, workers=workers, records=result.records,
+                  passed=result.passed, **{f"{stage}_s": round(seconds, 3) for stage, seconds in clock.items()})
+    return result
 
 
 # ---------------------------------------------------------------- registry adapters

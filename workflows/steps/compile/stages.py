@@ -22,9 +22,12 @@ resumes where it stopped; a changed plan (different family outputs) clears the f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-from typing import Literal
+import logging
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from ... import layout
+from ... import layout, steplog
 from ...api.compile_run import CompileRunSpec
 from ...recordio import row_to_record
 from ...store import Store
@@ -42,6 +45,8 @@ from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
 from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard, text_batches
 
 BATCH = 2048
+log = logging.getLogger(__name__)
+_Stage = TypeVar("_Stage", bound=Callable[..., Any])
 
 
 def work_key(name: str, spec_hash: str, *parts: str) -> str:
@@ -66,6 +71,29 @@ def load_plan(store: Store, name: str, spec_hash: str) -> Plan:
     return Plan.model_validate(store.read_json(work_key(name, spec_hash, "plan.json")))
 
 
+def _logged(
+    stage: str, summary: Callable[[Any], dict[str, Any]], partition: str = "", named: bool = False
+) -> Callable[[_Stage], _Stage]:
+    """Log the stage as a phase, ``compile.<stage>``: a start line (with the partition, ``shard=3``, or
+    when ``named`` the compile and its spec hash), then ``summary(result)`` with the seconds it took, or
+    ``compile.<stage>.failed``."""
+
+    def decorate(fn: _Stage) -> _Stage:
+        @functools.wraps(fn)
+        def run(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, *args: Any) -> Any:
+            where = {partition: args[0]} if partition and args else {}
+            if named:
+                where.update(compile=name, spec_hash=spec_hash)
+            with steplog.phase(log, f"compile.{stage}", **where) as current:
+                result = fn(store, name, spec_hash, spec, *args)
+                current.update(summary(result))
+            return result
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
 # ---------------------------------------------------------------- stage 0: plan
 class PlanResult(BaseModel):
     shards: list[int] = Field(description="Input shard indices: the fan-out of signatures and filter.")
@@ -75,6 +103,12 @@ class PlanResult(BaseModel):
     missing: list[str] = Field(description="Declared families without output.")
 
 
+def _plan_summary(r: PlanResult) -> dict[str, Any]:
+    return {"records": r.records, "shards": len(r.shards), "bands": len(r.bands), "families": len(r.families),
+            "missing": r.missing}
+
+
+@_logged("plan", _plan_summary, named=True)
 def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> PlanResult:
     bands, rows = params_for(spec.dedup.near)
     plan = build_plan(store, name, spec_hash, spec, bands, rows)
@@ -101,6 +135,7 @@ class SignaturesResult(BaseModel):
     skipped: bool = Field(default=False, description="Output already present for this plan.")
 
 
+@_logged("signatures", lambda r: {"records": r.records, "skipped": r.skipped}, partition="shard")
 def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> SignaturesResult:
     plan = load_plan(store, name, spec_hash)
     info = plan.shards[shard]
@@ -149,6 +184,7 @@ class BucketsResult(BaseModel):
     skipped: bool = False
 
 
+@_logged("buckets", lambda r: {"pairs": r.pairs, "skipped": r.skipped}, partition="band")
 def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, band: int) -> BucketsResult:
     """Candidate pairs of one band; band ``plan.bands`` is the exact content-hash band."""
     plan = load_plan(store, name, spec_hash)
@@ -376,34 +412,43 @@ def _family_counts(
 def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> MergeResult:
     """Verify the candidate pairs, keep one record per duplicate cluster, assign splits by group; write the
     removal log, the per-shard decisions and ``work/merge.json``."""
-    plan = load_plan(store, name, spec_hash)
-    n = plan.total
+    with steplog.phase(log, "compile.merge") as current:
+        plan = load_plan(store, name, spec_hash)
+        n = plan.total
 
-    def column(field: str) -> np.ndarray:
-        return _per_record(store, name, spec_hash, plan, field)
+        def column(field: str) -> np.ndarray:
+            return _per_record(store, name, spec_hash, plan, field)
 
-    exact_key = column("exact").astype(np.uint64)
-    exact_pairs, near = _candidate_pairs(store, name, spec_hash, plan, exact_key)
-    threshold = spec.dedup.near.threshold
-    sets: dict[int, np.ndarray] = {}
-    sims = _pair_similarities(store, name, spec_hash, plan, spec, near, sets)
-    verified = near[sims >= threshold]
-    keys = clusters.keep_order(spec.dedup.keep, column("tier"), column("weight"), column("length"), column("quality"))
-    kept, decision = _decisions(
-        spec, keys, exact_key, column("holdout").astype(bool), exact_pairs, verified,
-        near[sims >= threshold - SPLIT_GROUP_MARGIN], _lineage(store, name, spec_hash, plan),
-    )
-    removed, is_exact = _write_removal_log(store, name, spec_hash, plan, spec, exact_key, kept, sets)
-    shards = _write_shard_decisions(store, name, spec_hash, plan, spec, decision)
-    result = MergeResult(
-        records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()),
-        removed_near=int((~is_exact).sum()), candidates=len(near), verified=len(verified),
-        duplicate_rate=(len(removed) / n) if n else 0.0,
-        splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
-    )
-    summary = MergeSummary(result=result, shards=shards, families=_family_counts(plan, decision, removed, is_exact))
-    store.write_json(work_key(name, spec_hash, "merge.json"), summary.model_dump(mode="json"))
-    return result
+        exact_key = column("exact").astype(np.uint64)
+        exact_pairs, near = _candidate_pairs(store, name, spec_hash, plan, exact_key)
+        current.lap("candidates", records=n, exact_pairs=len(exact_pairs), near_candidates=len(near))
+        threshold = spec.dedup.near.threshold
+        sets: dict[int, np.ndarray] = {}
+        sims = _pair_similarities(store, name, spec_hash, plan, spec, near, sets)
+        verified = near[sims >= threshold]
+        current.lap("similarities", verify=spec.dedup.near.verify, verified=len(verified), threshold=threshold)
+        keys = clusters.keep_order(
+            spec.dedup.keep, column("tier"), column("weight"), column("length"), column("quality")
+        )
+        kept, decision = _decisions(
+            spec, keys, exact_key, column("holdout").astype(bool), exact_pairs, verified,
+            near[sims >= threshold - SPLIT_GROUP_MARGIN], _lineage(store, name, spec_hash, plan),
+        )
+        current.lap("decisions", keep=spec.dedup.keep, removed=int((decision < 0).sum()))
+        removed, is_exact = _write_removal_log(store, name, spec_hash, plan, spec, exact_key, kept, sets)
+        shards = _write_shard_decisions(store, name, spec_hash, plan, spec, decision)
+        result = MergeResult(
+            records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()),
+            removed_near=int((~is_exact).sum()), candidates=len(near), verified=len(verified),
+            duplicate_rate=(len(removed) / n) if n else 0.0,
+            splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
+        )
+        families = _family_counts(plan, decision, removed, is_exact)
+        summary = MergeSummary(result=result, shards=shards, families=families)
+        store.write_json(work_key(name, spec_hash, "merge.json"), summary.model_dump(mode="json"))
+        current.lap("write", removed_log=len(removed), shards=len(shards))
+        current.update(result.model_dump(), duplicate_rate=round(result.duplicate_rate, 6))
+        return result
 
 
 def load_merge(store: Store, name: str, spec_hash: str) -> MergeSummary:
@@ -429,6 +474,13 @@ def split_part_key(name: str, spec_hash: str, split_name: str, part: int) -> str
     return f"{layout.compile_split_shards(layout.compile_root(name, spec_hash), split_name)}/part-{part:05d}.jsonl"
 
 
+def _filter_summary(r: FilterResult) -> dict[str, Any]:
+    splits = {s: sum(o.records for o in r.outputs if o.split == s) for s in split.SPLITS}
+    return {"records": sum(splits.values()), "splits": splits, "parts": len(r.outputs),
+            "bytes": sum(o.bytes for o in r.outputs), "skipped": r.skipped}
+
+
+@_logged("filter", _filter_summary, partition="shard")
 def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> FilterResult:
     done_key = work_key(name, spec_hash, "filter", f"part-{shard:05d}.json")
     if store.exists(done_key):
