@@ -3,14 +3,17 @@ store, resume after a restart, early stopping on eval_loss, and metrics.json."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ... import steplog
 from ...api.training_run import TrainingRunSpec
 from ...store import Store
 from . import data, deepspeed_config
@@ -18,6 +21,9 @@ from .batches import EncodedStream, PadCollator
 from .checkpoints import CheckpointStore, checkpoint_step
 from .metrics import Stopwatch, TrainingMetrics, curves, device_memory, perplexity
 from .model import conversation_texts, load_model, load_tokenizer
+
+log = logging.getLogger(__name__)
+STEP_LOG_INTERVAL_S = 30.0  # at most one train.step line per interval (evaluations and checkpoints: every one)
 
 
 @dataclass
@@ -43,6 +49,10 @@ def planned_steps(spec: TrainingRunSpec, records: int, world_size: int) -> int:
     return max(1, math.ceil(hp.epochs * records / (hp.batch_size * hp.gradient_accumulation * world_size)))
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 def _callbacks(ckpts: CheckpointStore, stopwatch: Stopwatch, patience: int) -> list[Any]:
     from transformers import EarlyStoppingCallback, TrainerCallback
 
@@ -52,9 +62,12 @@ def _callbacks(ckpts: CheckpointStore, stopwatch: Stopwatch, patience: int) -> l
         def on_save(self, args, state, control, **kwargs):
             if not state.is_world_process_zero:
                 return
-            out = Path(args.output_dir)
-            ckpts.upload(out / f"checkpoint-{state.global_step}")
+            out, name = Path(args.output_dir), f"checkpoint-{state.global_step}"
+            started = time.perf_counter()
+            ckpts.upload(out / name)
             ckpts.prune({p.name for p in out.glob("checkpoint-*")})
+            elapsed = round(time.perf_counter() - started, 3)
+            steplog.event(log, "train.checkpoint", step=state.global_step, uri=ckpts.uri(name), elapsed_s=elapsed)
 
     class Throughput(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
@@ -66,22 +79,46 @@ def _callbacks(ckpts: CheckpointStore, stopwatch: Stopwatch, patience: int) -> l
             stopwatch.tokens = int(state.num_input_tokens_seen or 0) - self.tokens0
 
     class ReportProgress(TrainerCallback):
-        """Argo's self-reported progress: ``step/total`` in the file named by ``ARGO_PROGRESS_FILE``
-        (the operator dates each change, which drives the GPUs-idle alert)."""
+        """Argo's self-reported progress, ``step/total`` (the operator dates each change, which drives the
+        GPUs-idle alert): throttled, and the last step always written."""
+
+        progress: steplog.Progress | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.progress = steplog.Progress(state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
-            target = os.environ.get("ARGO_PROGRESS_FILE")
-            if target and state.is_world_process_zero:
-                write_progress(Path(target), state.global_step, state.max_steps)
+            if self.progress is not None:
+                self.progress.update(state.global_step, state.max_steps)
 
-    return [StoreCheckpoints(), Throughput(), ReportProgress(), EarlyStoppingCallback(early_stopping_patience=patience)]
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.flush()
 
+    class LogLines(TrainerCallback):
+        """The Trainer's logs as step log lines on stderr (in place of its PrinterCallback's dicts on stdout):
+        ``train.eval`` at every evaluation, ``train.step`` (loss, learning rate) at most every
+        ``STEP_LOG_INTERVAL_S``."""
 
-def write_progress(path: Path, done: int, total: int) -> None:
-    """Atomically replace ``path`` with ``done/total``: a reader never sees a half-written value."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{done}/{total}")
-    os.replace(tmp, path)
+        logged_at: float | None = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            values = {k: _rounded(v) if isinstance(v, float) else v for k, v in logs.items() if k != "total_flos"}
+            if any(k.startswith("eval_") for k in values):
+                steplog.event(log, "train.eval", step=state.global_step, max_steps=state.max_steps, **values)
+            elif "loss" in values:
+                now = time.monotonic()
+                if self.logged_at is None or now - self.logged_at >= STEP_LOG_INTERVAL_S:
+                    self.logged_at = now
+                    steplog.event(log, "train.step", step=state.global_step, max_steps=state.max_steps, **values)
+
+    return [
+        StoreCheckpoints(), Throughput(), ReportProgress(), LogLines(),
+        EarlyStoppingCallback(early_stopping_patience=patience),
+    ]
 
 
 def _training_data(spec: TrainingRunSpec, store: Store) -> tuple[data.CompileInputs, data.MixturePlan]:
@@ -208,12 +245,19 @@ def train(
     if spec.deepspeed is not None:
         single_process_env()
     import torch
-    from transformers import Trainer
+    from transformers import PrinterCallback, Trainer
 
-    inputs, plan = _training_data(spec, store)
+    with steplog.phase(log, "train.data", compile=spec.compile_run) as current:
+        inputs, plan = _training_data(spec, store)
+        mixture = {group: round(share, 4) for group, share in plan.shares().items()}
+        current.update(records=plan.records, groups=plan.counts, mixture=mixture,
+                       train_shards=len(inputs.shards["train"]), val_shards=len(inputs.shards["val"]))
     out_dir = workdir / "checkpoints"
-    resume = _restore(ckpts, out_dir)
-    tokenizer, model = _tokenizer_and_model(spec, store, inputs, resume, workdir)
+    with steplog.phase(log, "train.model", base=spec.model.base) as current:
+        resume = _restore(ckpts, out_dir)
+        tokenizer, model = _tokenizer_and_model(spec, store, inputs, resume, workdir)
+        current.update(resumed_from_step=checkpoint_step(resume.name) if resume else None, vocab=len(tokenizer),
+                       parameters=model.num_parameters())
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     max_steps = planned_steps(spec, plan.records, world_size)
     train_set, val_set = _datasets(spec, store, inputs, plan, tokenizer)
@@ -227,10 +271,19 @@ def train(
         processing_class=tokenizer,
         callbacks=_callbacks(ckpts, stopwatch, spec.early_stopping.patience) + list(extra_callbacks or []),
     )
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.remove_callback(PrinterCallback)  # stdout is the step's result alone; LogLines logs instead
+    device = str(trainer.args.device)
+    with steplog.phase(log, "train.fit", max_steps=max_steps, world_size=world_size, device=device) as fit:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        state = trainer.state
+        fit.update(global_step=state.global_step, best_eval_loss=_rounded(state.best_metric))
+        fit.update(stopped_early=state.global_step < max_steps)
+        fit.update(tokens=stopwatch.tokens, tokens_per_s=round(stopwatch.rate, 2))
 
-    model_dir = workdir / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    metrics = _metrics(spec, trainer.state, ckpts, stopwatch, resume, max_steps, plan)
+    with steplog.phase(log, "train.save") as current:
+        model_dir = workdir / "model"
+        trainer.save_model(str(model_dir))
+        tokenizer.save_pretrained(str(model_dir))
+        metrics = _metrics(spec, trainer.state, ckpts, stopwatch, resume, max_steps, plan)
+        current.update(best_checkpoint=metrics.best_checkpoint, perplexity=_rounded(metrics.perplexity))
     return TrainOutcome(metrics=metrics, model_dir=model_dir)
