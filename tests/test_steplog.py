@@ -184,3 +184,68 @@ def test_progress_logs_a_line_per_log_interval(logs) -> None:
     assert [(d["event"], d["done"], d["per_s"]) for d in docs] == [
         ("ingest.progress", 300, 10.0), ("ingest.progress", 600, 10.0),
     ]
+
+
+def _ingest_manifest(tmp_path: Path, rows: int) -> Path:
+    """A small jsonl family beside its manifest: ``rows`` dialogs, one malformed line, one without turns."""
+    lines = [json.dumps({"id": f"d{i}", "dialog": [
+        {"speaker": "usr", "text": f"I feel anxious about my job, day {i}."},
+        {"speaker": "sys", "text": "It sounds like work has been stressful. What worries you most about it?"},
+    ]}) for i in range(rows)] + ["{not json", json.dumps({"dialog": []})]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.jsonl").write_text("\n".join(lines) + "\n")
+    spec = {
+        "source": {"uri": "data/in.jsonl", "format": "jsonl"},
+        "mapping": {
+            "turns": {"path": "dialog", "role": "speaker", "content": "text"},
+            "roles": {"usr": "user", "sys": "assistant"},
+        },
+        "license": {"spdx": "MIT", "allowTraining": True},
+        "pii": {"entities": []},
+    }
+    manifest = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": "logged"},
+                "spec": spec}
+    (tmp_path / "family.yaml").write_text(json.dumps(manifest))
+    return tmp_path / "family.yaml"
+
+
+def _step(manifest: Path, store: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    unset = (steplog.FORMAT_ENV, steplog.PROGRESS_ENV, steplog.LEVEL_ENV, steplog._CONFIGURED_ENV)
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        [sys.executable, "-m", "pixelgate.workflows.cli", "step", "ingest", "--spec", str(manifest),
+         "--store", str(store)],
+        capture_output=True, text=True, cwd="/", check=True, env={**environ, **env},
+    )
+
+
+def test_a_step_process_logs_phases_on_stderr_and_only_its_result_on_stdout(tmp_path: Path) -> None:
+    manifest = _ingest_manifest(tmp_path, rows=30)
+    progress = tmp_path / "argo-progress"
+    out = _step(manifest, tmp_path / "store", ARGO_PROGRESS_FILE=str(progress))
+
+    (line,) = out.stdout.splitlines()  # stdout: the JSON result, nothing else
+    result = json.loads(line)
+    assert result["records_out"] == 30 and result["records_in"] == 32 and result["quarantined"] == 2
+    assert progress.read_text() == "32/32"  # records written and quarantined, of all
+
+    ours = [line for line in out.stderr.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", line)]
+    assert ours and all(TEXT_LINE.match(line) for line in ours), out.stderr
+    events = {line.split(" ")[2]: line for line in ours}
+    assert list(events) == ["ingest.start", "ingest.read.start", "ingest.read", "ingest.records", "ingest.pii",
+                            "ingest.quality", "ingest.write", "ingest"]
+    assert " rows=32 mapped=30 records=30 quarantined=2 elapsed_s=" in events["ingest.read"]
+    assert " records_in=32 records_out=30 quarantined=2 " in events["ingest"]
+    assert 'by_reason={"empty_conversation":1,"malformed_json":1}' in events["ingest"]
+
+
+def test_json_step_logs_parse_line_by_line(tmp_path: Path) -> None:
+    manifest = _ingest_manifest(tmp_path, rows=5)
+    out = _step(manifest, tmp_path / "store", PIXELGATE_LOG_FORMAT="json")
+    assert json.loads(out.stdout)["records_out"] == 5
+    docs = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    assert docs and all(d["logger"].startswith("pixelgate.") and d["level"] == "INFO" for d in docs)
+    by_event = {d["event"]: d for d in docs}
+    assert by_event["ingest.read"]["records"] == 5 and by_event["ingest.read"]["quarantined"] == 2
+    assert by_event["ingest.write"]["shards"] == 1 and isinstance(by_event["ingest"]["elapsed_s"], float)
+    assert by_event["ingest"]["by_reason"] == {"empty_conversation": 1, "malformed_json": 1}
