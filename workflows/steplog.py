@@ -132,7 +132,7 @@ def inherit() -> None:
 
 # ---------------------------------------------------------------- events and phases
 def event(log: logging.Logger, name: str, /, level: int = logging.INFO, **fields: Any) -> None:
-    """One line: the event ``name`` and its fields, in order."""
+    """One line: the event ``name`` and its fields, in order (``level`` is the line's logging level)."""
     log.log(level, name, extra={"fields": fields})
 
 
@@ -162,16 +162,16 @@ class Phase:
         self.counts.update(counts or {}, **more)
 
     def lap(self, name: str, /, **counts: Any) -> None:
-        event(self.log, f"{self.name}.{name}", **counts, elapsed_s=_seconds(self.mark))
+        event(self.log, f"{self.name}.{name}", **{**counts, "elapsed_s": _seconds(self.mark)})
         self.mark = time.perf_counter()
 
     def done(self, **counts: Any) -> None:
         self.update(counts)
-        event(self.log, self.name, **self.counts, elapsed_s=_seconds(self.start))
+        event(self.log, self.name, **{**self.counts, "elapsed_s": _seconds(self.start)})
 
     def failed(self, err: BaseException) -> None:
-        elapsed = _seconds(self.start)
-        event(self.log, f"{self.name}.failed", logging.ERROR, **self.counts, error=_error(err), elapsed_s=elapsed)
+        fields = {**self.counts, "error": _error(err), "elapsed_s": _seconds(self.start)}
+        event(self.log, f"{self.name}.failed", logging.ERROR, **fields)
 
 
 @contextmanager
@@ -192,8 +192,12 @@ def phase(log: logging.Logger, name: str, /, **fields: Any) -> Iterator[Phase]:
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` through a temporary file and a rename: a reader never sees half a value."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Progress:
