@@ -55,7 +55,10 @@ def step(
     output_dir: str | None,
 ) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
+    from . import steplog
     from .steps.registry import StepInputError, StepInvocation, UnknownStep, resolve
+
+    steplog.configure()  # log lines on stderr; stdout is the result alone
 
     try:
         entry = resolve(name)

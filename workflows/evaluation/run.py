@@ -3,10 +3,13 @@ sets, then score them with the configured judge into an :class:`EvalReport`."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+from .. import steplog
 from ..api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
 from ..steps.train import data
 from ..steps.train.chat import generation_prompt
@@ -17,6 +20,7 @@ from .prompts import load_prompt_set
 from .report import EvalReport, build_report
 
 SAMPLES_PER_SUITE = 20
+log = logging.getLogger(__name__)
 
 
 class Generator:
@@ -68,6 +72,10 @@ def load_local_model(store: Store, model_prefix: str, dest: Path) -> tuple[Any, 
     return model.to("cuda") if torch.cuda.is_available() else model, AutoTokenizer.from_pretrained(dest)
 
 
+def _prompt_set_names(chosen: set[str]) -> list[str]:
+    return (["benign"] if "over-refusal" in chosen else []) + (["crisis", "harmful"] if "safety" in chosen else [])
+
+
 def run_suites(
     evaluation: Evaluation,
     generate: suites.Generate,
@@ -75,37 +83,58 @@ def run_suites(
     judge: Judge,
     prompts_dir: Path | None = None,
 ) -> tuple[list[suites.SuiteReport], dict[str, int]]:
-    """Generate once per test case and prompt, then score every requested suite."""
+    """Generate once per test case and prompt, then score every requested suite. Progress: replies
+    generated of all (test cases and prompts); a line per generation set and per suite."""
     chosen = set(evaluation.suites)
     reports: list[suites.SuiteReport] = []
     all_replies: list[str] = []
-    versions: dict[str, int] = {}
+    cases: list[suites.Case] = []
     if chosen & {"clinical-similarity", "empathy"}:
         cases = suites.cases_from_records(test_records, evaluation.max_samples)
         if not cases:
             raise data.TrainingDataError("no test conversation has an assistant turn after a user turn; nothing to evaluate")
-        replies = [generate(c.context) for c in cases]
-        all_replies += replies
+    prompt_sets = {name: load_prompt_set(name, prompts_dir) for name in _prompt_set_names(chosen)}
+    versions = {name: prompt_set.version for name, prompt_set in prompt_sets.items()}
+    total = len(cases) + sum(len(prompt_set.prompts) for prompt_set in prompt_sets.values())
+    progress = steplog.Progress(total, log=log, log_event="evaluate.progress")
+
+    def replies_to(what: str, contexts: list[Messages]) -> list[str]:
+        with steplog.phase(log, "evaluate.generate", set=what, prompts=len(contexts)) as current:
+            replies = []
+            for context in contexts:
+                replies.append(generate(context))
+                progress.advance()
+            current["chars"] = sum(len(r) for r in replies)
+        all_replies.extend(replies)
+        return replies
+
+    def score(fn: Any, *args: Any) -> None:
+        started = time.perf_counter()
+        report = fn(*args)
+        steplog.event(log, "evaluate.suite", suite=report.name, score=round(report.score, 4), judge=report.judge,
+                      n=report.n, elapsed_s=round(time.perf_counter() - started, 3))
+        reports.append(report)
+
+    if cases:
+        replies = replies_to("test", [c.context for c in cases])
         if "clinical-similarity" in chosen:
-            reports.append(suites.clinical_similarity(cases, replies, SAMPLES_PER_SUITE))
-            reports.append(suites.appropriateness(cases, replies, judge, SAMPLES_PER_SUITE))
+            score(suites.clinical_similarity, cases, replies, SAMPLES_PER_SUITE)
+            score(suites.appropriateness, cases, replies, judge, SAMPLES_PER_SUITE)
         if "empathy" in chosen:
-            reports.append(suites.empathy(cases, replies, judge, SAMPLES_PER_SUITE))
+            score(suites.empathy, cases, replies, judge, SAMPLES_PER_SUITE)
 
     def answer(name: str) -> tuple[Any, list[str]]:
-        prompt_set = load_prompt_set(name, prompts_dir)
-        versions[name] = prompt_set.version
-        replies = [generate([{"role": "user", "content": p.text}]) for p in prompt_set.prompts]
-        all_replies.extend(replies)
-        return prompt_set, replies
+        prompt_set = prompt_sets[name]
+        return prompt_set, replies_to(name, [[{"role": "user", "content": p.text}] for p in prompt_set.prompts])
 
     if "over-refusal" in chosen:
         benign, benign_replies = answer("benign")
-        reports.append(suites.over_refusal(benign, benign_replies, judge))
+        score(suites.over_refusal, benign, benign_replies, judge)
     if "safety" in chosen:
         crisis, crisis_replies = answer("crisis")
         harmful, harmful_replies = answer("harmful")
-        reports.append(suites.safety(crisis, crisis_replies, harmful, harmful_replies, all_replies, judge))
+        score(suites.safety, crisis, crisis_replies, harmful, harmful_replies, all_replies, judge)
+    progress.flush()
     return reports, versions
 
 
@@ -117,16 +146,23 @@ def evaluate_model(
     inputs = data.resolve_compile(store, spec.compile_run)
     if not inputs.shards["test"]:
         raise data.TrainingDataError(f"compile output {inputs.root} has no test shards")
-    model, tokenizer = load_local_model(store, model_prefix, workdir / "model")
+    with steplog.phase(log, "evaluate.model", model=store.url(model_prefix)) as current:
+        model, tokenizer = load_local_model(store, model_prefix, workdir / "model")
+        current["device"] = str(model.device)
     generate = Generator(model, tokenizer, spec.model.max_seq_length, spec.evaluation.max_new_tokens)
     judge = make_judge(spec.evaluation)
-    reports, versions = run_suites(spec.evaluation, generate, data.iter_records(store, inputs.shards["test"]), judge, prompts_dir)
-    return build_report(
-        training=name,
-        spec_hash=digest,
-        model_uri=store.url(model_prefix),
-        judge=judge.name,
-        suites=reports,
-        targets=spec.evaluation.targets.model_dump(),
-        prompt_sets=versions,
-    )
+    suite_names = list(spec.evaluation.suites)
+    with steplog.phase(log, "evaluate", training=name, judge=judge.name, suites=suite_names) as current:
+        test_records = data.iter_records(store, inputs.shards["test"])
+        reports, versions = run_suites(spec.evaluation, generate, test_records, judge, prompts_dir)
+        report = build_report(
+            training=name,
+            spec_hash=digest,
+            model_uri=store.url(model_prefix),
+            judge=judge.name,
+            suites=reports,
+            targets=spec.evaluation.targets.model_dump(),
+            prompt_sets=versions,
+        )
+        current.update(scores={k: round(v, 4) for k, v in report.scores.items()}, targets_met=report.targets_met)
+    return report

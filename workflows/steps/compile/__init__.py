@@ -18,6 +18,7 @@ compile-finalize       -                   :class:`CompileResult`
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -27,6 +28,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from ... import steplog
 from ...api.compile_run import CompileRunSpec
 from ...api.kinds import COMPILE_RUN, identity
 from ...store import Store, open_store
@@ -38,17 +40,29 @@ from .stages import (
     plan_stage, signatures_stage,
 )
 
+log = logging.getLogger(__name__)
+
 
 def _run_partition(args: tuple[Callable[..., BaseModel], str, str, str, CompileRunSpec, int]) -> BaseModel:
     stage, store_uri, name, sh, spec, part = args
+    steplog.inherit()
     return stage(open_store(store_uri), name, sh, spec, part)
 
 
-def _fan_out(stage: Callable[..., BaseModel], store: Store, name: str, sh: str, spec: CompileRunSpec, parts: list[int], workers: int) -> list[BaseModel]:
+def _fan_out(
+    stage: Callable[..., BaseModel], store: Store, name: str, sh: str, spec: CompileRunSpec, parts: list[int],
+    workers: int, progress: steplog.Progress | None = None,
+) -> list[BaseModel]:
+    def finished(result: BaseModel) -> BaseModel:
+        if progress is not None:
+            progress.advance()
+        return result
+
     if workers <= 1 or len(parts) <= 1:
-        return [stage(store, name, sh, spec, p) for p in parts]
+        return [finished(stage(store, name, sh, spec, p)) for p in parts]
     with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_run_partition, [(stage, store.uri, name, sh, spec, p) for p in parts]))
+        calls = [(stage, store.uri, name, sh, spec, p) for p in parts]
+        return [finished(r) for r in pool.map(_run_partition, calls)]
 
 
 def compile_run(
@@ -56,8 +70,9 @@ def compile_run(
     inputs: Mapping[str, str] | None = None,
 ) -> CompileResult:
     """Every stage, in order, in this process (fan-out stages over ``workers`` processes);
-    ``timings``, when given, receives each stage's wall seconds. ``inputs`` are the identities of
-    the families (and baseline) read; default: their current outputs in the store."""
+    ``timings``, when given, receives each stage's wall seconds. Progress: stage partitions done of all.
+    ``inputs`` are the identities of the families (and baseline) read; default: their current
+    outputs in the store."""
     inputs = dict(inputs) if inputs is not None else store_inputs(COMPILE_RUN, name, spec, store)
     sh = identity(spec, inputs)
     workers = workers if workers is not None else min(spec.workers, os.cpu_count() or 1)
@@ -70,11 +85,19 @@ def compile_run(
         return out
 
     planned = timed("plan", plan_stage, store, name, sh, spec, inputs)
-    timed("signatures", _fan_out, signatures_stage, store, name, sh, spec, planned.shards, workers)
-    timed("buckets", _fan_out, buckets_stage, store, name, sh, spec, planned.bands, workers)
+    units = 3 + 2 * len(planned.shards) + len(planned.bands)  # plan, signatures and filter per shard, a bucket
+    progress = steplog.Progress(units, log=log, log_event="compile.progress")  # per band, merge, finalize
+    progress.advance()
+    timed("signatures", _fan_out, signatures_stage, store, name, sh, spec, planned.shards, workers, progress)
+    timed("buckets", _fan_out, buckets_stage, store, name, sh, spec, planned.bands, workers, progress)
     timed("merge", merge_stage, store, name, sh, spec)
-    timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers)
-    return timed("finalize", finalize_stage, store, name, sh, spec, inputs, workers)
+    progress.advance()
+    timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers, progress)
+    result = timed("finalize", finalize_stage, store, name, sh, spec, inputs, workers)
+    progress.advance()
+    steplog.event(log, "compile", compile=name, spec_hash=sh, workers=workers, records=result.records,
+                  passed=result.passed, **{f"{stage}_s": round(seconds, 3) for stage, seconds in clock.items()})
+    return result
 
 
 # ---------------------------------------------------------------- registry adapters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import shutil
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from pydantic import BaseModel, Field
 
-from ... import PIPELINE_VERSION, layout
+from ... import PIPELINE_VERSION, layout, steplog
 from ...api.compile_run import CompileRunSpec, FeatureDrift, GateResult
 from ...api.kinds import COMPILE_RUN
 from ...api.meta import canonical_json
@@ -25,6 +26,7 @@ from .manifest import DedupSummary, FamilyEntry, Manifest
 from .stages import OutputShard, iter_output_lines, load_merge, load_outputs, load_plan
 from .stats import Distribution
 
+log = logging.getLogger(__name__)
 
 class CompileResult(BaseModel):
     """The compile's small JSON result; the operator copies it into CompileRun status."""
@@ -92,6 +94,7 @@ def finalize_stage(
     then ``compiles/<name>/latest.json``, last. The gates' pass over the output runs in ``workers``
     processes."""
     keys = _keys(name, sh)
+    current = steplog.Phase(log, "compile.finalize", compile=name, spec_hash=sh)
     plan, merge = load_plan(store, name, sh), load_merge(store, name, sh)
     baseline = _baseline_distribution(store, spec.baseline, inputs) if spec.baseline else None
     outputs = load_outputs(store, name, sh, plan)
@@ -104,6 +107,7 @@ def finalize_stage(
         store.delete_prefix(keys["parquet"])
         write_records(store, keys["parquet"], (Record.model_validate_json(line) for _, line in iter_output_lines(store, outputs)), spec.shard_size)
         exports["parquet"] = keys["parquet"]
+    current.lap("export", shards=len(outputs), records=sum(o.records for o in outputs), exports=sorted(exports))
 
     scan = _scan_outputs(store, spec, plan, outputs, workers)
     seen = {f.name: scan.sources.get(f.name, {"licenses": set(), "sources": set(), "allow": True}) for f in plan.families}
@@ -118,6 +122,7 @@ def finalize_stage(
         return texts
 
     report, dist = gates.verify_scan(spec, plan, name, sh, scan, reread)
+    current.lap("gates", gates_passed=report.gates_passed, passed=report.passed, workers=workers)
     m = merge.result
     manifest = Manifest(
         compile=name, spec_hash=sh, config_hash=hashlib.sha256(canonical_json(spec.to_wire())).hexdigest(),
@@ -148,6 +153,7 @@ def finalize_stage(
         report_drift = drift.DriftReport(compile=name, spec_hash=sh, baseline=spec.baseline or "", baseline_spec_hash=baseline[0], features=features, level=level)
         store.write_json(keys["drift"], report_drift.model_dump(mode="json"))
     write_pointer(store, layout.compile_pointer(name), keys["root"], spec_hash=sh, manifest=keys["manifest"], report=keys["report"], passed=report.passed)
+    current.done(records=m.records_out, gates_passed=report.gates_passed, passed=report.passed, drift_level=level)
     return CompileResult(
         spec_hash=sh, output_uri=store.url(keys["root"]), manifest_uri=store.url(keys["manifest"]), report_uri=store.url(keys["report"]),
         drift_uri=store.url(keys["drift"]) if baseline is not None else None, records=m.records_out, duplicate_rate=round(m.duplicate_rate, 6),

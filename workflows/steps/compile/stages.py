@@ -22,11 +22,12 @@ resumes where it stopped; a changed plan (different family outputs) clears the f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+import functools
 import hashlib
 import io
-from typing import Literal
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from ... import layout
+from ... import layout, steplog
 from ...api.compile_run import CompileRunSpec
 from ...recordio import row_to_record
 from ...store import Store
@@ -44,6 +45,8 @@ from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
 from .minhash import MinHasher, Shingler, estimate_jaccard, has_shingles, jaccard, text_batches
 
 BATCH = 2048
+log = logging.getLogger(__name__)
+_Stage = TypeVar("_Stage", bound=Callable[..., Any])
 
 
 def work_key(name: str, spec_hash: str, *parts: str) -> str:
@@ -68,6 +71,29 @@ def load_plan(store: Store, name: str, spec_hash: str) -> Plan:
     return Plan.model_validate(store.read_json(work_key(name, spec_hash, "plan.json")))
 
 
+def _logged(
+    stage: str, summary: Callable[[Any], dict[str, Any]], partition: str = "", named: bool = False
+) -> Callable[[_Stage], _Stage]:
+    """Log the stage as a phase, ``compile.<stage>``: a start line (with the partition, ``shard=3``, or
+    when ``named`` the compile and its spec hash), then ``summary(result)`` with the seconds it took, or
+    ``compile.<stage>.failed``."""
+
+    def decorate(fn: _Stage) -> _Stage:
+        @functools.wraps(fn)
+        def run(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, *args: Any) -> Any:
+            where = {partition: args[0]} if partition and args else {}
+            if named:
+                where.update(compile=name, spec_hash=spec_hash)
+            with steplog.phase(log, f"compile.{stage}", **where) as current:
+                result = fn(store, name, spec_hash, spec, *args)
+                current.update(summary(result))
+            return result
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
 # ---------------------------------------------------------------- stage 0: plan
 class PlanResult(BaseModel):
     shards: list[int] = Field(description="Input shard indices: the fan-out of signatures and filter.")
@@ -77,6 +103,12 @@ class PlanResult(BaseModel):
     missing: list[str] = Field(description="Declared families without output.")
 
 
+def _plan_summary(r: PlanResult) -> dict[str, Any]:
+    return {"records": r.records, "shards": len(r.shards), "bands": len(r.bands), "families": len(r.families),
+            "missing": r.missing}
+
+
+@_logged("plan", _plan_summary, named=True)
 def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, inputs: Mapping[str, str]) -> PlanResult:
     """Fix the families (at the identities in ``inputs``) and shards every later stage reads."""
     bands, rows = params_for(spec.dedup.near)
@@ -104,6 +136,7 @@ class SignaturesResult(BaseModel):
     skipped: bool = Field(default=False, description="Output already present for this plan.")
 
 
+@_logged("signatures", lambda r: {"records": r.records, "skipped": r.skipped}, partition="shard")
 def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> SignaturesResult:
     plan = load_plan(store, name, spec_hash)
     info = plan.shards[shard]
@@ -152,6 +185,7 @@ class BucketsResult(BaseModel):
     skipped: bool = False
 
 
+@_logged("buckets", lambda r: {"pairs": r.pairs, "skipped": r.skipped}, partition="band")
 def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, band: int) -> BucketsResult:
     """Candidate pairs of one band; band ``plan.bands`` is the exact content-hash band."""
     plan = load_plan(store, name, spec_hash)
@@ -262,53 +296,64 @@ def _estimated(store: Store, name: str, spec_hash: str, plan: Plan, pairs: np.nd
 SPLIT_GROUP_MARGIN = 0.1
 
 
-def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> MergeResult:
-    plan = load_plan(store, name, spec_hash)
-    n = plan.total
-    exact_key = _per_record(store, name, spec_hash, plan, "exact").astype(np.uint64)
+def _candidate_pairs(
+    store: Store, name: str, spec_hash: str, plan: Plan, exact_key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact band's pairs, and the near bands' distinct candidates of unequal content (equal
+    content: the exact band has them)."""
     exact_pairs = _load_npy(store, work_key(name, spec_hash, "buckets", f"band-{plan.bands:03d}.npy"))
-    near = unique_pairs(np.concatenate([_load_npy(store, work_key(name, spec_hash, "buckets", f"band-{b:03d}.npy")) for b in range(plan.bands)] or [np.zeros((0, 2), np.int64)]))
+    bands = [_load_npy(store, work_key(name, spec_hash, "buckets", f"band-{b:03d}.npy")) for b in range(plan.bands)]
+    near = unique_pairs(np.concatenate(bands or [np.zeros((0, 2), np.int64)]))
     if len(near):
-        near = near[exact_key[near[:, 0]] != exact_key[near[:, 1]]]  # equal content: the exact band has them
-    threshold = spec.dedup.near.threshold
-    sets: dict[int, np.ndarray] = {}
-    if not len(near):
-        sims = np.zeros(0)
-    elif spec.dedup.near.verify:
-        sets = _shingle_sets(store, plan, spec, near)
-        sims = _similarities(near, sets)
-    else:
-        sims = _estimated(store, name, spec_hash, plan, near)
-    verified = near[sims >= threshold]
+        near = near[exact_key[near[:, 0]] != exact_key[near[:, 1]]]
+    return exact_pairs, near
 
-    keys = clusters.keep_order(
-        spec.dedup.keep, _per_record(store, name, spec_hash, plan, "tier"), _per_record(store, name, spec_hash, plan, "weight"),
-        _per_record(store, name, spec_hash, plan, "length"), _per_record(store, name, spec_hash, plan, "quality"),
-    )
-    dup_labels = clusters.components(n, np.concatenate([exact_pairs, verified]))
-    kept = clusters.keepers(dup_labels, keys)
-    # split groups: duplicates (kept or not), near duplicates just below the threshold, and lineage,
-    # so a surviving near twin or a derived record shares its counterpart's split
-    similar = near[sims >= threshold - SPLIT_GROUP_MARGIN]
-    group_labels = clusters.components(n, np.concatenate([exact_pairs, similar, _lineage(store, name, spec_hash, plan)]))
-    codes = split.assign(split.group_representatives(group_labels, exact_key), spec.split.seed, spec.split.train, spec.split.val)
-    codes = split.force_holdout(group_labels, _per_record(store, name, spec_hash, plan, "holdout").astype(bool), codes)
-    removed = np.flatnonzero(kept != np.arange(n))
-    decision = codes.copy()
-    decision[removed] = -1
 
-    # the removal log: similarity of each removed record to the record kept in its place
+def _pair_similarities(
+    store: Store, name: str, spec_hash: str, plan: Plan, spec: CompileRunSpec,
+    pairs: np.ndarray, sets: dict[int, np.ndarray],
+) -> np.ndarray:
+    """Jaccard similarity per pair: exact, over shingle sets, with ``dedup.near.verify`` (``sets`` caches
+    them across calls and gets the missing ones), else the signatures' estimate."""
+    if not len(pairs):
+        return np.zeros(0)
+    if not spec.dedup.near.verify:
+        return _estimated(store, name, spec_hash, plan, pairs)
+    missing = np.setdiff1d(np.unique(pairs), np.fromiter(sets, dtype=np.int64, count=len(sets)))
+    sets.update(_shingle_sets(store, plan, spec, missing) if len(missing) else {})
+    return _similarities(pairs, sets)
+
+
+def _decisions(
+    spec: CompileRunSpec, keys: tuple[np.ndarray, ...], exact_key: np.ndarray, holdout: np.ndarray,
+    exact_pairs: np.ndarray, verified: np.ndarray, similar: np.ndarray, lineage: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, decision): the record kept in each record's duplicate cluster, and each record's split
+    code (-1: removed). Split groups: duplicates (kept or not), near duplicates just below the threshold,
+    and lineage, so a surviving near twin or a derived record shares its counterpart's split."""
+    n = len(exact_key)
+    kept = clusters.keepers(clusters.components(n, np.concatenate([exact_pairs, verified])), keys)
+    group_labels = clusters.components(n, np.concatenate([exact_pairs, similar, lineage]))
+    representatives = split.group_representatives(group_labels, exact_key)
+    codes = split.assign(representatives, spec.split.seed, spec.split.train, spec.split.val)
+    decision = split.force_holdout(group_labels, holdout, codes).copy()
+    decision[np.flatnonzero(kept != np.arange(n))] = -1
+    return kept, decision
+
+
+def _write_removal_log(
+    store: Store, name: str, spec_hash: str, plan: Plan, spec: CompileRunSpec,
+    exact_key: np.ndarray, kept: np.ndarray, sets: dict[int, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``dedup/removed.parquet``: each removed record, the record kept in its place, their similarity and
+    families. Returns (removed, is_exact): the removed records' indices and which were exact duplicates."""
+    removed = np.flatnonzero(kept != np.arange(len(kept)))
     winners = kept[removed]
     is_exact = exact_key[removed] == exact_key[winners]
     near_removed = np.stack([removed[~is_exact], winners[~is_exact]], axis=1)
     similarity = np.ones(len(removed))
     if len(near_removed):
-        if spec.dedup.near.verify:
-            missing = np.setdiff1d(np.unique(near_removed), np.fromiter(sets, dtype=np.int64, count=len(sets)))
-            sets.update(_shingle_sets(store, plan, spec, missing) if len(missing) else {})
-            similarity[~is_exact] = _similarities(near_removed, sets)
-        else:
-            similarity[~is_exact] = _estimated(store, name, spec_hash, plan, near_removed)
+        similarity[~is_exact] = _pair_similarities(store, name, spec_hash, plan, spec, near_removed, sets)
     _, ids = load_texts(store, plan, np.concatenate([removed, winners]), spec.dedup.unit, ("id",))
     shard_family = [s.family for s in plan.shards]
 
@@ -327,7 +372,14 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
     )
     with store.writer(layout.compile_removed_log(layout.compile_root(name, spec_hash))) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    return removed, is_exact
 
+
+def _write_shard_decisions(
+    store: Store, name: str, spec_hash: str, plan: Plan, spec: CompileRunSpec, decision: np.ndarray
+) -> list[_ShardSplit]:
+    """``work/decisions/part-NNNNN.npy`` per input shard; per shard, its records per split and the
+    first output part number of each split (the filter stage's parts never collide)."""
     shards: list[_ShardSplit] = []
     next_part = {s: 0 for s in split.SPLITS}
     for info in plan.shards:
@@ -337,9 +389,17 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
         shards.append(_ShardSplit(counts=counts, bases=dict(next_part)))
         for s, c in counts.items():
             next_part[s] += -(-c // spec.shard_size)
+    return shards
+
+
+def _family_counts(
+    plan: Plan, decision: np.ndarray, removed: np.ndarray, is_exact: np.ndarray
+) -> dict[str, dict[str, int]]:
+    """family -> records_in, records_out, removed_exact, removed_near."""
+    n = len(decision)
     families: dict[str, dict[str, int]] = {}
     fam_idx = plan.shard_of(np.arange(n)) if n else np.zeros(0, np.int64)
-    for i, fam in enumerate(plan.families):
+    for fam in plan.families:
         in_fam = np.isin(fam_idx, [s.index for s in plan.shards if s.family == fam.name])
         families[fam.name] = {
             "records_in": int(in_fam.sum()),
@@ -347,13 +407,49 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
             "removed_exact": int(in_fam[removed][is_exact].sum()),
             "removed_near": int(in_fam[removed][~is_exact].sum()),
         }
-    result = MergeResult(
-        records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()), removed_near=int((~is_exact).sum()),
-        candidates=len(near), verified=len(verified), duplicate_rate=(len(removed) / n) if n else 0.0,
-        splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
-    )
-    store.write_json(work_key(name, spec_hash, "merge.json"), MergeSummary(result=result, shards=shards, families=families).model_dump(mode="json"))
-    return result
+    return families
+
+
+def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -> MergeResult:
+    """Verify the candidate pairs, keep one record per duplicate cluster, assign splits by group; write the
+    removal log, the per-shard decisions and ``work/merge.json``."""
+    with steplog.phase(log, "compile.merge") as current:
+        plan = load_plan(store, name, spec_hash)
+        n = plan.total
+
+        def column(field: str) -> np.ndarray:
+            return _per_record(store, name, spec_hash, plan, field)
+
+        exact_key = column("exact").astype(np.uint64)
+        exact_pairs, near = _candidate_pairs(store, name, spec_hash, plan, exact_key)
+        current.lap("candidates", records=n, exact_pairs=len(exact_pairs), near_candidates=len(near))
+        threshold = spec.dedup.near.threshold
+        sets: dict[int, np.ndarray] = {}
+        sims = _pair_similarities(store, name, spec_hash, plan, spec, near, sets)
+        verified = near[sims >= threshold]
+        current.lap("similarities", verify=spec.dedup.near.verify, verified=len(verified), threshold=threshold)
+        keys = clusters.keep_order(
+            spec.dedup.keep, column("tier"), column("weight"), column("length"), column("quality")
+        )
+        kept, decision = _decisions(
+            spec, keys, exact_key, column("holdout").astype(bool), exact_pairs, verified,
+            near[sims >= threshold - SPLIT_GROUP_MARGIN], _lineage(store, name, spec_hash, plan),
+        )
+        current.lap("decisions", keep=spec.dedup.keep, removed=int((decision < 0).sum()))
+        removed, is_exact = _write_removal_log(store, name, spec_hash, plan, spec, exact_key, kept, sets)
+        shards = _write_shard_decisions(store, name, spec_hash, plan, spec, decision)
+        result = MergeResult(
+            records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()),
+            removed_near=int((~is_exact).sum()), candidates=len(near), verified=len(verified),
+            duplicate_rate=(len(removed) / n) if n else 0.0,
+            splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
+        )
+        families = _family_counts(plan, decision, removed, is_exact)
+        summary = MergeSummary(result=result, shards=shards, families=families)
+        store.write_json(work_key(name, spec_hash, "merge.json"), summary.model_dump(mode="json"))
+        current.lap("write", removed_log=len(removed), shards=len(shards))
+        current.update(result.model_dump(), duplicate_rate=round(result.duplicate_rate, 6))
+        return result
 
 
 def load_merge(store: Store, name: str, spec_hash: str) -> MergeSummary:
@@ -379,6 +475,13 @@ def split_part_key(name: str, spec_hash: str, split_name: str, part: int) -> str
     return f"{layout.compile_split_shards(layout.compile_root(name, spec_hash), split_name)}/part-{part:05d}.jsonl"
 
 
+def _filter_summary(r: FilterResult) -> dict[str, Any]:
+    splits = {s: sum(o.records for o in r.outputs if o.split == s) for s in split.SPLITS}
+    return {"records": sum(splits.values()), "splits": splits, "parts": len(r.outputs),
+            "bytes": sum(o.bytes for o in r.outputs), "skipped": r.skipped}
+
+
+@_logged("filter", _filter_summary, partition="shard")
 def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> FilterResult:
     done_key = work_key(name, spec_hash, "filter", f"part-{shard:05d}.json")
     if store.exists(done_key):

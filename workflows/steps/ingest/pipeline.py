@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -22,7 +23,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
-from ... import PIPELINE_VERSION, layout
+from ... import PIPELINE_VERSION, layout, steplog
 from ...api.dataset_family import DatasetFamilySpec, License
 from ...api.kinds import DATASET_FAMILY, identity
 from ...recordio import ShardWriter
@@ -35,6 +36,8 @@ from .pii import PiiDetector, Span, redact
 from .sources import IngestError, SourceFile, iter_items, resolve_source
 from ..inputs import store_inputs
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
+
+log = logging.getLogger(__name__)
 
 
 class IngestResult(BaseModel):
@@ -119,6 +122,40 @@ class _Ingest:
         self.histograms = IngestStats.new_histograms()
         self.quality_sums: Counter[str] = Counter()
         self.categories: Counter[str] = Counter()  # generated families: written records per category
+        self.mapped = 0  # conversations the mapping (or the producer) made
+        self.seconds: Counter[str] = Counter()  # time in PII detection and in quality scoring
+        self.progress = steplog.Progress(None, log=log, log_event="ingest.progress")  # records written + quarantined
+        self.phase = steplog.Phase(log, "ingest", family=family, spec_hash=spec_hash)
+
+    # -- logs --------------------------------------------------------------------------------
+    def _counts(self) -> dict[str, int]:
+        return {"rows": self.rows_read, "mapped": self.mapped, "records": self.writer.count,
+                "quarantined": sum(self.quarantined.values())}
+
+    def log_processed(self) -> None:
+        """Every record read and judged: the totals, then what PII detection and quality scoring found and took."""
+        self.phase.lap("records", **self._counts())
+        steplog.event(
+            log, "ingest.pii", mode=self.spec.pii.mode, texts=self.pii_texts,
+            ner_texts=self.detector.ner_texts if self.detector else 0, entities=sum(self.pii_counts.values()),
+            by_entity=counter_dict(self.pii_counts), quarantined=self.quarantined["pii"],
+            elapsed_s=round(self.seconds["pii"], 3),
+        )
+        written = self.writer.count
+        steplog.event(
+            log, "ingest.quality", scored=written + self.quarantined["low_quality"],
+            low_quality=self.quarantined["low_quality"], min_overall=self.spec.quality.min_overall,
+            mean=round(self.quality_sums["overall"] / written, 4) if written else None,
+            elapsed_s=round(self.seconds["quality"], 3),
+        )
+
+    def log_written(self, records_out: int, quarantined: int) -> None:
+        """Shards, quarantine, stats and the pointer are in the store: the write, the whole ingest, progress N/N."""
+        reasons = sum(name.startswith("quarantine/") for name in self.spool.files)
+        self.phase.lap("write", shards=len(self.writer.keys), quarantine_files=reasons)
+        self.progress.finish()
+        self.phase.done(records_in=records_out + quarantined, records_out=records_out, quarantined=quarantined,
+                       by_reason=counter_dict(self.quarantined))
 
     # -- quarantine -------------------------------------------------------------------------
     def reject(self, origin: Origin, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
@@ -126,6 +163,7 @@ class _Ingest:
         if field:
             self.fields_failed[field] += 1
         self.spool.write(f"quarantine/{reason}", _quarantine_entry(origin, position, raw, reason, detail))
+        self.progress.advance()
 
     # -- one source file ---------------------------------------------------------------------
     def run_file(self, source: SourceFile, checksum: str) -> None:
@@ -137,7 +175,10 @@ class _Ingest:
                 self.rows_read += 1
                 yield item
 
-        self.run_conversations(file_origin(source, checksum, self.spec.license), map_items(mapping, counted()))
+        before = self._counts()
+        with steplog.phase(log, "ingest.read", file=source.uri) as counts:
+            self.run_conversations(file_origin(source, checksum, self.spec.license), map_items(mapping, counted()))
+            counts.update({key: value - before[key] for key, value in self._counts().items()})
 
     def run_conversations(self, origin: Origin, conversations: Iterable[Conversation | Rejected]) -> None:
         """Batch conversations through repair, PII and quality; ``origin`` applies to those without their own."""
@@ -146,6 +187,7 @@ class _Ingest:
             if isinstance(mapped, Rejected):
                 self.reject(origin, mapped.position, mapped.raw, mapped.reason, mapped.detail, mapped.field)
                 continue
+            self.mapped += 1
             batch.append(mapped)
             if len(batch) >= self.batch_size:
                 self.process(origin, batch)
@@ -171,7 +213,9 @@ class _Ingest:
             self.empty_turns += len(turns) - len(kept)
             repaired.append((conv, kept))
         texts = [t for _, turns in repaired for _, t in turns]
+        started = time.perf_counter()
         spans = self.detector.detect(texts) if self.detector else [[] for _ in texts]
+        self.seconds["pii"] += time.perf_counter() - started
         self.pii_texts += len(texts)
         cursor = 0
         for conv, turns in repaired:
@@ -202,7 +246,9 @@ class _Ingest:
         messages = ([Message(role="system", content=system_prompt)] if system_prompt else []) + [
             Message(role=r, content=t) for r, t in turns
         ]
+        started = time.perf_counter()
         scores: QualityScores = quality.score(turns)
+        self.seconds["quality"] += time.perf_counter() - started
         if scores.overall < spec.quality.min_overall:
             self.reject(origin, conv.position, conv.raw, "low_quality", f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}")
             return
@@ -235,6 +281,7 @@ class _Ingest:
             split="test" if spec.holdout else None,
         )
         self.writer.write(record)
+        self.progress.advance()
         if origin.generator:
             self.categories[origin.generator["category"]] += 1
         self.turns_out += len(turns)
@@ -307,6 +354,7 @@ def ingest_family(
         if records_out == 0 and job.fields_failed:
             field, n = job.fields_failed.most_common(1)[0]
             raise IngestError(field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})")
+        job.log_processed()
         job.writer.close()
         root = job.root
         job.spool.commit(store, {
@@ -359,6 +407,7 @@ def ingest_family(
             holdout=spec.holdout,
             labels=dict(labels or {}),
         )
+        job.log_written(records_out, quarantined)
         return IngestResult(
             family=family,
             spec_hash=sh,
