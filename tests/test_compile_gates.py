@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from pixelgate.workflows.steps.registry import StepInputError
 from click.testing import CliRunner
 
 from pixelgate.workflows import layout
@@ -120,7 +122,7 @@ def test_drift_against_a_baseline(tmp_path):
     report = store.read_json(f"{layout.compile_root('shift', shifted.spec_hash)}/drift.json")
     mix = next(f for f in report["features"] if f["feature"] == "family_mix")
     assert shifted.drift_level == "alert" and mix["level"] == "alert" and mix["psi"] > 0.2
-    with pytest.raises(ValueError, match="no output yet"):
+    with pytest.raises(StepInputError, match="baseline: CompileRun 'never-compiled' has no output in the store"):
         run(store, "orphan", ["alpha"], baseline="never-compiled")
 
 
@@ -155,4 +157,4 @@ def test_stage_by_stage_cli_equals_in_process_compile(tmp_path):
     files_b = {k: b.read_bytes(k) for k in b.list("compiles/")}
     assert files_a.keys() == files_b.keys() and all(files_a[k] == files_b[k] for k in files_a)
     bad = cli.invoke(main, ["step", "compile-signatures", "--spec", spec, "--store", str(b.root)])
-    assert bad.exit_code != 0 and "shard=<integer>" in str(bad.exception)
+    assert bad.exit_code == 1 and "compile-signatures: --param shard: this step needs --param shard=<integer>" in bad.output

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import steplog
+from ..api.kinds import EVALUATE
 from ..api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
 from ..steps.train import data
 from ..steps.train.chat import generation_prompt
@@ -152,7 +153,7 @@ def evaluate_model(
     generate = Generator(model, tokenizer, spec.model.max_seq_length, spec.evaluation.max_new_tokens)
     judge = make_judge(spec.evaluation)
     suite_names = list(spec.evaluation.suites)
-    with steplog.phase(log, "evaluate", training=name, judge=judge.name, suites=suite_names) as current:
+    with steplog.phase(log, EVALUATE.name, training=name, judge=judge.name, suites=suite_names) as current:
         test_records = data.iter_records(store, inputs.shards["test"])
         reports, versions = run_suites(spec.evaluation, generate, test_records, judge, prompts_dir)
         report = build_report(

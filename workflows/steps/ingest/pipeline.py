@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from ... import PIPELINE_VERSION, layout, steplog
 from ...api.dataset_family import DatasetFamilySpec, License
-from ...api.kinds import DATASET_FAMILY, identity
+from ...api.kinds import DATASET_FAMILY, INGEST, identity
 from ...recordio import ShardWriter
 from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
 from ...store import Store, write_pointer
@@ -125,7 +125,7 @@ class _Ingest:
         self.mapped = 0  # conversations the mapping (or the producer) made
         self.seconds: Counter[str] = Counter()  # time in PII detection and in quality scoring
         self.progress = steplog.Progress(None, log=log, log_event="ingest.progress")  # records written + quarantined
-        self.phase = steplog.Phase(log, "ingest", family=family, spec_hash=spec_hash)
+        self.phase = steplog.Phase(log, INGEST.name, family=family, spec_hash=spec_hash)
 
     # -- logs --------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:
