@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.api.training_run import TrainingRunSpec
 from pixelgate.workflows.steps.train import checkpoint_store, wait_for_json
 from pixelgate.workflows.steps.train.checkpoints import CheckpointStore
@@ -46,11 +47,15 @@ def test_upload_restore_and_prune(tmp_path):
 
 def test_checkpoint_uri_is_namespaced_by_spec(tmp_path):
     base = {"compileRun": "c", "model": {"base": "x"}, "checkpoints": {"uri": str(tmp_path / "ckpts")}}
-    a = checkpoint_store(TrainingRunSpec.model_validate(base), LocalStore(tmp_path / "store"), "t")
-    b = checkpoint_store(TrainingRunSpec.model_validate({**base, "stage": 2}), LocalStore(tmp_path / "store"), "t")
+    def store_of(doc: dict) -> CheckpointStore:
+        spec = TrainingRunSpec.model_validate(doc)
+        return checkpoint_store(spec, LocalStore(tmp_path / "store"), "t", identity(spec, {"CompileRun/c": "h"}))
+
+    a, b = store_of(base), store_of({**base, "stage": "therapeutic-expertise"})
     assert a.prefix != b.prefix and a.store.uri == str((tmp_path / "ckpts").resolve())
     assert a.uri("checkpoint-2") == f"{(tmp_path / 'ckpts').resolve()}/{a.prefix}/checkpoint-2"
-    default = checkpoint_store(TrainingRunSpec.model_validate({k: v for k, v in base.items() if k != "checkpoints"}), LocalStore(tmp_path / "s"), "t")
+    plain = TrainingRunSpec.model_validate({k: v for k, v in base.items() if k != "checkpoints"})
+    default = checkpoint_store(plain, LocalStore(tmp_path / "s"), "t", identity(plain))
     assert default.prefix.startswith("trainings/t/") and default.prefix.endswith("/checkpoints")
 
 

@@ -115,6 +115,46 @@ def compile_parquet_export(root: str) -> str:
     return f"{root}/compiled/parquet"
 
 
+def part_key(prefix: str, index: int, suffix: str) -> str:
+    """``<prefix>/part-NNNNN.<suffix>``: the one naming of numbered shards and parts."""
+    return f"{prefix.rstrip('/')}/part-{index:05d}.{suffix}"
+
+
+def compile_work(name: str, spec_hash: str) -> str:
+    """The compile's intermediate state (plan, signatures, band pairs, decisions, filter records)."""
+    return f"{compile_root(name, spec_hash)}/work"
+
+
+def compile_plan(name: str, spec_hash: str) -> str:
+    return f"{compile_work(name, spec_hash)}/plan.json"
+
+
+def compile_merge(name: str, spec_hash: str) -> str:
+    return f"{compile_work(name, spec_hash)}/merge.json"
+
+
+def compile_signatures(name: str, spec_hash: str, shard: int) -> str:
+    return part_key(f"{compile_work(name, spec_hash)}/signatures", shard, "npz")
+
+
+def compile_band_pairs(name: str, spec_hash: str, band: int) -> str:
+    """Candidate pairs of one LSH band (band ``bands`` holds the exact-hash pairs)."""
+    return f"{compile_work(name, spec_hash)}/buckets/band-{band:03d}.npy"
+
+
+def compile_decisions(name: str, spec_hash: str, shard: int) -> str:
+    return part_key(f"{compile_work(name, spec_hash)}/decisions", shard, "npy")
+
+
+def compile_filter_done(name: str, spec_hash: str, shard: int) -> str:
+    """The filter stage's record of one input shard: the output parts it wrote."""
+    return part_key(f"{compile_work(name, spec_hash)}/filter", shard, "json")
+
+
+def compile_split_part(root: str, split: str, part: int) -> str:
+    return part_key(compile_split_shards(root, split), part, "jsonl")
+
+
 def training_checkpoints(name: str, spec_hash: str) -> str:
     """Default checkpoint folder of a training: ``checkpoint-<step>/`` folders and their ``latest.json``."""
     return f"{training_root(name, spec_hash)}/checkpoints"

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .layout import part_key
 from .records import Record
 from .store import Store
 
@@ -94,10 +95,6 @@ def row_to_record(row: dict[str, Any]) -> Record:
     return Record.model_validate(row)
 
 
-def shard_key(prefix: str, index: int, suffix: str = "parquet") -> str:
-    return f"{prefix.rstrip('/')}/part-{index:05d}.{suffix}"
-
-
 class ShardWriter:
     """Buffers records and writes ``part-NNNNN.parquet`` shards of ``shard_size`` records each."""
 
@@ -116,7 +113,7 @@ class ShardWriter:
     def _flush(self) -> None:
         if not self._rows and self.keys:
             return
-        key = shard_key(self.prefix, len(self.keys))
+        key = part_key(self.prefix, len(self.keys), "parquet")
         table = pa.Table.from_pylist(self._rows, schema=RECORD_SCHEMA)
         with self.store.writer(key) as tmp:
             pq.write_table(table, tmp, compression="zstd")

@@ -3,6 +3,7 @@ and how to clean it. Reconciled into an ingest workflow."""
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -13,6 +14,7 @@ from .selection import Selection
 
 SourceFormat = Literal["jsonl", "json", "csv", "parquet"]
 Stage = Literal["foundation", "therapeutic-expertise", "edge-stress-test"]
+STAGES: tuple[Stage, ...] = typing.get_args(Stage)  # in curriculum order
 PiiMode = Literal["redact", "drop-record", "flag"]
 # The 25 difficulty categories of generated families, in catalogue order; what each means is in
 # steps/generate/categories.py and docs/generated-families.md (a test keeps the two equal).

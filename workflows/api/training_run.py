@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from .dataset_family import STAGES, Stage
 from .meta import ApiModel, Condition
 from .run_status import WorkflowStatus
 
@@ -86,7 +88,11 @@ class Evaluation(ApiModel):
 
 class TrainingRunSpec(ApiModel):
     compile_run: str = Field(min_length=1, description="The CompileRun whose shards feed training.")
-    stage: int = Field(default=1, ge=1, le=3, description="1 foundation, 2 therapeutic-expertise, 3 edge-stress-test.")
+    stage: Stage = Field(
+        default="foundation",
+        description="Curriculum stage trained: foundation, therapeutic-expertise or edge-stress-test (the families' stage names; "
+        "the numbers 1-3 of the first release are still read, with a deprecation warning).",
+    )
     curriculum: Curriculum = Field(default_factory=Curriculum, description="Mixing weights.")
     model: ModelSource = Field(description="Base model, tokenizer and chat template.")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters, description="Optimisation settings.")
@@ -96,6 +102,15 @@ class TrainingRunSpec(ApiModel):
     checkpoints: Checkpoints = Field(default_factory=Checkpoints, description="Checkpoint location and retention.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation suites and targets.")
     retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes checkpoints on deletion.")
+
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _numbered_stage(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(STAGES):
+            warnings.warn(f"stage: {value} is deprecated; write {STAGES[value - 1]!r}", DeprecationWarning, stacklevel=2)
+            return STAGES[value - 1]
+        return value
 
 
 class TrainingRunStatus(WorkflowStatus):

@@ -71,7 +71,7 @@ class Plan(BaseModel):
 
 
 def _family_meta(store: Store, pointer: dict[str, Any]) -> dict[str, Any]:
-    stats_key = f"{pointer['target']}/stats.json"
+    stats_key = layout.family_stats(pointer["target"])
     stats = store.read_json(stats_key) if store.exists(stats_key) else {}
     return {k: pointer.get(k, stats.get(k)) for k in ("weight", "holdout", "labels")}
 
@@ -89,7 +89,7 @@ def build_plan(
         pointer = store.read_json(layout.family_pointer(fam))
         meta = _family_meta(store, pointer)
         fam_rows = 0
-        for key in shard_keys(store, f"{target}/records"):
+        for key in shard_keys(store, layout.family_records(target)):
             with store.open_read(key) as fh:
                 parquet_meta = pq.ParquetFile(fh).metadata
             n = parquet_meta.num_rows

@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 _Stage = TypeVar("_Stage", bound=Callable[..., Any])
 
 
-def work_key(name: str, spec_hash: str, *parts: str) -> str:
-    return "/".join([layout.compile_root(name, spec_hash), "work", *parts])
-
-
 def minhasher(spec: CompileRunSpec, seed: int = 1) -> MinHasher:
     near = spec.dedup.near
     return MinHasher(near.num_perm, seed, Shingler(near.ngram, near.ngram_unit, seed))
@@ -68,7 +64,7 @@ def _load_npy(store: Store, key: str) -> np.ndarray:
 
 
 def load_plan(store: Store, name: str, spec_hash: str) -> Plan:
-    return Plan.model_validate(store.read_json(work_key(name, spec_hash, "plan.json")))
+    return Plan.model_validate(store.read_json(layout.compile_plan(name, spec_hash)))
 
 
 def _logged(
@@ -113,7 +109,7 @@ def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, in
     """Fix the families (at the identities in ``inputs``) and shards every later stage reads."""
     bands, rows = params_for(spec.dedup.near)
     plan = build_plan(store, name, spec_hash, spec, bands, rows, inputs)
-    key = work_key(name, spec_hash, "plan.json")
+    key = layout.compile_plan(name, spec_hash)
     if store.exists(key) and load_plan(store, name, spec_hash).fingerprint() != plan.fingerprint():
         # inputs moved on: start clean, and first withdraw a pointer naming the folder being rebuilt
         pointer = layout.compile_pointer(name)
@@ -140,7 +136,7 @@ class SignaturesResult(BaseModel):
 def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> SignaturesResult:
     plan = load_plan(store, name, spec_hash)
     info = plan.shards[shard]
-    key = work_key(name, spec_hash, "signatures", f"part-{shard:05d}.npz")
+    key = layout.compile_signatures(name, spec_hash, shard)
     if store.exists(key):
         return SignaturesResult(shard=shard, records=info.rows, key=key, skipped=True)
     table = read_columns(store, info.key, ["id", "messages", "content_hash", "provenance", "quality"])
@@ -173,7 +169,7 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
 
 
 def _signature_column(store: Store, name: str, spec_hash: str, shard: int, field: str) -> np.ndarray:
-    with np.load(io.BytesIO(store.read_bytes(work_key(name, spec_hash, "signatures", f"part-{shard:05d}.npz")))) as npz:
+    with np.load(io.BytesIO(store.read_bytes(layout.compile_signatures(name, spec_hash, shard)))) as npz:
         return npz[field]
 
 
@@ -191,13 +187,13 @@ def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec,
     plan = load_plan(store, name, spec_hash)
     if not 0 <= band <= plan.bands:
         raise ValueError(f"band {band} out of range 0..{plan.bands}")
-    key = work_key(name, spec_hash, "buckets", f"band-{band:03d}.npy")
+    key = layout.compile_band_pairs(name, spec_hash, band)
     if store.exists(key):
         return BucketsResult(band=band, pairs=len(_load_npy(store, key)), key=key, skipped=True)
     exact_band = band == plan.bands
     hashes, ids = [], []
     for info in plan.shards:
-        with np.load(io.BytesIO(store.read_bytes(work_key(name, spec_hash, "signatures", f"part-{info.index:05d}.npz")))) as npz:
+        with np.load(io.BytesIO(store.read_bytes(layout.compile_signatures(name, spec_hash, info.index)))) as npz:
             if exact_band:
                 h, keep = npz["exact"], np.ones(info.rows, dtype=bool)
             else:
@@ -301,8 +297,8 @@ def _candidate_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact band's pairs, and the near bands' distinct candidates of unequal content (equal
     content: the exact band has them)."""
-    exact_pairs = _load_npy(store, work_key(name, spec_hash, "buckets", f"band-{plan.bands:03d}.npy"))
-    bands = [_load_npy(store, work_key(name, spec_hash, "buckets", f"band-{b:03d}.npy")) for b in range(plan.bands)]
+    exact_pairs = _load_npy(store, layout.compile_band_pairs(name, spec_hash, plan.bands))
+    bands = [_load_npy(store, layout.compile_band_pairs(name, spec_hash, b)) for b in range(plan.bands)]
     near = unique_pairs(np.concatenate(bands or [np.zeros((0, 2), np.int64)]))
     if len(near):
         near = near[exact_key[near[:, 0]] != exact_key[near[:, 1]]]
@@ -384,7 +380,7 @@ def _write_shard_decisions(
     next_part = {s: 0 for s in split.SPLITS}
     for info in plan.shards:
         d = decision[info.offset : info.offset + info.rows]
-        _save_npy(store, work_key(name, spec_hash, "decisions", f"part-{info.index:05d}.npy"), d)
+        _save_npy(store, layout.compile_decisions(name, spec_hash, info.index), d)
         counts = {s: int((d == code).sum()) for code, s in enumerate(split.SPLITS)}
         shards.append(_ShardSplit(counts=counts, bases=dict(next_part)))
         for s, c in counts.items():
@@ -446,14 +442,14 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
         )
         families = _family_counts(plan, decision, removed, is_exact)
         summary = MergeSummary(result=result, shards=shards, families=families)
-        store.write_json(work_key(name, spec_hash, "merge.json"), summary.model_dump(mode="json"))
+        store.write_json(layout.compile_merge(name, spec_hash), summary.model_dump(mode="json"))
         current.lap("write", removed_log=len(removed), shards=len(shards))
         current.update(result.model_dump(), duplicate_rate=round(result.duplicate_rate, 6))
         return result
 
 
 def load_merge(store: Store, name: str, spec_hash: str) -> MergeSummary:
-    return MergeSummary.model_validate(store.read_json(work_key(name, spec_hash, "merge.json")))
+    return MergeSummary.model_validate(store.read_json(layout.compile_merge(name, spec_hash)))
 
 
 # ---------------------------------------------------------------- stage 4: filter
@@ -471,9 +467,6 @@ class FilterResult(BaseModel):
     skipped: bool = False
 
 
-def split_part_key(name: str, spec_hash: str, split_name: str, part: int) -> str:
-    return f"{layout.compile_split_shards(layout.compile_root(name, spec_hash), split_name)}/part-{part:05d}.jsonl"
-
 
 def _filter_summary(r: FilterResult) -> dict[str, Any]:
     splits = {s: sum(o.records for o in r.outputs if o.split == s) for s in split.SPLITS}
@@ -483,12 +476,12 @@ def _filter_summary(r: FilterResult) -> dict[str, Any]:
 
 @_logged("filter", _filter_summary, partition="shard")
 def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, shard: int) -> FilterResult:
-    done_key = work_key(name, spec_hash, "filter", f"part-{shard:05d}.json")
+    done_key = layout.compile_filter_done(name, spec_hash, shard)
     if store.exists(done_key):
         return FilterResult.model_validate({**store.read_json(done_key), "skipped": True})
     plan, merge = load_plan(store, name, spec_hash), load_merge(store, name, spec_hash)
     info = plan.shards[shard]
-    decision = _load_npy(store, work_key(name, spec_hash, "decisions", f"part-{shard:05d}.npy"))
+    decision = _load_npy(store, layout.compile_decisions(name, spec_hash, shard))
     with store.open_read(info.key) as fh:
         table = pq.read_table(fh)
     outputs: list[OutputShard] = []
@@ -497,7 +490,7 @@ def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, 
         for j, start in enumerate(range(0, len(rows), spec.shard_size)):
             chunk = table.take(pa.array(rows[start : start + spec.shard_size])).to_pylist()
             data = "".join(row_to_record({**r, "split": split_name}).model_dump_json() + "\n" for r in chunk).encode()
-            key = split_part_key(name, spec_hash, split_name, merge.shards[shard].bases[split_name] + j)
+            key = layout.compile_split_part(layout.compile_root(name, spec_hash), split_name, merge.shards[shard].bases[split_name] + j)
             store.write_bytes(key, data)
             outputs.append(OutputShard(path=key, split=split_name, sha256=hashlib.sha256(data).hexdigest(), records=len(chunk), bytes=len(data)))
     result = FilterResult(shard=shard, outputs=outputs)
@@ -516,5 +509,5 @@ def iter_output_lines(store: Store, shards: list[OutputShard]):
 
 def load_outputs(store: Store, name: str, spec_hash: str, plan: Plan) -> list[OutputShard]:
     """Every output shard, train then val then test, each in part order."""
-    outs = [OutputShard.model_validate(o) for s in plan.shards for o in store.read_json(work_key(name, spec_hash, "filter", f"part-{s.index:05d}.json"))["outputs"]]
+    outs = [OutputShard.model_validate(o) for s in plan.shards for o in store.read_json(layout.compile_filter_done(name, spec_hash, s.index))["outputs"]]
     return sorted(outs, key=lambda o: (split.SPLITS.index(o.split), o.path))
