@@ -304,6 +304,108 @@ def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store, in
     return generate_conversations(family, spec, store)
 
 
+def _read_files(job: _Ingest, spec: DatasetFamilySpec, base_dir: Path | None) -> tuple[list[SourceEntry], int]:
+    """Every file ``source.uri`` matches, fetched to local disk one at a time and read; with the
+    checksum checks. Returns the files read and their bytes."""
+    assert spec.source.uri is not None
+    files = resolve_source(spec.source.uri, base_dir)
+    if spec.source.sha256 and len(files) != 1:
+        raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
+    sources: list[SourceEntry] = []
+    for source in files:
+        with source.fetch(spec.source.sha256) as fetched:
+            if spec.source.sha256 and fetched.sha256 != spec.source.sha256:
+                raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {source.uri} has {fetched.sha256}")
+            job.run_file(fetched.source, fetched.sha256)
+        sources.append(SourceEntry(uri=source.uri, sha256=fetched.sha256, size=fetched.size))
+    return sources, sum(entry.size or 0 for entry in sources)
+
+
+def _read_produced(job: _Ingest, produced: Produced) -> tuple[list[SourceEntry], int]:
+    """A derived or generated family's conversations; its inputs as the sources read."""
+    job.run_conversations(produced.origin, produced.conversations)
+    job.rows_read = produced.rows_read
+    return [SourceEntry.model_validate(entry) for entry in produced.sources], 0
+
+
+def _refuse_empty(job: _Ingest, spec: DatasetFamilySpec, sources: list[SourceEntry], produced: Produced | None) -> None:
+    """A family that wrote no record fails, naming the likely cause, rather than end Ready and empty."""
+    if job.writer.count:
+        return
+    if sum(job.quarantined.values()) == 0:
+        if spec.source.uri is not None:
+            raise IngestError("source.uri", f"{len(sources)} file(s) matched {spec.source.uri!r} but held no records")
+        filtered = f" (every input was filtered out: {counter_dict(produced.filtered)})" if produced and produced.filtered else ""
+        raise IngestError("source", f"the family's derivation or generator produced no conversation{filtered}")
+    if job.fields_failed:
+        field, n = job.fields_failed.most_common(1)[0]
+        raise IngestError(
+            field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})"
+        )
+
+
+def _commit_side_files(job: _Ingest, store: Store) -> None:
+    """The spooled quarantine files and the PII audit sample (written empty when nothing was sampled)."""
+    root = job.root
+    job.spool.commit(store, {
+        name: (layout.family_pii_audit(root) if name == "pii_audit" else layout.family_quarantine(root, name.split("/", 1)[1]))
+        for name in job.spool.files
+    })
+    if "pii_audit" not in job.spool.files:
+        store.write_bytes(layout.family_pii_audit(root), b"")
+
+
+def _stats(job: _Ingest, family: str, identity_hash: str, sources: list[SourceEntry], produced: Produced | None) -> IngestStats:
+    records_out = job.writer.count
+    return IngestStats(
+        family=family,
+        spec_hash=identity_hash,
+        pipeline_version=PIPELINE_VERSION,
+        sources=sources,
+        rows_read=job.rows_read,
+        records_in=records_out + sum(job.quarantined.values()),
+        records_out=records_out,
+        quarantined=counter_dict(job.quarantined),
+        turns_out=job.turns_out,
+        empty_turns_dropped=job.empty_turns,
+        encoding_fixes=counter_dict(job.repair.counts),
+        pii_entities=counter_dict(job.pii_counts),
+        pii_ner_texts=job.detector.ner_texts if job.detector else 0,
+        pii_texts=job.pii_texts,
+        histograms=job.histograms,
+        quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
+        filtered=counter_dict(produced.filtered) if produced else {},
+        categories=counter_dict(job.categories),
+    )
+
+
+def _timing(records: int, source_bytes: int, duration: float) -> IngestTiming:
+    return IngestTiming(
+        duration_s=round(duration, 3),
+        records_per_s=round(records / duration, 1) if duration else 0.0,
+        mb_per_s=round(source_bytes / 1e6 / duration, 3) if duration else 0.0,
+        source_bytes=source_bytes,
+    )
+
+
+def _publish(store: Store, family: str, spec: DatasetFamilySpec, job: _Ingest, identity_hash: str, labels: dict[str, str]) -> None:
+    """``families/<family>/latest.json``, the last write: it also carries what compile needs to pick
+    and rank families without reading records."""
+    write_pointer(
+        store,
+        layout.family_pointer(family),
+        job.root,
+        spec_hash=identity_hash,
+        records_out=job.writer.count,
+        quarantined=sum(job.quarantined.values()),
+        tier=spec.tier,
+        weight=spec.weight,
+        stage=spec.stage,
+        holdout=spec.holdout,
+        labels=labels,
+    )
+
+
 def ingest_family(
     family: str,
     spec: DatasetFamilySpec,
@@ -328,91 +430,23 @@ def ingest_family(
     produced = produce_conversations(family, spec, store, inputs) if spec.source.uri is None else None
     job = _Ingest(family, spec, store, sh, batch_size, shard_size)
     try:
-        if spec.source.uri is not None:
-            files = resolve_source(spec.source.uri, base_dir)
-            if spec.source.sha256 and len(files) != 1:
-                raise IngestError("source.sha256", f"a checksum needs a single file, but source.uri matched {len(files)}")
-            sources: list[SourceEntry] = []
-            for source in files:  # remote files are fetched to local disk one at a time
-                with source.fetch(spec.source.sha256) as fetched:
-                    if spec.source.sha256 and fetched.sha256 != spec.source.sha256:
-                        raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {source.uri} has {fetched.sha256}")
-                    job.run_file(fetched.source, fetched.sha256)
-                sources.append(SourceEntry(uri=source.uri, sha256=fetched.sha256, size=fetched.size))
-            source_bytes = sum(entry.size or 0 for entry in sources)
-        else:
-            assert produced is not None
-            job.run_conversations(produced.origin, produced.conversations)
-            job.rows_read = produced.rows_read
-            sources, source_bytes = [SourceEntry.model_validate(entry) for entry in produced.sources], 0
-        records_out = job.writer.count
-        if records_out == 0 and sum(job.quarantined.values()) == 0:
-            if spec.source.uri is not None:
-                raise IngestError("source.uri", f"{len(sources)} file(s) matched {spec.source.uri!r} but held no records")
-            left_out = f" (every input was filtered out: {counter_dict(produced.filtered)})" if produced and produced.filtered else ""
-            raise IngestError("source", f"the family's derivation or generator produced no conversation{left_out}")
-        if records_out == 0 and job.fields_failed:
-            field, n = job.fields_failed.most_common(1)[0]
-            raise IngestError(field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})")
+        sources, source_bytes = _read_files(job, spec, base_dir) if produced is None else _read_produced(job, produced)
+        _refuse_empty(job, spec, sources, produced)
         job.log_processed()
         job.writer.close()
-        root = job.root
-        job.spool.commit(store, {
-            name: (layout.family_pii_audit(root) if name == "pii_audit" else layout.family_quarantine(root, name.split("/", 1)[1]))
-            for name in job.spool.files
-        })
-        if "pii_audit" not in job.spool.files:
-            store.write_bytes(layout.family_pii_audit(root), b"")
-        duration = time.monotonic() - started
-        quarantined = sum(job.quarantined.values())
-        stats = IngestStats(
-            family=family,
-            spec_hash=sh,
-            pipeline_version=PIPELINE_VERSION,
-            sources=sources,
-            rows_read=job.rows_read,
-            records_in=records_out + quarantined,
-            records_out=records_out,
-            quarantined=counter_dict(job.quarantined),
-            turns_out=job.turns_out,
-            empty_turns_dropped=job.empty_turns,
-            encoding_fixes=counter_dict(job.repair.counts),
-            pii_entities=counter_dict(job.pii_counts),
-            pii_ner_texts=job.detector.ner_texts if job.detector else 0,
-            pii_texts=job.pii_texts,
-            histograms=job.histograms,
-            quality_mean={a: round(job.quality_sums[a] / records_out, 4) if records_out else 0.0 for a in QUALITY_AXES},
-            filtered=counter_dict(produced.filtered) if produced else {},
-            categories=counter_dict(job.categories),
-        )
-        timing = IngestTiming(
-            duration_s=round(duration, 3),
-            records_per_s=round((records_out + quarantined) / duration, 1) if duration else 0.0,
-            mb_per_s=round(source_bytes / 1e6 / duration, 3) if duration else 0.0,
-            source_bytes=source_bytes,
-        )
-        store.write_json(layout.family_stats(root), stats.model_dump(mode="json"))
-        store.write_json(layout.family_timing(root), timing.model_dump(mode="json"))
-        # The pointer also carries what compile needs to pick and rank families without reading records.
-        write_pointer(
-            store,
-            layout.family_pointer(family),
-            root,
-            spec_hash=sh,
-            records_out=records_out,
-            quarantined=quarantined,
-            tier=spec.tier,
-            weight=spec.weight,
-            stage=spec.stage,
-            holdout=spec.holdout,
-            labels=dict(labels or {}),
-        )
+        _commit_side_files(job, store)
+        stats = _stats(job, family, sh, sources, produced)
+        records_out, quarantined = stats.records_out, stats.records_in - stats.records_out
+        store.write_json(layout.family_stats(job.root), stats.model_dump(mode="json"))
+        timing = _timing(stats.records_in, source_bytes, time.monotonic() - started)
+        store.write_json(layout.family_timing(job.root), timing.model_dump(mode="json"))
+        _publish(store, family, spec, job, sh, dict(labels or {}))
         job.log_written(records_out, quarantined)
         return IngestResult(
             family=family,
             spec_hash=sh,
-            output_uri=store.url(root),
-            records_in=records_out + quarantined,
+            output_uri=store.url(job.root),
+            records_in=stats.records_in,
             records_out=records_out,
             quarantined=quarantined,
             quarantined_by_reason=counter_dict(job.quarantined),
