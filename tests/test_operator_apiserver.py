@@ -325,3 +325,24 @@ def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
     argo.set(second[0]["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 6, "records_out": 3}})
     wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("recordsOut") == 3, what="derived Ready on the new parent")
     assert cluster.status("DatasetFamily", "long-a")["phase"] == "Ready"
+
+
+def test_a_finished_workflow_removed_by_ttl_is_not_rerun_after_a_restart(kube, cluster: Cluster, store: Path):
+    """Argo's TTL deletes finished workflows; the status and the store are the record, so an
+    operator restart (kopf's resume handlers) must not create the workflow again."""
+    cfg = OperatorConfig(store_uri=str(store), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True,
+                         metrics_port=0, metrics_host="127.0.0.1")
+    with RunningOperator(cfg):
+        cluster.create(family("ttl-a"))
+        wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "ttl-a"), what="workflow")["metadata"]["name"]
+        Argo(cluster).set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 3, "records_out": 3}})
+        wait_until(lambda: cluster.status("DatasetFamily", "ttl-a").get("phase") == "Ready", what="family Ready")
+    cluster.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", cluster.ns, "workflows", wf)
+    wait_until(lambda: cluster.workflow_of("DatasetFamily", "ttl-a") is None, what="the TTL's deletion")
+    with RunningOperator(cfg) as again:
+        resumed = again.metrics.reconciles.labels("DatasetFamily", "existing")
+        wait_until(lambda: resumed._value.get() >= 1, what="the resume handler reconciled the family")
+        time.sleep(2)  # anything it would create has been created by now
+        assert cluster.workflow_of("DatasetFamily", "ttl-a") is None
+    status = cluster.status("DatasetFamily", "ttl-a")
+    assert status["phase"] == "Ready" and status["workflow"] == wf and status["recordsOut"] == 3
