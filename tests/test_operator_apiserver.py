@@ -346,3 +346,44 @@ def test_a_finished_workflow_removed_by_ttl_is_not_rerun_after_a_restart(kube, c
         assert cluster.workflow_of("DatasetFamily", "ttl-a") is None
     status = cluster.status("DatasetFamily", "ttl-a")
     assert status["phase"] == "Ready" and status["workflow"] == wf and status["recordsOut"] == 3
+
+
+def test_a_compile_waits_for_its_baseline_and_recompiles_when_a_family_is_re_ingested(cluster: Cluster, operator: RunningOperator):
+    argo = Argo(cluster)
+    cluster.create(family("fam-r"))
+    cluster.create(compile_run("c-base", families=["fam-r"]))
+    cluster.create(compile_run("c-next", families=["fam-r"], baseline="c-base"))
+
+    def new_workflow(kind: str, name: str, exclude: set[str]) -> dict | None:
+        found = [w for w in cluster.workflows() if (w["metadata"]["labels"].get("pixelgate.dev/kind"), w["metadata"]["labels"].get(
+            "pixelgate.dev/name")) == (kind, name) and w["metadata"]["name"] not in exclude]
+        assert len(found) <= 1, f"{len(found)} new workflows for {kind}/{name}"
+        return found[0] if found else None
+
+    def finish(kind: str, name: str, exclude: set[str] = frozenset()) -> dict:
+        wf = wait_until(lambda: new_workflow(kind, name, exclude), what=f"{name} workflow")
+        tasks = {task: "Succeeded" for task in task_templates(wf)}
+        results = {"ingest": {"records_in": 4, "records_out": 4},
+                   "finalize": {"records": 4, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}}
+        argo.set(wf["metadata"]["name"], "Succeeded", tasks, results={t: r for t, r in results.items() if t in tasks})
+        return wf
+
+    first_family = finish("DatasetFamily", "fam-r")
+    first_base = finish("CompileRun", "c-base")
+    # c-next waited for its baseline, not only for its family
+    wait_until(lambda: cluster.condition("CompileRun", "c-next", "BaselineReady").get("status") == "True", what="baseline ready")
+    first_next = finish("CompileRun", "c-next")
+    assert first_next["metadata"]["labels"]["pixelgate.dev/spec-hash"] != _hash(compile_run("c-next", families=["fam-r"], baseline="c-base"))
+    wait_until(lambda: cluster.status("CompileRun", "c-next").get("phase") == "Succeeded", what="c-next Succeeded")
+
+    # The family is re-ingested under another spec: while it runs, the compiles keep their phase
+    # and say why they will run again; once it is Ready, both recompile under a new workflow.
+    cluster.patch("DatasetFamily", "fam-r", {"spec": {"tier": 1}})
+    wait_until(lambda: cluster.condition("CompileRun", "c-base", "FamiliesReady").get("status") == "False", what="c-base sees the family re-run")
+    assert cluster.status("CompileRun", "c-base")["phase"] == "Succeeded"
+    finish("DatasetFamily", "fam-r", exclude={first_family["metadata"]["name"]})
+    second_base = finish("CompileRun", "c-base", exclude={first_base["metadata"]["name"]})
+    assert second_base["metadata"]["name"] != first_base["metadata"]["name"]
+    finish("CompileRun", "c-next", exclude={first_next["metadata"]["name"]})
+    wait_until(lambda: cluster.status("CompileRun", "c-next").get("workflow") not in (None, first_next["metadata"]["name"]),
+               what="c-next follows its new workflow")
