@@ -34,6 +34,7 @@ class PlayedSteps:
     def __init__(self, shards=(0, 1, 2), bands=(0, 1), fail_first: dict[str, int] | None = None, exit_code: int = 75):
         self.shards, self.bands = list(shards), list(bands)
         self.calls: list[tuple[str, dict[str, str]]] = []
+        self.seen: list[ContainerCall] = []  # compile steps' calls, as launched
         self.fail_first = dict(fail_first or {})
         self.exit_code = exit_code
         self.lock = threading.Lock()
@@ -44,6 +45,8 @@ class PlayedSteps:
         params = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--param")
         with self.lock:
             self.calls.append((step, params))
+            if step.startswith("compile"):
+                self.seen.append(call)
             if self.fail_first.get(step, 0) > 0:
                 self.fail_first[step] -= 1
                 return LaunchOutcome(self.exit_code, "Failed", "played failure")
@@ -317,3 +320,34 @@ def test_resources_wait_for_failed_or_missing_dependencies(tmp_path: Path) -> No
     failed = store.read_json("status/DatasetFamily/f.json")
     assert failed["phase"] == "Failed" and failed["conditions"][0]["reason"] == "WorkflowFailed"
     assert played.steps() == ["ingest"], "exit code 1 is not retried and the compile never starts"
+
+
+def test_a_re_ingested_family_gives_its_compile_a_new_identity_and_the_steps_its_inputs(tmp_path: Path) -> None:
+    """The local runner's identity rule is the operator's: a family's identity joins its compile's,
+    and every step is told the identities it reads (--inputs)."""
+    from pixelgate.workflows.api.kinds import identity
+    from pixelgate.workflows.api.manifests import Item
+    from pixelgate.workflows.local.runner import run_resources
+
+    store = LocalStore(tmp_path / "store")
+    (tmp_path / "a.jsonl").write_text("{}\n")
+
+    def family_doc(tier: int) -> dict:
+        return _doc("DatasetFamily", "a", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}},
+                                          "license": {"spdx": "MIT", "allowTraining": True}, "tier": tier})
+
+    compile_doc = parse_resource(_doc("CompileRun", "c", {"families": {"names": ["a"]}}))
+    identities = []
+    for tier in (2, 1):
+        played = PlayedSteps()
+        family = parse_resource(family_doc(tier))
+        report = run_resources([Item(family, tmp_path), Item(compile_doc, tmp_path)], store, launch=played, logs_dir=tmp_path)
+        assert all(o.phase in ("Ready", "Succeeded") for o in report.outcomes), [(o.name, o.phase) for o in report.outcomes]
+        statuses = {o.name: o.status for o in report.outcomes}
+        family_id = statuses["a"].spec_hash
+        assert statuses["c"].spec_hash == identity(compile_doc.spec, {"DatasetFamily/a": family_id})
+        assert statuses["c"].workflow == f"c-{statuses['c'].spec_hash}"
+        inputs = {json.loads(c.argv[c.argv.index("--inputs") + 1]) == {"DatasetFamily/a": family_id} for c in played.seen}
+        assert inputs == {True}, "every compile step is told the family's identity"
+        identities.append(statuses["c"].spec_hash)
+    assert identities[0] != identities[1], "a re-ingested family (new identity) recompiles"
