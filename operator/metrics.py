@@ -38,6 +38,47 @@ def _rate(part: Any, whole: Any) -> float | None:
     return float(part) / float(whole) if isinstance(part, (int, float)) and isinstance(whole, (int, float)) and whole else None
 
 
+def _family_gauges() -> dict[str, GaugeMetricFamily]:
+    """Per-family figures: records, quarantine and PII rates, quality."""
+    return {
+        "records": GaugeMetricFamily("pixelgate_family_records", "Records written by the family's ingest.", labels=["namespace", "family"]),
+        "quarantine": GaugeMetricFamily("pixelgate_family_quarantine_rate", "Quarantined records / records read.", labels=["namespace", "family"]),
+        "pii": GaugeMetricFamily("pixelgate_family_pii_rate", "PII entities found per record read.", labels=["namespace", "family"]),
+        "quality": GaugeMetricFamily("pixelgate_family_quality_mean", "Mean overall quality score.", labels=["namespace", "family"]),
+    }
+
+
+def _compile_gauges() -> dict[str, GaugeMetricFamily]:
+    """Per-compile figures: duplicate rates, records, gates, drift, the duplicate threshold."""
+    return {
+        "dup": GaugeMetricFamily("pixelgate_compile_duplicate_rate", "Share of input records removed as duplicates.", labels=["namespace", "compile"]),
+        "out_dup": GaugeMetricFamily(
+            "pixelgate_compile_output_duplicate_rate",
+            "Share of the compile's output records the verification pass still finds to be duplicates.",
+            labels=["namespace", "compile"],
+        ),
+        "records": GaugeMetricFamily("pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]),
+        "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
+        "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
+        "js": GaugeMetricFamily("pixelgate_compile_drift_js", "Jensen-Shannon divergence against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
+        "max_dup": GaugeMetricFamily("pixelgate_compile_max_duplicate_rate", "The compile's spec.gates.maxDuplicateRate.", labels=["namespace", "compile"]),
+    }
+
+
+def _training_gauges() -> dict[str, GaugeMetricFamily]:
+    """Per-training figures: scores, best eval loss, GPUs held, last progress."""
+    return {
+        "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
+        "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
+        "gpus": GaugeMetricFamily("pixelgate_training_gpus", "GPUs the running training workflow holds (nodes x gpusPerNode).", labels=["namespace", "training"]),
+        "progress": GaugeMetricFamily(
+            "pixelgate_training_last_progress_timestamp_seconds",
+            "Unix time the running training last advanced (its train step started, or its self-reported step count changed).",
+            labels=["namespace", "training"],
+        ),
+    }
+
+
 def _family(m: dict[str, GaugeMetricFamily], labels: list[str], status: DatasetFamilyStatus) -> None:
     for key, value in (
         ("records", status.records_out),
@@ -106,35 +147,7 @@ class _StatusCollector(Collector):
             phases.add_metric([kind, phase], n)
         yield phases
 
-        fam = {
-            "records": GaugeMetricFamily("pixelgate_family_records", "Records written by the family's ingest.", labels=["namespace", "family"]),
-            "quarantine": GaugeMetricFamily("pixelgate_family_quarantine_rate", "Quarantined records / records read.", labels=["namespace", "family"]),
-            "pii": GaugeMetricFamily("pixelgate_family_pii_rate", "PII entities found per record read.", labels=["namespace", "family"]),
-            "quality": GaugeMetricFamily("pixelgate_family_quality_mean", "Mean overall quality score.", labels=["namespace", "family"]),
-        }
-        comp = {
-            "dup": GaugeMetricFamily("pixelgate_compile_duplicate_rate", "Share of input records removed as duplicates.", labels=["namespace", "compile"]),
-            "out_dup": GaugeMetricFamily(
-                "pixelgate_compile_output_duplicate_rate",
-                "Share of the compile's output records the verification pass still finds to be duplicates.",
-                labels=["namespace", "compile"],
-            ),
-            "records": GaugeMetricFamily("pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]),
-            "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
-            "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
-            "js": GaugeMetricFamily("pixelgate_compile_drift_js", "Jensen-Shannon divergence against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
-            "max_dup": GaugeMetricFamily("pixelgate_compile_max_duplicate_rate", "The compile's spec.gates.maxDuplicateRate.", labels=["namespace", "compile"]),
-        }
-        train = {
-            "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
-            "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
-            "gpus": GaugeMetricFamily("pixelgate_training_gpus", "GPUs the running training workflow holds (nodes x gpusPerNode).", labels=["namespace", "training"]),
-            "progress": GaugeMetricFamily(
-                "pixelgate_training_last_progress_timestamp_seconds",
-                "Unix time the running training last advanced (its train step started, or its self-reported step count changed).",
-                labels=["namespace", "training"],
-            ),
-        }
+        fam, comp, train = _family_gauges(), _compile_gauges(), _training_gauges()
         progress = GaugeMetricFamily(
             "pixelgate_workflow_last_progress_timestamp_seconds",
             "Unix time of the last step phase change of the resource's workflow, while it is Pending or Running.",
