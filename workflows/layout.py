@@ -160,6 +160,20 @@ def training_checkpoints(name: str, spec_hash: str) -> str:
     return f"{training_root(name, spec_hash)}/checkpoints"
 
 
+def checkpoint_folder(prefix: str, name: str = "") -> str:
+    """A checkpoint folder (``checkpoint-<step>``) under a checkpoint prefix, or the prefix itself."""
+    return "/".join(p for p in (prefix.strip("/"), name) if p)
+
+
+def checkpoint_file(prefix: str, name: str, relative: str) -> str:
+    return f"{checkpoint_folder(prefix, name)}/{relative}"
+
+
+def checkpoint_pointer(prefix: str) -> str:
+    """``<prefix>/latest.json``: the last completely uploaded checkpoint."""
+    return checkpoint_folder(prefix, POINTER)
+
+
 def training_file(name: str, spec_hash: str, filename: str) -> str:
     """A training output file or folder: metrics.json, eval_report.json, model/."""
     return f"{training_root(name, spec_hash)}/{filename}"

@@ -55,31 +55,29 @@ class IngestResult(BaseModel):
 
 
 class _Spool:
-    """Local temporary jsonl files, one per name, committed to the store at the end."""
+    """Local temporary jsonl files, one per store key, committed to the store at the end."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pixelgate-ingest-"))
         self.files: dict[str, IO[bytes]] = {}
-        self.counts: Counter[str] = Counter()
 
-    def write(self, name: str, entry: dict[str, Any]) -> None:
-        if name not in self.files:
-            self.files[name] = open(self._path(name), "wb")
+    def write(self, key: str, entry: dict[str, Any]) -> None:
+        if key not in self.files:
+            self.files[key] = open(self._path(key), "wb")
         try:
             line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode()
         except UnicodeEncodeError:  # lone surrogates from undecodable bytes
             line = json.dumps(entry, ensure_ascii=True, sort_keys=True, default=str).encode()
-        self.files[name].write(line + b"\n")
-        self.counts[name] += 1
+        self.files[key].write(line + b"\n")
 
-    def _path(self, name: str) -> Path:
-        return self.dir / (name.replace("/", "__") + ".jsonl")
+    def _path(self, key: str) -> Path:
+        return self.dir / f"{len(key)}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
-    def commit(self, store: Store, key_for: dict[str, str]) -> None:
-        for name, fh in self.files.items():
+    def commit(self, store: Store) -> None:
+        for key, fh in self.files.items():
             fh.close()
-            with store.writer(key_for[name]) as tmp:
-                shutil.copyfile(self._path(name), tmp)
+            with store.writer(key) as tmp:
+                shutil.copyfile(self._path(key), tmp)
 
     def close(self) -> None:
         for fh in self.files.values():
@@ -151,7 +149,7 @@ class _Ingest:
 
     def log_written(self, records_out: int, quarantined: int) -> None:
         """Shards, quarantine, stats and the pointer are in the store: the write, the whole ingest, progress N/N."""
-        reasons = sum(name.startswith("quarantine/") for name in self.spool.files)
+        reasons = sum(key != layout.family_pii_audit(self.root) for key in self.spool.files)
         self.phase.lap("write", shards=len(self.writer.keys), quarantine_files=reasons)
         self.progress.finish()
         self.phase.done(records_in=records_out + quarantined, records_out=records_out, quarantined=quarantined,
@@ -162,7 +160,7 @@ class _Ingest:
         self.quarantined[reason] += 1
         if field:
             self.fields_failed[field] += 1
-        self.spool.write(f"quarantine/{reason}", _quarantine_entry(origin, position, raw, reason, detail))
+        self.spool.write(layout.family_quarantine(self.root, reason), _quarantine_entry(origin, position, raw, reason, detail))
         self.progress.advance()
 
     # -- one source file ---------------------------------------------------------------------
@@ -232,7 +230,7 @@ class _Ingest:
             for span in ss:
                 if _audit_sampled(rid, index, span, spec.pii.audit_sample_rate):
                     original = turns[index][1][span.start : span.end]
-                    self.spool.write("pii_audit", {
+                    self.spool.write(layout.family_pii_audit(self.root), {
                         "record_id": rid, "message": index, "entity": span.entity, "start": span.start, "end": span.end,
                         "score": span.score, "recognizer": span.recognizer, "mode": spec.pii.mode,
                         "span_sha256": hashlib.sha256(f"{self.spec_hash}\x00{original}".encode()).hexdigest(),
@@ -346,13 +344,9 @@ def _refuse_empty(job: _Ingest, spec: DatasetFamilySpec, sources: list[SourceEnt
 
 def _commit_side_files(job: _Ingest, store: Store) -> None:
     """The spooled quarantine files and the PII audit sample (written empty when nothing was sampled)."""
-    root = job.root
-    job.spool.commit(store, {
-        name: (layout.family_pii_audit(root) if name == "pii_audit" else layout.family_quarantine(root, name.split("/", 1)[1]))
-        for name in job.spool.files
-    })
-    if "pii_audit" not in job.spool.files:
-        store.write_bytes(layout.family_pii_audit(root), b"")
+    job.spool.commit(store)
+    if layout.family_pii_audit(job.root) not in job.spool.files:
+        store.write_bytes(layout.family_pii_audit(job.root), b"")
 
 
 def _stats(job: _Ingest, family: str, identity_hash: str, sources: list[SourceEntry], produced: Produced | None) -> IngestStats:

@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ... import layout
 from ...store import Store, read_pointer, write_pointer
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -32,19 +33,17 @@ class CheckpointStore:
     store: Store
     prefix: str
 
-    def _key(self, *parts: str) -> str:
-        return "/".join(p for p in (self.prefix.strip("/"), *parts) if p)
-
     @property
     def pointer(self) -> str:
-        return self._key("latest.json")
+        return layout.checkpoint_pointer(self.prefix)
 
     def uri(self, name: str) -> str:
-        return self.store.url(self._key(name))
+        return self.store.url(layout.checkpoint_folder(self.prefix, name))
 
     def names(self) -> list[str]:
         """Checkpoint folders present in the store, oldest first."""
-        found = {key[len(self._key()) :].lstrip("/").split("/", 1)[0] for key in self.store.list(self._key())}
+        root = layout.checkpoint_folder(self.prefix)
+        found = {key[len(root) :].lstrip("/").split("/", 1)[0] for key in self.store.list(root)}
         return sorted((n for n in found if checkpoint_step(n) is not None), key=checkpoint_step)
 
     def latest(self) -> str | None:
@@ -55,16 +54,16 @@ class CheckpointStore:
     def upload(self, folder: Path) -> None:
         """Upload a completed checkpoint folder, then point ``latest.json`` at it."""
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            with self.store.writer(self._key(folder.name, path.relative_to(folder).as_posix())) as tmp:
+            with self.store.writer(layout.checkpoint_file(self.prefix, folder.name, path.relative_to(folder).as_posix())) as tmp:
                 shutil.copyfile(path, tmp)
-        write_pointer(self.store, self.pointer, self._key(folder.name), step=checkpoint_step(folder.name))
+        write_pointer(self.store, self.pointer, layout.checkpoint_folder(self.prefix, folder.name), step=checkpoint_step(folder.name))
 
     def prune(self, keep: set[str]) -> list[str]:
         """Delete stored checkpoints not in ``keep`` (never the one latest.json names)."""
         latest = self.latest()
         removed = [n for n in self.names() if n not in keep and n != latest]
         for name in removed:
-            self.store.delete_prefix(self._key(name))
+            self.store.delete_prefix(layout.checkpoint_folder(self.prefix, name))
         return removed
 
     def restore(self, dest: Path) -> Path | None:
@@ -77,9 +76,9 @@ class CheckpointStore:
             shutil.rmtree(dest)
         for name in self.names():
             if checkpoint_step(name) > latest_step:  # uploaded after the pointer was last written: incomplete
-                self.store.delete_prefix(self._key(name))
+                self.store.delete_prefix(layout.checkpoint_folder(self.prefix, name))
                 continue
-            base = self._key(name)
+            base = layout.checkpoint_folder(self.prefix, name)
             for key in self.store.list(base):
                 target = dest / name / key[len(base) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
