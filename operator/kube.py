@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import kopf
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -120,9 +121,8 @@ class Kube:
         raise RuntimeError(f"status of {kind} {namespace}/{name}: still conflicting after {MAX_CONFLICT_RETRIES} tries")
 
 
-def connection_info(api: client.ApiClient) -> "kopf.ConnectionInfo":
+def connection_info(api: client.ApiClient) -> kopf.ConnectionInfo:
     """kopf's credentials, taken from the same client configuration the operator's own calls use."""
-    import kopf
 
     cfg = api.configuration
     # kubeconfig tokens land under "BearerToken" (kubernetes >= 30), hand-made configs under "authorization"

@@ -33,7 +33,7 @@ from .config import OperatorConfig
 from .kube import Kube
 from .metrics import Metrics
 from .status import (
-    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependencies_met, node_template, status_from_workflow, task_runs,
+    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependencies_met, status_from_workflow, task_runs,
     waiting_status,
 )
 

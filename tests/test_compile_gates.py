@@ -92,7 +92,7 @@ def test_holdout_families_go_to_test_only_and_take_their_duplicates_along(tmp_pa
     result, gates, _ = run(store, "hold", ["main", "held"], dedup={"near": {"threshold": 0.7}})
     assert gates["split"].passed and gates["leakage"].passed
     root = layout.compile_root("hold", result.spec_hash)
-    records = [json.loads(l) for l in (store.root / root / "compiled" / "final_training_dataset.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (store.root / root / "compiled" / "final_training_dataset.jsonl").read_text().splitlines()]
     held_out = [r for r in records if r["family"] == "held"]
     assert len(held_out) == 20 and {r["split"] for r in held_out} == {"test"}
     originals = [r for r in records if r["family"] == "main" and r["messages"][0]["content"].split(":")[0] in {f"Question {i}" for i in range(10)}]

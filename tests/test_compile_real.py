@@ -88,7 +88,7 @@ def test_leakage_gate_clean_and_shards_listed(counsel_compile):
     assert sum(s["records"] for s in manifest["shards"]) == result.records
     for shard in manifest["shards"]:
         lines = (store.root / shard["path"]).read_text().splitlines()
-        assert len(lines) == shard["records"] and all(json.loads(l)["split"] == shard["split"] for l in lines)
+        assert len(lines) == shard["records"] and all(json.loads(line)["split"] == shard["split"] for line in lines)
     final = (store.root / root / "compiled" / "final_training_dataset.jsonl").read_text().splitlines()
     assert len(final) == result.records
     assert store.read_json("compiles/cc/latest.json")["target"] == root

@@ -143,8 +143,8 @@ def operator_metrics(local_run, kube, argo_crds_dir) -> str:
                 final = "Ready" if ref[0] == "DatasetFamily" else None
                 if ref == ("DatasetFamily", "lost-source"):
                     final = "Failed"
-                wait_until(lambda: cluster.status(*ref).get("phase") in ((final,) if final else ("Succeeded", "Passed", "Failed", "AwaitingApproval")),
-                           timeout=60, what=f"{ref} settled")
+                wanted = (final,) if final else ("Succeeded", "Passed", "Failed", "AwaitingApproval")
+                wait_until(lambda ref=ref, wanted=wanted: cluster.status(*ref).get("phase") in wanted, timeout=60, what=f"{ref} settled")
             yield f"127.0.0.1:{port}"
         finally:
             op.stop()

@@ -4,7 +4,6 @@ dependencies through indexes; GateReviews decided with approval; retention final
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from datetime import datetime
@@ -70,7 +69,7 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     # Families: one workflow each, named <name>-<spec hash>, owned by the family, labelled.
     for f in fams:
         name = f["metadata"]["name"]
-        wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", name), what=f"workflow of {name}")
+        wf = wait_until(lambda name=name: cluster.workflow_of("DatasetFamily", name), what=f"workflow of {name}")
         owner = cluster.get("DatasetFamily", name)
         assert wf["metadata"]["name"] == f"{name}-{_hash(f)}"
         assert wf["metadata"]["ownerReferences"] == [
@@ -79,7 +78,8 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
         labels = wf["metadata"]["labels"]
         assert labels["pixelgate.dev/kind"] == "DatasetFamily" and labels["pixelgate.dev/name"] == name
         assert labels["pixelgate.dev/spec-hash"] == _hash(f) and labels["app.kubernetes.io/managed-by"] == "pixelgate-operator"
-        wait_until(lambda: cluster.status("DatasetFamily", name).get("workflow") == wf["metadata"]["name"], what="status.workflow")
+        wait_until(lambda name=name, wf=wf: cluster.status("DatasetFamily", name).get("workflow") == wf["metadata"]["name"],
+                   what="status.workflow")
         st = cluster.status("DatasetFamily", name)
         assert st["phase"] == "Pending" and st["observedGeneration"] == 1 and st["specHash"] == _hash(f)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -10,7 +9,7 @@ from pixelgate.operator import dependencies as deps
 from pixelgate.operator.gates import APPROVED_BY_ANNOTATION, decide
 from pixelgate.operator.status import status_from_workflow, waiting_status
 from pixelgate.workflows.api import parse_resource
-from pixelgate.workflows.api.kinds import KINDS, Observed, readiness
+from pixelgate.workflows.api.kinds import KINDS, readiness
 from pixelgate.workflows.render import render_workflow
 
 from .fake_argo import task_templates, with_status, workflow_status

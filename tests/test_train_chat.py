@@ -44,7 +44,7 @@ def test_only_assistant_turns_carry_loss(records, tokenizer):
     # exactly each assistant reply plus the template's end-of-turn marker, in order, and nothing else
     assert labelled_runs(tokenizer, example) == [f"{text}<|im_end|>\n" for text in assistant]
     assert tokenizer.decode(example.input_ids) == tokenizer.apply_chat_template(messages, tokenize=False)
-    unlabelled = tokenizer.decode([t for t, l in zip(example.input_ids, example.labels) if l == IGNORE_INDEX])
+    unlabelled = tokenizer.decode([t for t, label in zip(example.input_ids, example.labels) if label == IGNORE_INDEX])
     for m in messages:
         if m["role"] != "assistant":
             assert m["content"] in unlabelled
