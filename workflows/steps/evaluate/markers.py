@@ -8,7 +8,7 @@ cue phrase and fire on cue phrases used otherwise. ``docs/evaluation.md`` gives 
 This is the project's one empathy-marker lexicon: the evaluation's calibrated empathy score
 (:mod:`.empathy`) and ingest quality scoring (``steps/ingest/quality.py``, docs/quality.md)
 both count markers with :func:`count_markers`. A change here moves both, so re-run
-``python -m pixelgate.workflows.evaluation.calibrate --write`` and the quality AUC tests.
+``python -m pixelgate.workflows.steps.evaluate.calibrate --write`` and the quality AUC tests.
 """
 
 from __future__ import annotations
