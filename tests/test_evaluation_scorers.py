@@ -10,7 +10,7 @@ import pytest
 
 from pixelgate.workflows.steps.evaluate import calibrate, safety
 from pixelgate.workflows.steps.evaluate.empathy import CALIBRATION, EmpathyModel
-from pixelgate.workflows.steps.evaluate.markers import count_markers
+from pixelgate.workflows.steps.lexicon import count_markers
 from pixelgate.workflows.steps.evaluate.prompts import load_prompt_set
 from pixelgate.workflows.steps.evaluate.similarity import rouge_l, token_f1
 from pixelgate.workflows.steps.evaluate.stats import cross_validated_auc, fit_logistic, roc_auc

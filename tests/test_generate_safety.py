@@ -11,7 +11,7 @@ import pytest
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
 from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge
-from pixelgate.workflows.steps.evaluate.markers import REFLECTION, VALIDATION
+from pixelgate.workflows.steps.lexicon import REFLECTION, VALIDATION
 from pixelgate.workflows.steps.evaluate.safety import gives_method_detail, mentions_help
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.records import Record

@@ -22,7 +22,7 @@ import click
 import numpy as np
 
 from .empathy import CALIBRATION, EmpathyModel, supportive_rate
-from .markers import FEATURES
+from ..lexicon import FEATURES
 from .stats import cross_validated_auc, fit_logistic, roc_auc
 
 L2 = 1.0

@@ -2,7 +2,7 @@
 
 Every signal is a rate over a conversation's turns, so long and short conversations compare.
 The empathy markers (reflection, validation, open question, advice) come from the one shared
-lexicon, :mod:`pixelgate.workflows.steps.evaluate.markers`, which the evaluation's empathy score
+lexicon, :mod:`pixelgate.workflows.steps.lexicon`, which the evaluation's empathy score
 uses too. The method, the weights and their calibration (AUCs on AnnoMI high vs low MI quality and
 ESConv vs FailedESConv) are in docs/quality.md.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..evaluate.markers import count_markers
 from ...records import QualityScores
+from ..lexicon import count_markers
 
 _ANY_QUESTION = re.compile(r"\?")
 _HARM = re.compile(

@@ -6,7 +6,7 @@ when overused). They are lexical cues, not a coder: they miss paraphrased reflec
 cue phrase and fire on cue phrases used otherwise. ``docs/evaluation.md`` gives their measured AUCs.
 
 This is the project's one empathy-marker lexicon: the evaluation's calibrated empathy score
-(:mod:`.empathy`) and ingest quality scoring (``steps/ingest/quality.py``, docs/quality.md)
+(``steps/evaluate/empathy.py``) and ingest quality scoring (``steps/ingest/quality.py``, docs/quality.md)
 both count markers with :func:`count_markers`. A change here moves both, so re-run
 ``python -m pixelgate.workflows.steps.evaluate.calibrate --write`` and the quality AUC tests.
 """
