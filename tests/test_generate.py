@@ -21,7 +21,7 @@ from pixelgate.workflows.steps.generate import CATEGORIES, CATEGORY_IDS, GENERAT
 from pixelgate.workflows.steps.generate.categories import counts_per_category
 from pixelgate.workflows.steps.generate.template import generate_record, load_templates
 from pixelgate.workflows.steps.ingest import ingest_family
-from pixelgate.workflows.steps.ingest.mapping import Conversation
+from pixelgate.workflows.steps.ingest.produced import Conversation
 from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.store import LocalStore
 

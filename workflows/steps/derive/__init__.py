@@ -16,7 +16,7 @@ from ...api.dataset_family import DatasetFamilySpec
 from ...recordio import iter_records
 from ...records import Record
 from ...store import Store
-from ..ingest.mapping import Conversation, Origin, Produced
+from ..ingest.produced import Conversation, Origin, Produced
 from ..ingest.sources import IngestError
 from .filters import FilterError, Filters, compile_where, session_turns
 from .parents import Parent, resolve_parents

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ... import layout
 from ...api.dataset_family import GENERATOR_API_KEY_ENV, GenerateSource, LlmGenerator
 from ...store import Store
-from ..ingest.mapping import Conversation, Produced, Rejected
+from ..ingest.produced import Conversation, Produced, Rejected
 from ..ingest.sources import IngestError
 from . import generated_conversation, generated_origin, plan
 from .categories import BY_ID, counts_per_category

@@ -31,8 +31,9 @@ from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualitySc
 from ...store import Store, write_pointer
 from . import quality
 from .encoding import TextRepair, UndecodableText
-from .mapping import Conversation, Origin, Produced, Rejected, map_items
+from .mapping import map_items
 from .pii import PiiDetector, Span, redact
+from .produced import Conversation, Origin, Produced, Rejected
 from .sources import IngestError, SourceFile, iter_items, resolve_source
 from ..inputs import store_inputs
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
