@@ -15,7 +15,7 @@ from pixelgate.workflows.steps.lexicon import REFLECTION, VALIDATION
 from pixelgate.workflows.steps.evaluate.safety import gives_method_detail, mentions_help
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.records import Record
-from pixelgate.workflows.steps.generate.categories import BY_ID, CATEGORY_IDS, Category
+from pixelgate.workflows.steps.ingest.generate.categories import BY_ID, CATEGORY_IDS, Category
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.store import LocalStore
 

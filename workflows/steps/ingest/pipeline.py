@@ -297,10 +297,10 @@ class _Ingest:
 def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store, inputs: Mapping[str, str]) -> Produced:
     """The conversations of a derived (parents at their identities in ``inputs``) or generated family."""
     if spec.source.derive is not None:
-        from ..derive import derive_conversations
+        from .derive import derive_conversations
 
         return derive_conversations(family, spec, store, inputs)
-    from ..generate import generate_conversations
+    from .generate import generate_conversations
 
     return generate_conversations(family, spec, store)
 

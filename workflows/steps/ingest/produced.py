@@ -1,7 +1,7 @@
 """What producers hand the ingest pipeline: conversations, their origin, and the items rejected.
 
-The declarative mapping of file sources (:mod:`.mapping`), the derive and generate producers of
-derived and generated families, and the pipeline (:mod:`.pipeline`) share these types.
+The declarative mapping of file sources (:mod:`.mapping`), the producers of derived and generated
+families (:mod:`.derive`, :mod:`.generate`) and the pipeline (:mod:`.pipeline`) share these types.
 """
 
 from __future__ import annotations

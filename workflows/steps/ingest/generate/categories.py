@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...api.dataset_family import GenerateCategory
+from ....api.dataset_family import GenerateCategory
 
 Risk = Literal["low", "moderate", "high", "imminent"]
 Expect = Literal["crisis-appropriate", "refusal", "supportive"]
