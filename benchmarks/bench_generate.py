@@ -17,7 +17,7 @@ import time
 from collections import Counter
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
-from pixelgate.workflows.steps.generate import generate_conversations
+from pixelgate.workflows.steps.ingest.generate import generate_conversations
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.store import LocalStore
 

@@ -13,9 +13,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pixelgate.workflows.steps.derive.lexicon import available
-from pixelgate.workflows.steps.derive.tagger import LexiconTagger
-from pixelgate.workflows.steps.derive.tagging_eval import evaluate, load_samples, markdown
+from pixelgate.workflows.steps.ingest.derive.lexicon import available
+from pixelgate.workflows.steps.ingest.derive.tagger import LexiconTagger
+from pixelgate.workflows.steps.ingest.derive.tagging_eval import evaluate, load_samples, markdown
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"

@@ -16,13 +16,13 @@ from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.local.runner import dependencies, order_items
 from pixelgate.workflows.steps.compile import clusters, gates
 from pixelgate.workflows.steps.compile.inputs import Plan, id_keys
-from pixelgate.workflows.steps.derive import merge_tags
-from pixelgate.workflows.steps.derive.filters import FilterError, compile_where, session_turns
-from pixelgate.workflows.steps.derive.lexicon import LexiconError, count, find, load, load_ref, parse_lexicon
-from pixelgate.workflows.steps.derive.parents import resolve_parents
+from pixelgate.workflows.steps.ingest.derive import merge_tags
+from pixelgate.workflows.steps.ingest.derive.filters import FilterError, compile_where, session_turns
+from pixelgate.workflows.steps.ingest.derive.lexicon import LexiconError, count, find, load, load_ref, parse_lexicon
+from pixelgate.workflows.steps.ingest.derive.parents import resolve_parents
 from pixelgate.workflows.steps.inputs import store_inputs
-from pixelgate.workflows.steps.derive.tagger import LexiconTagger, TaggingError, make_tagger, score
-from pixelgate.workflows.steps.derive.tagging_eval import evaluate, load_samples
+from pixelgate.workflows.steps.ingest.derive.tagger import LexiconTagger, TaggingError, make_tagger, score
+from pixelgate.workflows.steps.ingest.derive.tagging_eval import evaluate, load_samples
 from pixelgate.workflows.steps.ingest.sources import IngestError
 from pixelgate.workflows.steps.ingest.stats import IngestStats
 from pixelgate.workflows.steps.registry import StepInputError

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pixelgate.workflows.api.training_run import Evaluation
-from pixelgate.workflows.evaluation.judge import HeuristicJudge, JudgeError, LLMJudge
-from pixelgate.workflows.evaluation.prompts import load_judge_prompts
-from pixelgate.workflows.evaluation.report import build_report
-from pixelgate.workflows.evaluation.run import make_judge, run_suites
+from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge, JudgeError, LLMJudge
+from pixelgate.workflows.steps.evaluate.prompts import load_judge_prompts
+from pixelgate.workflows.steps.evaluate.report import build_report
+from pixelgate.workflows.steps.evaluate.run import make_judge, run_suites
 from pixelgate.workflows.records import Message, Provenance, Record, content_hash
 
 

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from pixelgate.workflows.evaluation import calibrate, safety
-from pixelgate.workflows.evaluation.empathy import CALIBRATION, EmpathyModel
-from pixelgate.workflows.evaluation.markers import count_markers
-from pixelgate.workflows.evaluation.prompts import load_prompt_set
-from pixelgate.workflows.evaluation.similarity import rouge_l, token_f1
-from pixelgate.workflows.evaluation.stats import cross_validated_auc, fit_logistic, roc_auc
+from pixelgate.workflows.steps.evaluate import calibrate, safety
+from pixelgate.workflows.steps.evaluate.empathy import CALIBRATION, EmpathyModel
+from pixelgate.workflows.steps.lexicon import count_markers
+from pixelgate.workflows.steps.evaluate.prompts import load_prompt_set
+from pixelgate.workflows.steps.evaluate.similarity import rouge_l, token_f1
+from pixelgate.workflows.steps.evaluate.stats import cross_validated_auc, fit_logistic, roc_auc
 
 
 def test_roc_auc_known_values():

@@ -17,11 +17,16 @@ from pydantic import ValidationError
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
 from pixelgate.workflows.api.meta import spec_hash
 from pixelgate.workflows.recordio import iter_records
-from pixelgate.workflows.steps.generate import CATEGORIES, CATEGORY_IDS, GENERATED_LICENSE, generate_conversations
-from pixelgate.workflows.steps.generate.categories import counts_per_category
-from pixelgate.workflows.steps.generate.template import generate_record, load_templates
+from pixelgate.workflows.steps.ingest.generate import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    GENERATED_LICENSE,
+    generate_conversations,
+)
+from pixelgate.workflows.steps.ingest.generate.categories import counts_per_category
+from pixelgate.workflows.steps.ingest.generate.template import generate_record, load_templates
 from pixelgate.workflows.steps.ingest import ingest_family
-from pixelgate.workflows.steps.ingest.mapping import Conversation
+from pixelgate.workflows.steps.ingest.produced import Conversation
 from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.store import LocalStore
 
@@ -123,7 +128,7 @@ def test_ingest_is_byte_identical_for_a_seed_and_differs_across_seeds(tmp_path: 
 def test_provenance_and_stats_histogram(tmp_path: Path) -> None:
     store, root = _ingest(tmp_path, "s", spec(60, 11, categories=["grief", "self-harm", "medical-emergency", "hostility"]))
     templates_sha = hashlib.sha256(
-        resources.files("pixelgate.workflows.steps.generate").joinpath("data", "templates-v1.yaml").read_bytes()
+        resources.files("pixelgate.workflows.steps.ingest.generate").joinpath("data", "templates-v1.yaml").read_bytes()
     ).hexdigest()
     records = list(iter_records(store, f"{root}/records"))
     assert len(records) == 60
@@ -179,8 +184,8 @@ def test_bad_generate_specs_fail_with_the_field_named(generate: dict, message: s
 def test_templates_are_versioned_data_covering_every_category() -> None:
     loaded = load_templates()
     assert set(loaded.templates.categories) == set(CATEGORY_IDS)
-    data = resources.files("pixelgate.workflows.steps.generate").joinpath("data", "templates-v1.yaml").read_bytes()
-    assert loaded.sha256 == hashlib.sha256(data).hexdigest()
+    path = resources.files("pixelgate.workflows.steps.ingest.generate").joinpath("data", "templates-v1.yaml")
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 REPO = Path(__file__).resolve().parent.parent

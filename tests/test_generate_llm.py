@@ -18,7 +18,7 @@ import pytest
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.api.dataset_family import GENERATOR_API_KEY_ENV
-from pixelgate.workflows.steps.generate.llm import load_prompts, parse_answer
+from pixelgate.workflows.steps.ingest.generate.llm import load_prompts, parse_answer
 from pixelgate.workflows.steps.ingest import IngestError, ingest_family
 from pixelgate.workflows.store import LocalStore
 

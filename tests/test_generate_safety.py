@@ -1,4 +1,4 @@
-"""The eval suite's own safety checks (evaluation.judge.HeuristicJudge and evaluation.safety) pass on
+"""The eval suite's own safety checks (evaluate.judge.HeuristicJudge and evaluate.safety) pass on
 the assistant turns of generated edge cases, per category, read back from a real ingest (PII and
 quality on, as in production)."""
 
@@ -10,12 +10,12 @@ from collections import defaultdict
 import pytest
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
-from pixelgate.workflows.evaluation.judge import HeuristicJudge
-from pixelgate.workflows.evaluation.markers import REFLECTION, VALIDATION
-from pixelgate.workflows.evaluation.safety import gives_method_detail, mentions_help
+from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge
+from pixelgate.workflows.steps.lexicon import REFLECTION, VALIDATION
+from pixelgate.workflows.steps.evaluate.safety import gives_method_detail, mentions_help
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.records import Record
-from pixelgate.workflows.steps.generate.categories import BY_ID, CATEGORY_IDS, Category
+from pixelgate.workflows.steps.ingest.generate.categories import BY_ID, CATEGORY_IDS, Category
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.store import LocalStore
 

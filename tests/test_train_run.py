@@ -15,7 +15,8 @@ from transformers import TrainerCallback
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.api.training_run import TrainingRunSpec
 from pixelgate.workflows.steps.registry import StepInvocation, resolve
-from pixelgate.workflows.steps.train import evaluate_run, train_run
+from pixelgate.workflows.steps.evaluate import evaluate_run
+from pixelgate.workflows.steps.train import train_run
 from pixelgate.workflows.store import LocalStore
 from tests.train_fixtures import build_compile
 

@@ -17,7 +17,7 @@ Stage = Literal["foundation", "therapeutic-expertise", "edge-stress-test"]
 STAGES: tuple[Stage, ...] = typing.get_args(Stage)  # in curriculum order
 PiiMode = Literal["redact", "drop-record", "flag"]
 # The 25 difficulty categories of generated families, in catalogue order; what each means is in
-# steps/generate/categories.py and docs/generated-families.md (a test keeps the two equal).
+# steps/ingest/generate/categories.py and docs/generated-families.md (a test keeps the two equal).
 GenerateCategory = Literal[
     "suicidal-ideation-plan", "suicidal-ideation-no-plan", "self-harm", "child-abuse", "partner-abuse", "elder-abuse",
     "psychosis", "substance-crisis", "hostility", "boundary-testing", "diagnosis-request", "medication-request",

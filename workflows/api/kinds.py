@@ -197,7 +197,11 @@ COMPILE_FILTER = Step(
 )
 COMPILE_FINALIZE = Step("compile-finalize", f"{_COMPILE_PKG}:finalize_step", f"{_COMPILE_PKG}.finalize:CompileResult")
 TRAIN = Step("train", f"{_TRAIN_PKG}:run_train_step", f"{_TRAIN_PKG}:TrainResult", params=("rank",))
-EVALUATE = Step("evaluate", f"{_TRAIN_PKG}:run_evaluate_step", f"{_TRAIN_PKG}:EvaluateResult")
+EVALUATE = Step(
+    "evaluate",
+    "pixelgate.workflows.steps.evaluate:run_evaluate_step",
+    "pixelgate.workflows.steps.evaluate:EvaluateResult",
+)
 
 
 def _gates_verdict(result: Mapping[str, Any]) -> str | None:

@@ -31,8 +31,9 @@ from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualitySc
 from ...store import Store, write_pointer
 from . import quality
 from .encoding import TextRepair, UndecodableText
-from .mapping import Conversation, Origin, Produced, Rejected, map_items
+from .mapping import map_items
 from .pii import PiiDetector, Span, redact
+from .produced import Conversation, Origin, Produced, Rejected
 from .sources import IngestError, SourceFile, iter_items, resolve_source
 from ..inputs import store_inputs
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
@@ -294,10 +295,10 @@ class _Ingest:
 def produce_conversations(family: str, spec: DatasetFamilySpec, store: Store, inputs: Mapping[str, str]) -> Produced:
     """The conversations of a derived (parents at their identities in ``inputs``) or generated family."""
     if spec.source.derive is not None:
-        from ..derive import derive_conversations
+        from .derive import derive_conversations
 
         return derive_conversations(family, spec, store, inputs)
-    from ..generate import generate_conversations
+    from .generate import generate_conversations
 
     return generate_conversations(family, spec, store)
 

@@ -1,10 +1,10 @@
 """Quality scoring v1: transparent lexical signals per axis, each in [0, 1].
 
 Every signal is a rate over a conversation's turns, so long and short conversations compare.
-The empathy markers (reflection, validation, open question, advice) come from the one shared
-lexicon, :mod:`pixelgate.workflows.evaluation.markers`, which the evaluation's empathy score
-uses too. The method, the weights and their calibration (AUCs on AnnoMI high vs low MI quality and
-ESConv vs FailedESConv) are in docs/quality.md.
+The empathy markers (reflection, validation, open question, advice) and the harm phrases come from
+the lexicon ingest shares with the evaluation, :mod:`pixelgate.workflows.steps.lexicon`, whose
+markers the evaluation's empathy score counts too. The method, the weights and their calibration
+(AUCs on AnnoMI high vs low MI quality and ESConv vs FailedESConv) are in docs/quality.md.
 """
 
 from __future__ import annotations
@@ -12,16 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ...evaluation.markers import count_markers
 from ...records import QualityScores
+from ..lexicon import ABUSE_OR_SELF_HARM, count_markers
 
 _ANY_QUESTION = re.compile(r"\?")
-_HARM = re.compile(
-    r"\b(?:kill yourself|kys|go die|you should die|hurt yourself|cut yourself|end your life|nobody cares about you|"
-    r"you deserve (?:it|to suffer)|shut up|you(?:'re| are) (?:stupid|an idiot|worthless|pathetic|a loser)|idiot|moron|"
-    r"retard(?:ed)?|how to (?:overdose|hang yourself|cut deeper))\b",
-    re.I,
-)
 _DOMAIN = re.compile(
     r"\b(?:feel(?:s|ing|ings)?|felt|emotion(?:s|al)?|anxi(?:ety|ous)|depress(?:ed|ion)|stress(?:ed|ful)?|sad(?:ness)?|"
     r"lonel(?:y|iness)|therap(?:y|ist)|counsel(?:ing|lor|ling|lor)?|support|cope|coping|worr(?:y|ied)|afraid|scared|"
@@ -69,7 +63,7 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
     truncated = float(bool(turns) and not re.search(r"[.!?)\"'”’…:;]\s*$|[\U0001F300-\U0001FAFF]\s*$", turns[-1][1]))
     fidelity = _clip(both_roles * (0.2 * alternation + 0.15 * depth + 0.55 * substance + 0.1 * (1 - truncated)))
 
-    harm_hits = sum(len(_HARM.findall(t)) for t in helper)
+    harm_hits = sum(len(ABUSE_OR_SELF_HARM.findall(t)) for t in helper)
     harmfulness = _clip(harm_hits / max(1, len(helper)) * 3)
 
     domain_density = sum(len(_DOMAIN.findall(t)) for _, t in turns) / total_words

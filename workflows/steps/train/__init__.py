@@ -1,8 +1,8 @@
-"""The train and evaluate steps of a TrainingRun.
+"""The train step of a TrainingRun.
 
 ``train_run`` trains (or resumes) and writes ``trainings/<name>/<hash>/model/`` and
-``metrics.json``; ``evaluate_run`` evaluates that model and writes ``eval_report.json`` and then
-``trainings/<name>/latest.json``. Both are idempotent: a finished step returns its stored result.
+``metrics.json``. It is idempotent: a finished step returns its stored result. The evaluate step
+that follows is :mod:`pixelgate.workflows.steps.evaluate`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ from pydantic import BaseModel, Field
 
 
 from ... import layout
-from ...api.kinds import COMPILE_RUN, TRAINING_RUN, identity
 from ...api.training_run import TrainingRunSpec
-from ...store import Store, open_store, write_pointer
-from ..inputs import input_root, store_inputs
-from ..registry import StepInputError, StepInvocation
+from ...store import Store, open_store
+from ..registry import StepInvocation
 from .checkpoints import CheckpointStore
-
-DEFAULT_WORKDIR = ".pixelgate/work"
+from .runs import run_identity, run_workdir, unpack_training_run
 
 
 class TrainResult(BaseModel):
@@ -38,32 +35,12 @@ class TrainResult(BaseModel):
     tokens_per_second: float = Field(description="Training throughput of the last process.")
 
 
-class EvaluateResult(BaseModel):
-    spec_hash: str = Field(description="Hash of the TrainingRun spec.")
-    output_uri: str = Field(description="Store folder of the run.")
-    eval_report_uri: str = Field(description="eval_report.json.")
-    scores: dict[str, float] = Field(description="Score per suite (and headline metric).")
-    targets_met: bool = Field(description="Every evaluation target met.")
-
-
 def checkpoint_store(spec: TrainingRunSpec, store: Store, name: str, digest: str) -> CheckpointStore:
     """``<checkpoints.uri>/<identity>/`` when set (a changed spec or compile never resumes another's
     checkpoints), else the run's own ``checkpoints/`` folder."""
     if spec.checkpoints.uri:
         return CheckpointStore(open_store(spec.checkpoints.uri), digest)
     return CheckpointStore(store, layout.training_checkpoints(name, digest))
-
-
-def _identity(name: str, spec: TrainingRunSpec, store: Store, inputs: Mapping[str, str] | None) -> str:
-    """The run's identity; the compile it reads must still be at the identity it was given."""
-    inputs = dict(inputs) if inputs is not None else store_inputs(TRAINING_RUN, name, spec, store)
-    input_root(store, COMPILE_RUN, spec.compile_run, inputs, "compileRun")
-    return identity(spec, inputs)
-
-
-def _workdir(workdir: str | os.PathLike[str] | None, name: str, digest: str) -> Path:
-    base = Path(workdir or os.environ.get("PIXELGATE_WORKDIR", DEFAULT_WORKDIR))
-    return (base / "trainings" / name / digest).resolve()
 
 
 def _upload_folder(store: Store, folder: Path, prefix: str) -> None:
@@ -106,11 +83,12 @@ def train_run(
     ``inputs``: the compile's identity (default: its current output)."""
     from .trainer import train
 
-    digest = _identity(name, spec, store, inputs)
+    digest = run_identity(name, spec, store, inputs)
     metrics_key = layout.training_file(name, digest, "metrics.json")
     if store.exists(metrics_key):
         return _train_result(store, name, digest, store.read_json(metrics_key))
-    outcome = train(spec, store, checkpoint_store(spec, store, name, digest), _workdir(workdir, name, digest), callbacks)
+    checkpoints = checkpoint_store(spec, store, name, digest)
+    outcome = train(spec, store, checkpoints, run_workdir(workdir, name, digest), callbacks)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 publishes, the others report its result
         return _train_result(store, name, digest, wait_for_json(store, metrics_key))
     _upload_folder(store, outcome.model_dir, layout.training_file(name, digest, "model"))
@@ -119,48 +97,6 @@ def train_run(
     return _train_result(store, name, digest, metrics)
 
 
-def evaluate_run(
-    name: str,
-    spec: TrainingRunSpec,
-    store: Store,
-    workdir: str | os.PathLike[str] | None = None,
-    prompts_dir: Path | None = None,
-    inputs: Mapping[str, str] | None = None,
-) -> EvaluateResult:
-    """Evaluate the trained model; write eval_report.json, then ``trainings/<name>/latest.json``."""
-    from ...evaluation.run import evaluate_model
-
-    digest = _identity(name, spec, store, inputs)
-    report_key = layout.training_file(name, digest, "eval_report.json")
-    if not store.exists(report_key):
-        model_prefix = layout.training_file(name, digest, "model")
-        if not store.list(model_prefix):
-            raise FileNotFoundError(f"TrainingRun {name!r} has no trained model at {store.url(model_prefix)}; run the train step first")
-        report = evaluate_model(name, spec, store, model_prefix, _workdir(workdir, name, digest) / "eval", prompts_dir, digest)
-        store.write_json(report_key, report.model_dump(mode="json"))
-    report = store.read_json(report_key)
-    write_pointer(store, layout.training_pointer(name), layout.training_root(name, digest), spec_hash=digest)
-    return EvaluateResult(
-        spec_hash=digest,
-        output_uri=store.url(layout.training_root(name, digest)),
-        eval_report_uri=store.url(report_key),
-        scores=report["scores"],
-        targets_met=report["targets_met"],
-    )
-
-
-def _unpack(invocation: StepInvocation) -> tuple[str, TrainingRunSpec]:
-    spec = invocation.resource.spec
-    if not isinstance(spec, TrainingRunSpec):
-        raise StepInputError("kind", f"the train/evaluate steps need a TrainingRun, got {invocation.resource.kind}")
-    return invocation.resource.name, spec
-
-
 def run_train_step(invocation: StepInvocation) -> TrainResult:
-    name, spec = _unpack(invocation)
+    name, spec = unpack_training_run(invocation)
     return train_run(name, spec, invocation.store, invocation.params.get("workdir"), inputs=invocation.resolved_inputs)
-
-
-def run_evaluate_step(invocation: StepInvocation) -> EvaluateResult:
-    name, spec = _unpack(invocation)
-    return evaluate_run(name, spec, invocation.store, invocation.params.get("workdir"), inputs=invocation.resolved_inputs)

@@ -1,7 +1,7 @@
 """The calibrated empathy / MI-adherence score.
 
 A logistic model over the share of counsellor replies showing each marker
-(:mod:`.markers`), fitted on AnnoMI's expert ``mi_quality`` labels (high vs low, one example per
+(:mod:`..lexicon`), fitted on AnnoMI's expert ``mi_quality`` labels (high vs low, one example per
 transcript) by :mod:`.calibrate`, which writes ``calibration.json`` beside this module. The
 score of a set of replies is ``sigmoid(w . mean_presence + b)``: the calibrated probability that
 a counsellor with these marker rates is rated high-quality MI. One reply is a set of one.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .markers import FEATURES, count_markers
+from ..lexicon import FEATURES, count_markers
 from .stats import sigmoid
 
 CALIBRATION = Path(__file__).with_name("calibration.json")

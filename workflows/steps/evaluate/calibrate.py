@@ -1,6 +1,6 @@
 """Fit the empathy score on AnnoMI and measure it on labelled real data.
 
-``python -m pixelgate.workflows.evaluation.calibrate --datasets ../shared/datasets [--write]``
+``python -m pixelgate.workflows.steps.evaluate.calibrate --datasets ../shared/datasets [--write]``
 
 * fits :class:`.empathy.EmpathyModel` on AnnoMI (therapist utterances per transcript; label
   ``mi_quality == high``), reports its 5-fold cross-validated AUC and in-sample AUC, and with
@@ -22,7 +22,7 @@ import click
 import numpy as np
 
 from .empathy import CALIBRATION, EmpathyModel, supportive_rate
-from .markers import FEATURES
+from ..lexicon import FEATURES
 from .stats import cross_validated_auc, fit_logistic, roc_auc
 
 L2 = 1.0

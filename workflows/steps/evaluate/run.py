@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import steplog
-from ..api.kinds import EVALUATE
-from ..api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
-from ..steps.train import data
-from ..steps.train.chat import generation_prompt
-from ..store import Store
+from ... import steplog
+from ...api.kinds import EVALUATE
+from ...api.training_run import JUDGE_API_KEY_ENV, Evaluation, TrainingRunSpec
+from ...store import Store
+from ..train import data
+from ..train.chat import generation_prompt
 from . import suites
 from .judge import HeuristicJudge, Judge, LLMJudge, Messages
 from .prompts import load_prompt_set

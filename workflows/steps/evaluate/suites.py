@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from ..records import Record
+from ...records import Record
 from .judge import Judge, Messages
 from .prompts import PromptSet
 from .similarity import rouge_l, token_f1

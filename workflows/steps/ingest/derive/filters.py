@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ...api.dataset_family import TextMatch, Where
-from ...records import Record
+from ....api.dataset_family import TextMatch, Where
+from ....records import Record
 from .lexicon import LexiconError, count, load_ref
 
 Turns = Sequence[tuple[str, str]]

@@ -11,12 +11,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ... import layout
-from ...api.kinds import DATASET_FAMILY
-from ...api.selection import Selection
-from ...store import Store
-from ..ingest.sources import IngestError
-from ..inputs import input_root
+from .... import layout
+from ....api.kinds import DATASET_FAMILY
+from ....api.selection import Selection
+from ....store import Store
+from ...inputs import input_root
+from ..sources import IngestError
 
 
 @dataclass(frozen=True)

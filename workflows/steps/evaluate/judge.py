@@ -15,8 +15,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from ..lexicon import count_markers
 from .empathy import EmpathyModel
-from .markers import count_markers
 from .prompts import JudgePrompts, load_judge_prompts
 from .safety import crisis_appropriate, gives_method_detail, is_refusal, is_toxic
 from .similarity import tokens

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...api.dataset_family import DatasetFamilySpec, GenerateSource
-from ...store import Store
-from ..ingest.mapping import Conversation, Origin, Produced
+from ....api.dataset_family import DatasetFamilySpec, GenerateSource
+from ....store import Store
+from ..produced import Conversation, Origin, Produced
 from .categories import BY_ID, CATEGORIES, CATEGORY_IDS, Category, counts_per_category
 from .template import generate_record, load_templates
 

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...api.dataset_family import Tagging
+from ....api.dataset_family import Tagging
 from .lexicon import Lexicon, LexiconError, clauses, find, load
 
 ROLE_WEIGHTS = {"user": 1.0, "assistant": 0.5, "system": 0.0}

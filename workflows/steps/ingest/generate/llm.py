@@ -35,11 +35,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ... import layout
-from ...api.dataset_family import GENERATOR_API_KEY_ENV, GenerateSource, LlmGenerator
-from ...store import Store
-from ..ingest.mapping import Conversation, Produced, Rejected
-from ..ingest.sources import IngestError
+from .... import layout
+from ....api.dataset_family import GENERATOR_API_KEY_ENV, GenerateSource, LlmGenerator
+from ....store import Store
+from ..produced import Conversation, Produced, Rejected
+from ..sources import IngestError
 from . import generated_conversation, generated_origin, plan
 from .categories import BY_ID, counts_per_category
 from .template import MAX_EXCHANGES, record_rng

@@ -1,7 +1,7 @@
 """The 25 difficulty categories of generated edge cases: the one place they are defined.
 
 Each category says what the user brings (``description``), how risky it is, what the eval
-suite expects of a reply (``expect``, the vocabulary of ``evaluation/prompts/*.yaml``:
+suite expects of a reply (``expect``, the vocabulary of ``steps/evaluate/prompts/*.yaml``:
 ``crisis-appropriate``, ``refusal`` or ``supportive``) and what a safe reply must contain.
 The generators' templates and prompts are keyed by these ids; docs/generated-families.md
 tables them.
@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...api.dataset_family import GenerateCategory
+from ....api.dataset_family import GenerateCategory
 
 Risk = Literal["low", "moderate", "high", "imminent"]
 Expect = Literal["crisis-appropriate", "refusal", "supportive"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from ... import layout
-from ...api.dataset_family import DatasetFamilySpec
-from ...recordio import iter_records
-from ...records import Record
-from ...store import Store
-from ..ingest.mapping import Conversation, Origin, Produced
-from ..ingest.sources import IngestError
+from .... import layout
+from ....api.dataset_family import DatasetFamilySpec
+from ....recordio import iter_records
+from ....records import Record
+from ....store import Store
+from ..produced import Conversation, Origin, Produced
+from ..sources import IngestError
 from .filters import FilterError, Filters, compile_where, session_turns
 from .parents import Parent, resolve_parents
 from .tagger import LexiconTagger, TaggingError, make_tagger
