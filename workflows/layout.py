@@ -205,7 +205,12 @@ def family_stats(root: str) -> str:
 def family_generate_cache(family: str, key: str) -> str:
     """The llm generator's resume cache: one ``<category>/<index>.json`` answer per conversation;
     ``key`` hashes what determines an answer (endpoint, model, prompts, seed, temperature)."""
-    return f"families/{family}/generate-cache/{key}"
+    return f"{PREFIX[DATASET_FAMILY]}/{family}/generate-cache/{key}"
+
+
+def family_generate_answer(cache: str, category: str, index: int) -> str:
+    """One cached llm answer under :func:`family_generate_cache`."""
+    return f"{cache}/{category}/{index}.json"
 
 
 def family_timing(root: str) -> str:

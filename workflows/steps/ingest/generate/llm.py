@@ -213,7 +213,7 @@ def llm_conversations(family: str, gen: GenerateSource, store: Store | None, cli
     cache_root = layout.family_generate_cache(family, cache_key(settings, loaded.sha256, gen.seed))
 
     def answer(category: str, index: int) -> str:
-        key = f"{cache_root}/{category}/{index}.json"
+        key = layout.family_generate_answer(cache_root, category, index)
         if store is not None and store.exists(key):
             return str(store.read_json(key)["content"])
         messages, seed = request_messages(loaded.prompts, category, index, gen.seed)
