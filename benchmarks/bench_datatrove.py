@@ -35,7 +35,11 @@ from pathlib import Path
 
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.dedup.minhash import (
-    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature,
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+    MinhashDedupSignature,
 )
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
@@ -75,18 +79,43 @@ def main() -> None:
     stages = {
         "signatures": LocalPipelineExecutor(
             [reader(), MinhashDedupSignature(output_folder=str(work / "sigs"), config=config, language=tok)],
-            tasks=w, workers=w, logging_dir=str(logs / "sigs")),
+            tasks=w,
+            workers=w,
+            logging_dir=str(logs / "sigs"),
+        ),
         "buckets": LocalPipelineExecutor(
             [MinhashDedupBuckets(input_folder=str(work / "sigs"), output_folder=str(work / "buckets"), config=config)],
-            tasks=args.bands, workers=w, logging_dir=str(logs / "buckets")),
+            tasks=args.bands,
+            workers=w,
+            logging_dir=str(logs / "buckets"),
+        ),
         "cluster": LocalPipelineExecutor(
-            [MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove"), config=config, save_cluster_id=True)],
-            tasks=1, workers=1, logging_dir=str(logs / "cluster")),
+            [
+                MinhashDedupCluster(
+                    input_folder=str(work / "buckets"),
+                    output_folder=str(work / "remove"),
+                    config=config,
+                    save_cluster_id=True,
+                )
+            ],
+            tasks=1,
+            workers=1,
+            logging_dir=str(logs / "cluster"),
+        ),
         "filter": LocalPipelineExecutor(
-            [reader(), MinhashDedupFilter(input_folder=str(work / "remove"), load_cluster_ids=True,
-                                          exclusion_writer=JsonlWriter(str(work / "removed"), compression=None)),
-             JsonlWriter(str(work / "kept"), compression=None)],
-            tasks=w, workers=w, logging_dir=str(logs / "filter")),
+            [
+                reader(),
+                MinhashDedupFilter(
+                    input_folder=str(work / "remove"),
+                    load_cluster_ids=True,
+                    exclusion_writer=JsonlWriter(str(work / "removed"), compression=None),
+                ),
+                JsonlWriter(str(work / "kept"), compression=None),
+            ],
+            tasks=w,
+            workers=w,
+            logging_dir=str(logs / "filter"),
+        ),
     }
     seconds = {}
     for name, executor in stages.items():
@@ -102,8 +131,17 @@ def main() -> None:
                 cid = doc["metadata"].get("minhash_cluster_id", -1)
                 if cid >= 0:
                     groups.setdefault(cid, []).append(int(doc["id"]))
-    print(json.dumps({"seconds": seconds, "workers": w, "bands": args.bands, "rows": args.rows,
-                      "clusters": [sorted(g) for g in groups.values() if len(g) > 1]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "workers": w,
+                "bands": args.bands,
+                "rows": args.rows,
+                "clusters": [sorted(g) for g in groups.values() if len(g) > 1],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

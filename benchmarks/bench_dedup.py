@@ -60,7 +60,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import dedup_corpus  # noqa: E402
-from benchmarks.dedup_corpus import cluster_pairs, corpus_with_duplicates, pair_scores, synthetic_conversations, text_of  # noqa: E402
+from benchmarks.dedup_corpus import (  # noqa: E402
+    cluster_pairs,
+    corpus_with_duplicates,
+    pair_scores,
+    synthetic_conversations,
+    text_of,
+)
 from pixelgate.workflows import layout, recordio, records  # noqa: E402
 from pixelgate.workflows.api import parse_resource  # noqa: E402
 from pixelgate.workflows.api.compile_run import NearDedup  # noqa: E402
@@ -79,18 +85,39 @@ DATATROVE_FILES = 2  # JSONL input files: one per datatrove task at 2 workers
 
 
 def resource_for(name: str, **spec) -> object:
-    return parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "CompileRun", "metadata": {"name": name},
-                           "spec": {"families": {"names": ["bench"]}, **spec}})
+    return parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "CompileRun",
+            "metadata": {"name": name},
+            "spec": {"families": {"names": ["bench"]}, **spec},
+        }
+    )
 
 
 def write_family(store: LocalStore, convs: list) -> None:
     def rows():
         for i, conv in enumerate(convs):
             msgs = [Message(role=r, content=t) for r, t in conv]
-            yield Record(id=record_id("bench", str(i)), family="bench", messages=msgs, content_hash=content_hash(msgs), provenance=Provenance(
-                family="bench", source_uri="derived://esconv+counselchat+annomi", source_sha256="0" * 64, source_record=str(i),
-                license="CC-BY-NC-4.0", allow_training=True, tier=2, stage="foundation", ingested_at="2026-01-01T00:00:00Z",
-                pipeline_version="bench", spec_hash="bench"))
+            yield Record(
+                id=record_id("bench", str(i)),
+                family="bench",
+                messages=msgs,
+                content_hash=content_hash(msgs),
+                provenance=Provenance(
+                    family="bench",
+                    source_uri="derived://esconv+counselchat+annomi",
+                    source_sha256="0" * 64,
+                    source_record=str(i),
+                    license="CC-BY-NC-4.0",
+                    allow_training=True,
+                    tier=2,
+                    stage="foundation",
+                    ingested_at="2026-01-01T00:00:00Z",
+                    pipeline_version="bench",
+                    spec_hash="bench",
+                ),
+            )
 
     target = layout.family_root("bench", "bench")
     write_records(store, f"{target}/records", rows(), 10_000)
@@ -129,9 +156,16 @@ def build_cache(folder: Path, datasets: Path, docs: int) -> dict:
     (tmp / "datatrove-input").mkdir()
     for k in range(DATATROVE_FILES):
         with open(tmp / "datatrove-input" / f"part-{k}.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps({"id": str(i), "text": texts[i]}) + "\n" for i in range(k, len(texts), DATATROVE_FILES))
+            fh.writelines(
+                json.dumps({"id": str(i), "text": texts[i]}) + "\n" for i in range(k, len(texts), DATATROVE_FILES)
+            )
     seconds["datatrove_jsonl"] = time.perf_counter() - t
-    meta = {"docs": len(texts), "truth_pairs": len(truth), "text_mb": sum(map(len, texts)) / 1e6, "setup_seconds": seconds}
+    meta = {
+        "docs": len(texts),
+        "truth_pairs": len(truth),
+        "text_mb": sum(map(len, texts)) / 1e6,
+        "setup_seconds": seconds,
+    }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
     return meta
@@ -156,7 +190,13 @@ def ours_near_dedup(store: LocalStore, n: int) -> tuple[float, set, object]:
     elapsed = time.perf_counter() - t0
     removed = pq.read_table(store.root / layout.compile_root(name, sh) / "dedup" / "removed.parquet")
     index = {record_id("bench", str(i)): i for i in range(n)}
-    edges = np.array([[index[a], index[b]] for a, b in zip(removed.column("removed_id").to_pylist(), removed.column("kept_id").to_pylist())], dtype=np.int64).reshape(-1, 2)
+    edges = np.array(
+        [
+            [index[a], index[b]]
+            for a, b in zip(removed.column("removed_id").to_pylist(), removed.column("kept_id").to_pylist())
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
     return elapsed, cluster_pairs(components(n, edges)), merge
 
 
@@ -165,7 +205,11 @@ def shingle_lists(texts: list[str]) -> list[list[bytes]]:
     out = []
     for norm in normalize_texts(texts).to_pylist():
         w = norm.split()
-        out.append([" ".join(g).encode() for g in zip(*(w[j:] for j in range(NGRAM)))] if len(w) >= NGRAM else ([" ".join(w).encode()] if w else []))
+        out.append(
+            [" ".join(g).encode() for g in zip(*(w[j:] for j in range(NGRAM)))]
+            if len(w) >= NGRAM
+            else ([" ".join(w).encode()] if w else [])
+        )
     return out
 
 
@@ -210,12 +254,26 @@ def datatrove_run(venv: Path, input_dir: Path, work: Path, workers: int) -> tupl
     """datatrove's pipeline in its own venv; (stage seconds, predicted pairs) or why it did not run."""
     python = venv / "bin" / "python"
     if not python.exists():
-        made = subprocess.run(["bash", str(REPO / "tools" / "bench_venv.sh"), str(venv)], capture_output=True, text=True)
+        made = subprocess.run(
+            ["bash", str(REPO / "tools" / "bench_venv.sh"), str(venv)], capture_output=True, text=True
+        )
         if made.returncode:
             return f"no datatrove venv ({made.stderr.strip().splitlines()[-1:] or made.returncode})"
     bands, rows = optimal_params(THRESHOLD, NUM_PERM)  # datasketch's choice: no verification, like datatrove
-    cmd = [str(python), str(REPO / "benchmarks" / "bench_datatrove.py"), "--input", str(input_dir), "--work", str(work),
-           "--workers", str(workers), "--bands", str(bands), "--rows", str(rows)]
+    cmd = [
+        str(python),
+        str(REPO / "benchmarks" / "bench_datatrove.py"),
+        "--input",
+        str(input_dir),
+        "--work",
+        str(work),
+        "--workers",
+        str(workers),
+        "--bands",
+        str(bands),
+        "--rows",
+        str(rows),
+    ]
     # run outside the repo: its worker processes must not import the repo's `operator` package as the stdlib's
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=work.parent)
     if done.returncode:
@@ -236,7 +294,9 @@ def _tree_rss_mb(root: int) -> float:
         except OSError:
             continue
         parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        rss[int(entry.name)] = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        rss[int(entry.name)] = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
     tree, frontier = {root}, [root]
     while frontier:
         kids = [p for p, pp in parent.items() if pp in frontier and p not in tree]
@@ -267,7 +327,9 @@ def _full_compile(store_root: str, queue) -> None:
     sampler.join()
     peak = max(peak[0], _tree_rss_mb(os.getpid()))
     failed = "; ".join(f"{g.name}: {g.observed}" for g in result.gates if not g.passed)
-    queue.put((elapsed, peak, result.records, result.gates_passed + (f" (failed: {failed})" if failed else ""), timings))
+    queue.put(
+        (elapsed, peak, result.records, result.gates_passed + (f" (failed: {failed})" if failed else ""), timings)
+    )
 
 
 def main() -> None:
@@ -275,12 +337,26 @@ def main() -> None:
     ap.add_argument("--datasets", default=str(REPO.parent / "shared" / "datasets"))
     ap.add_argument("--docs", type=int, default=300_000, help="corpus size (base + perturbed copies)")
     ap.add_argument("--naive-sample", type=int, default=2_000, help="documents the naive datasketch path is timed on")
-    ap.add_argument("--cache", default=str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixelgate" / "bench"),
-                    help="folder of cached corpora and of the datatrove venv")
-    ap.add_argument("--datatrove-workers", default="2", help="comma-separated worker counts for datatrove runs, e.g. 1,2 ('' skips datatrove)")
-    ap.add_argument("--store", default=None, help="parent folder of the temporary store (default: the system temp folder)")
+    ap.add_argument(
+        "--cache",
+        default=str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixelgate" / "bench"),
+        help="folder of cached corpora and of the datatrove venv",
+    )
+    ap.add_argument(
+        "--datatrove-workers",
+        default="2",
+        help="comma-separated worker counts for datatrove runs, e.g. 1,2 ('' skips datatrove)",
+    )
+    ap.add_argument(
+        "--store", default=None, help="parent folder of the temporary store (default: the system temp folder)"
+    )
     args = ap.parse_args()
-    print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
+    print(
+        f"start: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; load "
+        f"average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}"
+        f" {os.getloadavg()[2]:.2f}",
+        flush=True,
+    )
 
     cache = Path(args.cache)
     folder = cache / f"dedup-{cache_key(args.docs)}"
@@ -294,20 +370,32 @@ def main() -> None:
     t = time.perf_counter()
     texts, truth_pairs = load_corpus(folder)
     s = meta["setup_seconds"]
-    print(f"corpus: {len(texts)} conversations, {len(truth_pairs)} true duplicate pairs, {meta['text_mb']:.0f} MB text; setup {how} in {folder} "
-          f"(untimed: corpus {s['corpus']:.0f}s, Parquet family {s['family_parquet']:.0f}s, datatrove JSONL {s['datatrove_jsonl']:.0f}s when built; "
-          f"{time.perf_counter() - t:.0f}s to load)", flush=True)
+    print(
+        f"corpus: {len(texts)} conversations, {len(truth_pairs)} true duplicate pairs,"
+        f" {meta['text_mb']:.0f} MB text; setup {how} in {folder} "
+        f"(untimed: corpus {s['corpus']:.0f}s, Parquet family {s['family_parquet']:.0f}s, "
+        f"datatrove JSONL {s['datatrove_jsonl']:.0f}s when built; "
+        f"{time.perf_counter() - t:.0f}s to load)",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-dedup-", dir=args.store) as tmp:
-        shutil.copytree(folder / "store", tmp, copy_function=os.link, dirs_exist_ok=True)  # hard links: the cache stays untouched
+        shutil.copytree(
+            folder / "store", tmp, copy_function=os.link, dirs_exist_ok=True
+        )  # hard links: the cache stays untouched
         store = LocalStore(tmp)
 
         ours_s, ours_pairs, merge = ours_near_dedup(store, len(texts))
         p, r, f1 = pair_scores(ours_pairs, truth_pairs)
         bands, rows = params_for(NearDedup(threshold=THRESHOLD, num_perm=NUM_PERM))
         index_ratio = (bands * 8) / (NUM_PERM * 4)
-        print(f"ours near-dedup (1 core): {ours_s:.1f}s = {len(texts) / ours_s:,.0f} docs/s; on generated pairs P={p:.4f} R={r:.4f} F1={f1:.4f}; "
-              f"candidates={merge.candidates} verified={merge.verified}; index {bands * 8} B/record = {index_ratio:.2f}x signature bytes ({NUM_PERM * 4} B)", flush=True)
+        print(
+            f"ours near-dedup (1 core): {ours_s:.1f}s = {len(texts) / ours_s:,.0f} docs/s; on "
+            f"generated pairs P={p:.4f} R={r:.4f} F1={f1:.4f}; "
+            f"candidates={merge.candidates} verified={merge.verified}; index {bands * 8} B/"
+            f"record = {index_ratio:.2f}x signature bytes ({NUM_PERM * 4} B)",
+            flush=True,
+        )
 
         naive_per_doc = datasketch_naive(texts, args.naive_sample)
         build_s, bulk_s, lsh_s, ds_pairs = datasketch_batch(texts)
@@ -321,8 +409,15 @@ def main() -> None:
                 break
             dt_runs[w] = got
             sec = got[0]["seconds"]
-            print(f"datatrove 0.10.1 ({w} workers, {got[0]['bands']}x{got[0]['rows']}): signatures {sec['signatures']:.1f}s + buckets {sec['buckets']:.1f}s + cluster {sec['cluster']:.1f}s "
-                  f"= {sec['signatures'] + sec['buckets'] + sec['cluster']:.1f}s = {len(texts) / (sec['signatures'] + sec['buckets'] + sec['cluster']):,.0f} docs/s; filter {sec['filter']:.1f}s", flush=True)
+            print(
+                f"datatrove 0.10.1 ({w} workers, {got[0]['bands']}x{got[0]['rows']}): "
+                f"signatures {sec['signatures']:.1f}s + buckets {sec['buckets']:.1f}s + "
+                f"cluster {sec['cluster']:.1f}s "
+                f"= {sec['signatures'] + sec['buckets'] + sec['cluster']:.1f}s "
+                f"= {len(texts) / (sec['signatures'] + sec['buckets'] + sec['cluster']):,.0f} "
+                f"docs/s; filter {sec['filter']:.1f}s",
+                flush=True,
+            )
 
         # pooled truth: random conversations can share a long real turn and be genuine near
         # duplicates; every predicted pair outside the generated ones counts as true when its
@@ -334,20 +429,34 @@ def main() -> None:
         sets = Shingler(NGRAM).sets([texts[i] for pair in extra for i in pair]) if extra else []
         accidental = {pair for k, pair in enumerate(extra) if jaccard(sets[2 * k], sets[2 * k + 1]) >= THRESHOLD}
         pooled = truth_pairs | accidental
-        print(f"pooled truth: {len(truth_pairs)} generated + {len(accidental)} accidental pairs with exact Jaccard >= {THRESHOLD}", flush=True)
+        print(
+            f"pooled truth: {len(truth_pairs)} generated + {len(accidental)} accidental pairs "
+            f"with exact Jaccard >= {THRESHOLD}",
+            flush=True,
+        )
         p, r, f1 = pair_scores(ours_pairs, pooled)
         dp, dr, df1 = pair_scores(ds_pairs, pooled)
-        line = f"F1 on pooled truth: ours P={p:.4f} R={r:.4f} F1={f1:.4f}; datasketch P={dp:.4f} R={dr:.4f} F1={df1:.4f}"
+        line = (
+            f"F1 on pooled truth: ours P={p:.4f} R={r:.4f} F1={f1:.4f}; datasketch P={dp:.4f} R={dr:.4f} F1={df1:.4f}"
+        )
         if dt_runs:
             tp, tr, tf1 = pair_scores(next(iter(dt_runs.values()))[1], pooled)
             line += f"; datatrove P={tp:.4f} R={tr:.4f} F1={tf1:.4f}"
         print(line, flush=True)
         naive_s = naive_per_doc * len(texts) + lsh_s
         batch_s = bulk_s + lsh_s
-        print(f"datasketch naive MinHash.update: {naive_per_doc * 1e3:.3f} ms/doc on a {args.naive_sample}-doc sample -> {naive_s:.0f}s extrapolated (+ measured LSH)", flush=True)
+        print(
+            f"datasketch naive MinHash.update: {naive_per_doc * 1e3:.3f} ms/doc on "
+            f"a {args.naive_sample}-doc sample -> {naive_s:.0f}s extrapolated (+ measured LSH)",
+            flush=True,
+        )
         gp, gr, gf1 = pair_scores(ds_pairs, truth_pairs)
-        print(f"datasketch MinHash.bulk {bulk_s:.1f}s + MinHashLSH/clusters {lsh_s:.1f}s = {batch_s:.1f}s = {len(texts) / batch_s:,.0f} docs/s; "
-              f"on generated pairs P={gp:.4f} R={gr:.4f} F1={gf1:.4f}", flush=True)
+        print(
+            f"datasketch MinHash.bulk {bulk_s:.1f}s + MinHashLSH/clusters {lsh_s:.1f}s "
+            f"= {batch_s:.1f}s = {len(texts) / batch_s:,.0f} docs/s; "
+            f"on generated pairs P={gp:.4f} R={gr:.4f} F1={gf1:.4f}",
+            flush=True,
+        )
         del texts, sets, ours_pairs, ds_pairs, predicted, pooled, dt_runs
 
         ctx = multiprocessing.get_context("spawn")
@@ -357,11 +466,22 @@ def main() -> None:
         full_s, peak_mb, records_out, gates_passed, timings = queue.get()
         proc.join()
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-        print(f"whole compile (2 workers, gates included): {full_s:.1f}s ({stages}), {records_out} records out, gates {gates_passed}, peak RSS {peak_mb:.0f} MB", flush=True)
+        print(
+            f"whole compile (2 workers, gates included): {full_s:.1f}s ({stages}),"
+            f" {records_out} records out, gates {gates_passed}, peak RSS {peak_mb:.0f} MB",
+            flush=True,
+        )
 
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; end: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
-          f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"ratio_vs_datasketch_naive={naive_s / ours_s:.1f} ratio_vs_datasketch_batch={batch_s / ours_s:.1f} f1={f1:.4f} f1_datasketch={df1:.4f} peak_rss_mb={peak_mb:.0f} compile_300k_s={full_s:.0f}")
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"end: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+    )
+    print(
+        f"ratio_vs_datasketch_naive={naive_s / ours_s:.1f} "
+        f"ratio_vs_datasketch_batch={batch_s / ours_s:.1f} f1={f1:.4f} "
+        f"f1_datasketch={df1:.4f} peak_rss_mb={peak_mb:.0f} compile_300k_s={full_s:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import time
 from collections import Counter
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
-from pixelgate.workflows.steps.ingest.generate import generate_conversations
 from pixelgate.workflows.steps.ingest import ingest_family
+from pixelgate.workflows.steps.ingest.generate import generate_conversations
 from pixelgate.workflows.store import LocalStore
 
 BUDGET_S = 60.0
@@ -47,8 +47,10 @@ def main() -> None:
         categories[conv.meta["category"]] += 1
         turns += len(conv.turns)
     generator_s = time.perf_counter() - started
-    print(f"generator alone: {args.count} conversations, {turns} turns, {len(categories)} categories "
-          f"({min(categories.values())}..{max(categories.values())} each) in {generator_s:.2f} s")
+    print(
+        f"generator alone: {args.count} conversations, {turns} turns, {len(categories)} categories "
+        f"({min(categories.values())}..{max(categories.values())} each) in {generator_s:.2f} s"
+    )
 
     results = {}
     for label, pii in (("full ingest (PII + quality)", True), ("ingest without PII", False)):
@@ -59,14 +61,19 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             stats = store.read_json(f"families/bench/{result.spec_hash}/stats.json")
         results[pii] = (elapsed, stats)
-        print(f"{label}: {result.records_out} records, {result.quarantined} quarantined, {stats['pii_texts']} texts checked, "
-              f"{stats['pii_ner_texts']} through NER, {sum(stats['pii_entities'].values())} PII entities, "
-              f"in {elapsed:.2f} s ({result.records_out / elapsed:.0f} records/s)")
+        print(
+            f"{label}: {result.records_out} records, {result.quarantined} quarantined,"
+            f" {stats['pii_texts']} texts checked, "
+            f"{stats['pii_ner_texts']} through NER, {sum(stats['pii_entities'].values())} PII entities, "
+            f"in {elapsed:.2f} s ({result.records_out / elapsed:.0f} records/s)"
+        )
     ingest_s, no_pii_s = results[True][0], results[False][0]
     verdict = "within" if ingest_s < BUDGET_S else "OVER"
     print(f"budget: {ingest_s:.1f} s of {BUDGET_S:.0f} s ({verdict}); PII share {max(0.0, ingest_s - no_pii_s):.1f} s")
-    print(f"generator_s={generator_s:.2f} ingest_s={ingest_s:.2f} ingest_no_pii_s={no_pii_s:.2f} "
-          f"budget_ratio={ingest_s / BUDGET_S:.2f} pii_ner_texts={results[True][1]['pii_ner_texts']}")
+    print(
+        f"generator_s={generator_s:.2f} ingest_s={ingest_s:.2f} ingest_no_pii_s={no_pii_s:.2f} "
+        f"budget_ratio={ingest_s / BUDGET_S:.2f} pii_ner_texts={results[True][1]['pii_ner_texts']}"
+    )
 
 
 if __name__ == "__main__":

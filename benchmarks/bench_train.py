@@ -30,12 +30,36 @@ from tests.train_fixtures import build_compile  # noqa: E402
 
 
 def run(store: Path, work: Path, name: str, spec: dict) -> dict:
-    manifest = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec}
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
+    manifest = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}
+    }
     env.setdefault("DS_ACCELERATOR", "cpu")
     proc = subprocess.run(
-        [sys.executable, "-m", "pixelgate.workflows.cli", "step", "train", "--spec", json.dumps(manifest), "--store", str(store), "--param", f"workdir={work}"],
-        capture_output=True, text=True, env=env, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "pixelgate.workflows.cli",
+            "step",
+            "train",
+            "--spec",
+            json.dumps(manifest),
+            "--store",
+            str(store),
+            "--param",
+            f"workdir={work}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
     )
     if proc.returncode:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -54,26 +78,59 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         store = Path(tmp) / "store"
-        build_compile(LocalStore(store), args.datasets, sizes={"train": (200, 200), "val": (8, 8), "test": (4, 4)}, shard_size=100)
+        build_compile(
+            LocalStore(store),
+            args.datasets,
+            sizes={"train": (200, 200), "val": (8, 8), "test": (4, 4)},
+            shard_size=100,
+        )
         base = {
             "compileRun": "stage1",
             "model": {
-                "base": "config:" + json.dumps({"n_embd": args.width, "n_layer": args.layers, "n_head": max(1, args.width // 64)}),
+                "base": "config:"
+                + json.dumps({"n_embd": args.width, "n_layer": args.layers, "n_head": max(1, args.width // 64)}),
                 "tokenizer": "train:2000",
                 "maxSeqLength": args.seq,
             },
-            "hyperparameters": {"maxSteps": args.steps, "batchSize": args.batch, "evalSteps": args.steps, "learningRate": 0.0005},
+            "hyperparameters": {
+                "maxSteps": args.steps,
+                "batchSize": args.batch,
+                "evalSteps": args.steps,
+                "learningRate": 0.0005,
+            },
         }
         plain = run(store, Path(tmp) / "w1", "plain", base)
-        zero2 = run(store, Path(tmp) / "w2", "zero2", {**base, "deepspeed": {"zeroStage": 2, "offload": "none", "precision": "fp32"}})
+        zero2 = run(
+            store,
+            Path(tmp) / "w2",
+            "zero2",
+            {**base, "deepspeed": {"zeroStage": 2, "offload": "none", "precision": "fp32"}},
+        )
     for label, m in (("plain Trainer", plain), ("DeepSpeed ZeRO-2", zero2)):
-        print(f"{label:18s} {m['tokens_per_second']:10.1f} tokens/s  {m['train_tokens']} tokens in {m['train_seconds']:.1f} s on {m['device']}"
-              + (f", peak GPU memory {m['gpu_max_memory_bytes'] / 2**20:.0f} MiB" if m["gpu_max_memory_bytes"] else ""))
+        print(
+            f"{label:18s} {m['tokens_per_second']:10.1f} tokens/s  {m['train_tokens']} tokens "
+            f"in {m['train_seconds']:.1f} s on {m['device']}"
+            + (f", peak GPU memory {m['gpu_max_memory_bytes'] / 2**20:.0f} MiB" if m["gpu_max_memory_bytes"] else "")
+        )
     ratio = zero2["tokens_per_second"] / plain["tokens_per_second"]
     print(f"ZeRO-2 / plain throughput ratio: {ratio:.2f}")
-    print(json.dumps({"device": plain["device"], "plain_tokens_per_second": plain["tokens_per_second"], "zero2_tokens_per_second": zero2["tokens_per_second"],
-                      "ratio": round(ratio, 3), "steps": args.steps, "layers": args.layers, "width": args.width, "seq": args.seq, "batch": args.batch,
-                      "zero2_gpu_max_memory_bytes": zero2["gpu_max_memory_bytes"], "plain_gpu_max_memory_bytes": plain["gpu_max_memory_bytes"]}))
+    print(
+        json.dumps(
+            {
+                "device": plain["device"],
+                "plain_tokens_per_second": plain["tokens_per_second"],
+                "zero2_tokens_per_second": zero2["tokens_per_second"],
+                "ratio": round(ratio, 3),
+                "steps": args.steps,
+                "layers": args.layers,
+                "width": args.width,
+                "seq": args.seq,
+                "batch": args.batch,
+                "zero2_gpu_max_memory_bytes": zero2["gpu_max_memory_bytes"],
+                "plain_gpu_max_memory_bytes": plain["gpu_max_memory_bytes"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def synthetic_conversations(datasets: Path, n: int, seed: int = 0) -> list[Conve
     out = []
     for _ in range(n):
         turns = rng.randint(4, 12)
-        out.append([("user", rng.choice(user)) if i % 2 == 0 else ("assistant", rng.choice(assistant)) for i in range(turns)])
+        out.append(
+            [("user", rng.choice(user)) if i % 2 == 0 else ("assistant", rng.choice(assistant)) for i in range(turns)]
+        )
     return out
 
 
@@ -118,11 +120,17 @@ def truncate(conv: Conversation, rng: random.Random) -> Conversation:
 
 
 PERTURBATIONS: dict[str, Callable[[Conversation, random.Random], Conversation]] = {
-    "typos": typos, "casing": casing, "whitespace": whitespace, "reorder": reorder, "truncate": truncate,
+    "typos": typos,
+    "casing": casing,
+    "whitespace": whitespace,
+    "reorder": reorder,
+    "truncate": truncate,
 }
 
 
-def corpus_with_duplicates(base: list[Conversation], share: float, seed: int = 0, kinds: tuple[str, ...] = tuple(PERTURBATIONS)) -> tuple[list[Conversation], list[tuple[int, int, str]]]:
+def corpus_with_duplicates(
+    base: list[Conversation], share: float, seed: int = 0, kinds: tuple[str, ...] = tuple(PERTURBATIONS)
+) -> tuple[list[Conversation], list[tuple[int, int, str]]]:
     """``base`` plus one perturbed copy of ``share`` of it; truth = [(base index, copy index, kind)]."""
     rng = random.Random(seed)
     docs = list(base)
@@ -151,4 +159,10 @@ def cluster_pairs(labels) -> set[tuple[int, int]]:
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
         groups.setdefault(int(label), []).append(i)
-    return {(a, b) for members in groups.values() if len(members) > 1 for x, a in enumerate(members) for b in members[x + 1 :]}
+    return {
+        (a, b)
+        for members in groups.values()
+        if len(members) > 1
+        for x, a in enumerate(members)
+        for b in members[x + 1 :]
+    }

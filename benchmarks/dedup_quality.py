@@ -41,8 +41,17 @@ def quality_table(datasets: Path, base_n: int, seed: int = 3, thresholds=THRESHO
             predicted = cluster_pairs(components(len(docs), pairs))
             p, r, f1 = pair_scores(predicted, truth)
             above = {pair for pair, sim in similarity.items() if sim >= threshold}
-            rows.append({"kind": kind, "threshold": threshold, "precision": p, "recall": r, "f1": f1,
-                         "share_above": len(above) / len(truth), "recall_above": len(predicted & above) / len(above) if above else 1.0})
+            rows.append(
+                {
+                    "kind": kind,
+                    "threshold": threshold,
+                    "precision": p,
+                    "recall": r,
+                    "f1": f1,
+                    "share_above": len(above) / len(truth),
+                    "recall_above": len(predicted & above) / len(above) if above else 1.0,
+                }
+            )
     return rows
 
 
@@ -54,8 +63,11 @@ def main() -> None:
     print("| perturbation | threshold | precision | recall | F1 | true pairs with J >= threshold | recall on those |")
     print("|---|---|---|---|---|---|---|")
     for row in quality_table(Path(args.datasets), args.base):
-        print(f"| {row['kind']} | {row['threshold']:.1f} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
-              f"| {row['share_above']:.3f} | {row['recall_above']:.4f} |")
+        print(
+            f"| {row['kind']} | {row['threshold']:.1f} | {row['precision']:.4f} |"
+            f" {row['recall']:.4f} | {row['f1']:.4f} "
+            f"| {row['share_above']:.3f} | {row['recall_above']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

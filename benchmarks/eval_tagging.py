@@ -35,7 +35,10 @@ def annomi(datasets: Path):
     convs: dict[str, dict[str, tuple[str, str]]] = {}
     with open(datasets / "annomi" / "AnnoMI-full.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            convs.setdefault(row["transcript_id"], {})[row["utterance_id"]] = (roles[row["interlocutor"]], row["utterance_text"])
+            convs.setdefault(row["transcript_id"], {})[row["utterance_id"]] = (
+                roles[row["interlocutor"]],
+                row["utterance_text"],
+            )
     for tid, turns in convs.items():
         yield f"transcript_id={tid}", [turns[k] for k in sorted(turns, key=int)]
 
@@ -51,7 +54,10 @@ def main() -> None:
     tagger = LexiconTagger(tags, args.lexicon_version, args.min_confidence)
     samples = load_samples(args.sample)
     scores = evaluate(tagger.tag, tags, samples)
-    print(f"labelled sample {args.sample.name}: {len(samples)} conversations, lexicon v{args.lexicon_version}, minConfidence {args.min_confidence}\n")
+    print(
+        f"labelled sample {args.sample.name}: {len(samples)} conversations, lexicon "
+        f"v{args.lexicon_version}, minConfidence {args.min_confidence}\n"
+    )
     print(markdown(scores))
     for s in scores:
         if s.false_positives or s.false_negatives:

@@ -41,4 +41,7 @@ class OperatorConfig:
         if bad:
             raise ValueError(f"--step-env: expected NAME=VALUE, got {', '.join(bad)}")
         if len(self.store_secret_keys.split(",")) != 2:
-            raise ValueError(f"--store-secret-keys: expected ACCESS_KEY_ID_KEY,SECRET_ACCESS_KEY_KEY, got {self.store_secret_keys!r}")
+            raise ValueError(
+                f"--store-secret-keys: expected ACCESS_KEY_ID_KEY,SECRET_ACCESS_KEY_KEY, "
+                f"got {self.store_secret_keys!r}"
+            )

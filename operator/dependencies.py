@@ -86,7 +86,9 @@ def dependency_keys(kind: str, namespace: str, spec: Any) -> list[tuple[str, str
 def dependents_index(kind: str):
     """Dependents index of ``kind``: what each of its resources waits on -> (kind, name)."""
 
-    def index(body: Mapping[str, Any], namespace: str, name: str, **_: Any) -> dict[tuple[str, str, str], tuple[str, str]]:
+    def index(
+        body: Mapping[str, Any], namespace: str, name: str, **_: Any
+    ) -> dict[tuple[str, str, str], tuple[str, str]]:
         try:
             resource = parse_resource(dict(body))
         except ValueError:  # an invalid spec waits on nothing; reconcile reports it

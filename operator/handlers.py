@@ -63,18 +63,29 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
 
     for kind in KINDS:
 
-        async def observe(event: dict[str, Any], body: Any, namespace: str, name: str, _kind: str = kind, **kwargs: Any) -> None:
+        async def observe(
+            event: dict[str, Any], body: Any, namespace: str, name: str, _kind: str = kind, **kwargs: Any
+        ) -> None:
             if event["type"] == "DELETED":
                 reconciler.metrics.observe(_kind, namespace, name, None)
                 return
-            reconciler.metrics.observe(_kind, namespace, name, body.get("status") or {}, spec=dict(body.get("spec") or {}))
+            reconciler.metrics.observe(
+                _kind, namespace, name, body.get("status") or {}, spec=dict(body.get("spec") or {})
+            )
             if _kind == GATE_REVIEW:
                 await reconciler.review(namespace, name, _indexes(kwargs))
             await reconciler.on_dependency_change(_kind, namespace, name, _indexes(kwargs))
 
         kopf.on.event(**res[kind], id="observe")(observe)
 
-    @kopf.on.event(ARGO_GROUP, ARGO_VERSION, "workflows", labels={LABEL_KIND: kopf.PRESENT, LABEL_NAME: kopf.PRESENT}, registry=registry, id="mirror")
+    @kopf.on.event(
+        ARGO_GROUP,
+        ARGO_VERSION,
+        "workflows",
+        labels={LABEL_KIND: kopf.PRESENT, LABEL_NAME: kopf.PRESENT},
+        registry=registry,
+        id="mirror",
+    )
     async def mirror(event: dict[str, Any], body: Any, labels: Any, **kwargs: Any) -> None:
         if event["type"] == "DELETED" or labels[LABEL_KIND] not in WORKFLOW_KINDS:
             return

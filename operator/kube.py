@@ -60,7 +60,9 @@ class Kube:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await asyncio.to_thread(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural(kind), name)
+            return await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural(kind), name
+            )
         except ApiException as err:
             if err.status == 404:
                 return None
@@ -77,7 +79,12 @@ class Kube:
             if err.status != 409:
                 raise
         existing = await asyncio.to_thread(
-            self.custom.get_namespaced_custom_object, ARGO_GROUP, ARGO_VERSION, namespace, WORKFLOWS, manifest["metadata"]["name"]
+            self.custom.get_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            namespace,
+            WORKFLOWS,
+            manifest["metadata"]["name"],
         )
         return existing, False
 
@@ -108,7 +115,12 @@ class Kube:
             try:
                 written = await asyncio.to_thread(
                     self.custom.replace_namespaced_custom_object_status,
-                    GROUP, VERSION, namespace, plural(kind), name, {**body, "status": new_status},
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    plural(kind),
+                    name,
+                    {**body, "status": new_status},
                 )
                 return written, transitions
             except ApiException as err:
@@ -118,7 +130,9 @@ class Kube:
                     raise
                 body = None
                 log.debug("status of %s %s/%s changed meanwhile; recomputing", kind, namespace, name)
-        raise RuntimeError(f"status of {kind} {namespace}/{name}: still conflicting after {MAX_CONFLICT_RETRIES} tries")
+        raise RuntimeError(
+            f"status of {kind} {namespace}/{name}: still conflicting after {MAX_CONFLICT_RETRIES} tries"
+        )
 
 
 def connection_info(api: client.ApiClient) -> kopf.ConnectionInfo:

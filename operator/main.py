@@ -35,7 +35,9 @@ FINALIZER = f"{PREFIX}/cleanup"
 def settings_for(cfg: OperatorConfig) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
     settings.persistence.finalizer = FINALIZER
     # Peering lives in the settings only: kopf.operator(peering_name=...) would force it mandatory.
     settings.peering.name = cfg.peering_name

@@ -35,45 +35,92 @@ RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 
 
 def _rate(part: Any, whole: Any) -> float | None:
-    return float(part) / float(whole) if isinstance(part, (int, float)) and isinstance(whole, (int, float)) and whole else None
+    return (
+        float(part) / float(whole)
+        if isinstance(part, (int, float)) and isinstance(whole, (int, float)) and whole
+        else None
+    )
 
 
 def _family_gauges() -> dict[str, GaugeMetricFamily]:
     """Per-family figures: records, quarantine and PII rates, quality."""
     return {
-        "records": GaugeMetricFamily("pixelgate_family_records", "Records written by the family's ingest.", labels=["namespace", "family"]),
-        "quarantine": GaugeMetricFamily("pixelgate_family_quarantine_rate", "Quarantined records / records read.", labels=["namespace", "family"]),
-        "pii": GaugeMetricFamily("pixelgate_family_pii_rate", "PII entities found per record read.", labels=["namespace", "family"]),
-        "quality": GaugeMetricFamily("pixelgate_family_quality_mean", "Mean overall quality score.", labels=["namespace", "family"]),
+        "records": GaugeMetricFamily(
+            "pixelgate_family_records", "Records written by the family's ingest.", labels=["namespace", "family"]
+        ),
+        "quarantine": GaugeMetricFamily(
+            "pixelgate_family_quarantine_rate", "Quarantined records / records read.", labels=["namespace", "family"]
+        ),
+        "pii": GaugeMetricFamily(
+            "pixelgate_family_pii_rate", "PII entities found per record read.", labels=["namespace", "family"]
+        ),
+        "quality": GaugeMetricFamily(
+            "pixelgate_family_quality_mean", "Mean overall quality score.", labels=["namespace", "family"]
+        ),
     }
 
 
 def _compile_gauges() -> dict[str, GaugeMetricFamily]:
     """Per-compile figures: duplicate rates, records, gates, drift, the duplicate threshold."""
     return {
-        "dup": GaugeMetricFamily("pixelgate_compile_duplicate_rate", "Share of input records removed as duplicates.", labels=["namespace", "compile"]),
+        "dup": GaugeMetricFamily(
+            "pixelgate_compile_duplicate_rate",
+            "Share of input records removed as duplicates.",
+            labels=["namespace", "compile"],
+        ),
         "out_dup": GaugeMetricFamily(
             "pixelgate_compile_output_duplicate_rate",
             "Share of the compile's output records the verification pass still finds to be duplicates.",
             labels=["namespace", "compile"],
         ),
-        "records": GaugeMetricFamily("pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]),
-        "gate": GaugeMetricFamily("pixelgate_compile_gate_passed", "1 when the verification gate passed, else 0.", labels=["namespace", "compile", "gate"]),
-        "psi": GaugeMetricFamily("pixelgate_compile_drift_psi", "Population stability index against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
-        "js": GaugeMetricFamily("pixelgate_compile_drift_js", "Jensen-Shannon divergence against the baseline, per feature.", labels=["namespace", "compile", "feature"]),
-        "max_dup": GaugeMetricFamily("pixelgate_compile_max_duplicate_rate", "The compile's spec.gates.maxDuplicateRate.", labels=["namespace", "compile"]),
+        "records": GaugeMetricFamily(
+            "pixelgate_compile_records", "Records in the compiled dataset.", labels=["namespace", "compile"]
+        ),
+        "gate": GaugeMetricFamily(
+            "pixelgate_compile_gate_passed",
+            "1 when the verification gate passed, else 0.",
+            labels=["namespace", "compile", "gate"],
+        ),
+        "psi": GaugeMetricFamily(
+            "pixelgate_compile_drift_psi",
+            "Population stability index against the baseline, per feature.",
+            labels=["namespace", "compile", "feature"],
+        ),
+        "js": GaugeMetricFamily(
+            "pixelgate_compile_drift_js",
+            "Jensen-Shannon divergence against the baseline, per feature.",
+            labels=["namespace", "compile", "feature"],
+        ),
+        "max_dup": GaugeMetricFamily(
+            "pixelgate_compile_max_duplicate_rate",
+            "The compile's spec.gates.maxDuplicateRate.",
+            labels=["namespace", "compile"],
+        ),
     }
 
 
 def _training_gauges() -> dict[str, GaugeMetricFamily]:
     """Per-training figures: scores, best eval loss, GPUs held, last progress."""
     return {
-        "metric": GaugeMetricFamily("pixelgate_training_metric", "Evaluation score of the training run, per metric.", labels=["namespace", "training", "metric"]),
-        "best": GaugeMetricFamily("pixelgate_training_best_eval_loss", "Best eval_loss of the training run.", labels=["namespace", "training"]),
-        "gpus": GaugeMetricFamily("pixelgate_training_gpus", "GPUs the running training workflow holds (nodes x gpusPerNode).", labels=["namespace", "training"]),
+        "metric": GaugeMetricFamily(
+            "pixelgate_training_metric",
+            "Evaluation score of the training run, per metric.",
+            labels=["namespace", "training", "metric"],
+        ),
+        "best": GaugeMetricFamily(
+            "pixelgate_training_best_eval_loss",
+            "Best eval_loss of the training run.",
+            labels=["namespace", "training"],
+        ),
+        "gpus": GaugeMetricFamily(
+            "pixelgate_training_gpus",
+            "GPUs the running training workflow holds (nodes x gpusPerNode).",
+            labels=["namespace", "training"],
+        ),
         "progress": GaugeMetricFamily(
             "pixelgate_training_last_progress_timestamp_seconds",
-            "Unix time the running training last advanced (its train step started, or its self-reported step count changed).",
+            "Unix time the running training last advanced (its train step started, or its "
+            "self-reported step count changed).",
             labels=["namespace", "training"],
         ),
     }
@@ -90,8 +137,14 @@ def _family(m: dict[str, GaugeMetricFamily], labels: list[str], status: DatasetF
             m[key].add_metric(labels, float(value))
 
 
-def _compile(m: dict[str, GaugeMetricFamily], labels: list[str], status: CompileRunStatus, spec: CompileRunSpec | None) -> None:
-    for key, value in (("dup", status.duplicate_rate), ("out_dup", status.output_duplicate_rate), ("records", status.records)):
+def _compile(
+    m: dict[str, GaugeMetricFamily], labels: list[str], status: CompileRunStatus, spec: CompileRunSpec | None
+) -> None:
+    for key, value in (
+        ("dup", status.duplicate_rate),
+        ("out_dup", status.output_duplicate_rate),
+        ("records", status.records),
+    ):
         if value is not None:
             m[key].add_metric(labels, float(value))
     if spec is not None:
@@ -104,7 +157,11 @@ def _compile(m: dict[str, GaugeMetricFamily], labels: list[str], status: Compile
 
 
 def _training(
-    m: dict[str, GaugeMetricFamily], labels: list[str], status: TrainingRunStatus, spec: TrainingRunSpec | None, trained: Any
+    m: dict[str, GaugeMetricFamily],
+    labels: list[str],
+    status: TrainingRunStatus,
+    spec: TrainingRunSpec | None,
+    trained: Any,
 ) -> None:
     for metric, value in sorted(status.scores.items()):
         m["metric"].add_metric([*labels, metric], float(value))
@@ -117,7 +174,9 @@ def _training(
         m["progress"].add_metric(labels, float(trained[1]))
 
 
-def _review(decision: GaugeMetricFamily, labels: list[str], status: GateReviewStatus, spec: GateReviewSpec | None) -> None:
+def _review(
+    decision: GaugeMetricFamily, labels: list[str], status: GateReviewStatus, spec: GateReviewSpec | None
+) -> None:
     current = status.decision if status.phase in ("Passed", "Failed") else status.phase
     for option in ("Pass", "Fail", "AwaitingApproval", "Waiting"):
         decision.add_metric([*labels, spec.gate if spec else "", option], 1.0 if current == option else 0.0)
@@ -154,7 +213,9 @@ class _StatusCollector(Collector):
             labels=["namespace", "kind", "name"],
         )
         decision = GaugeMetricFamily(
-            "pixelgate_gate_decision", "1 for the GateReview's current decision (Pass, Fail, AwaitingApproval, Waiting).", labels=["namespace", "review", "gate", "decision"]
+            "pixelgate_gate_decision",
+            "1 for the GateReview's current decision (Pass, Fail, AwaitingApproval, Waiting).",
+            labels=["namespace", "review", "gate", "decision"],
         )
         for (kind, ns, name), (raw, extra) in sorted(snap.items()):
             try:
@@ -185,13 +246,31 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.reconciles = Counter("pixelgate_reconcile", "Reconciles by kind and outcome.", ["kind", "outcome"], registry=self.registry)
-        self.errors = Counter("pixelgate_reconcile_errors", "Reconcile errors by kind and reason.", ["kind", "reason"], registry=self.registry)
-        self.latency = Histogram(
-            "pixelgate_reconcile_duration_seconds", "Reconcile latency by kind.", ["kind"], buckets=RECONCILE_BUCKETS, registry=self.registry
+        self.reconciles = Counter(
+            "pixelgate_reconcile", "Reconciles by kind and outcome.", ["kind", "outcome"], registry=self.registry
         )
-        self.workflows_created = Counter("pixelgate_workflows_created", "Argo Workflows created, by kind.", ["kind"], registry=self.registry)
-        self.events = Counter("pixelgate_events", "Kubernetes Events emitted, by kind and reason.", ["kind", "reason"], registry=self.registry)
+        self.errors = Counter(
+            "pixelgate_reconcile_errors",
+            "Reconcile errors by kind and reason.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pixelgate_reconcile_duration_seconds",
+            "Reconcile latency by kind.",
+            ["kind"],
+            buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self.workflows_created = Counter(
+            "pixelgate_workflows_created", "Argo Workflows created, by kind.", ["kind"], registry=self.registry
+        )
+        self.events = Counter(
+            "pixelgate_events",
+            "Kubernetes Events emitted, by kind and reason.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         self._lock = threading.Lock()
         self._snapshot: dict[tuple[str, str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
         self.registry.register(_StatusCollector(self))
@@ -229,4 +308,3 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-

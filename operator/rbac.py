@@ -52,7 +52,9 @@ class MissingPermissions(RuntimeError):
 
 def _allowed(authz: client.AuthorizationV1Api, access: Access, namespace: str | None) -> bool:
     resource, _, sub = access.resource.partition("/")
-    attrs = client.V1ResourceAttributes(group=access.group, resource=resource, subresource=sub or None, verb=access.verb, namespace=namespace)
+    attrs = client.V1ResourceAttributes(
+        group=access.group, resource=resource, subresource=sub or None, verb=access.verb, namespace=namespace
+    )
     review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
     return bool(authz.create_self_subject_access_review(review).status.allowed)
 
@@ -60,11 +62,7 @@ def _allowed(authz: client.AuthorizationV1Api, access: Access, namespace: str | 
 async def missing(api: client.ApiClient, namespaces: list[str] | None) -> list[str]:
     """Every required access not granted, as 'verb resource in namespace' (namespaces None: cluster-wide)."""
     authz = client.AuthorizationV1Api(api)
-    checks = [
-        (access, ns)
-        for access in REQUIRED
-        for ns in ((namespaces or [None]) if access.namespaced else [None])
-    ]
+    checks = [(access, ns) for access in REQUIRED for ns in ((namespaces or [None]) if access.namespaced else [None])]
     results = await asyncio.gather(*(asyncio.to_thread(_allowed, authz, a, ns) for a, ns in checks))
     return [f"{a} in {ns or 'all namespaces'}" for (a, ns), ok in zip(checks, results) if not ok]
 
@@ -73,6 +71,7 @@ async def check(api: client.ApiClient, namespaces: list[str] | None) -> None:
     gaps = await missing(api, namespaces)
     if gaps:
         raise MissingPermissions(
-            f"the operator's identity lacks {len(gaps)} permission(s): " + "; ".join(gaps)
+            f"the operator's identity lacks {len(gaps)} permission(s): "
+            + "; ".join(gaps)
             + ". Bind it to the ClusterRole of helm/pixelgate/files/operator-rbac.yaml."
         )

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import time
 import weakref
-from datetime import datetime
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -33,7 +33,13 @@ from .config import OperatorConfig
 from .kube import Kube
 from .metrics import Metrics
 from .status import (
-    LABEL_MANAGED_BY, LABEL_SPEC_HASH, MANAGER, Transition, dependencies_met, status_from_workflow, task_runs,
+    LABEL_MANAGED_BY,
+    LABEL_SPEC_HASH,
+    MANAGER,
+    Transition,
+    dependencies_met,
+    status_from_workflow,
+    task_runs,
     waiting_status,
 )
 
@@ -70,7 +76,9 @@ def _timestamp(value: Any) -> float | None:
         return None
 
 
-def training_progress(workflow: Mapping[str, Any], before: tuple[str, float] | None, now: float) -> tuple[str, float] | None:
+def training_progress(
+    workflow: Mapping[str, Any], before: tuple[str, float] | None, now: float
+) -> tuple[str, float] | None:
     """(the train step's self-reported progress, when it last changed) for a running training.
 
     The train step writes ``step/total`` to Argo's progress file; the controller copies it into
@@ -151,8 +159,17 @@ class Reconciler:
         ready = self.readiness(kind, resource, namespace, indexes)
         if not ready.ready:
             written, transitions = await self.kube.update_status(
-                kind, namespace, name,
-                lambda b: waiting_status(kind, b.get("status") or {}, ready.condition, ready.reason, ready.message, b["metadata"].get("generation")),
+                kind,
+                namespace,
+                name,
+                lambda b: waiting_status(
+                    kind,
+                    b.get("status") or {},
+                    ready.condition,
+                    ready.reason,
+                    ready.message,
+                    b["metadata"].get("generation"),
+                ),
                 body,
             )
             if written:
@@ -166,7 +183,11 @@ class Reconciler:
             return "existing"
         try:
             manifest = await asyncio.to_thread(
-                render_workflow, resource, image=self.cfg.image, store_uri=self.cfg.store_uri, runtime=self.cfg.runtime(),
+                render_workflow,
+                resource,
+                image=self.cfg.image,
+                store_uri=self.cfg.store_uri,
+                runtime=self.cfg.runtime(),
                 inputs=ready.inputs,
             )
         except RenderError as err:
@@ -189,7 +210,11 @@ class Reconciler:
 
         written, transitions = await self.kube.update_status(kind, namespace, name, compute, body)
         if written:
-            self.emit(written, [Transition("Normal", "WorkflowCreated" if created else "WorkflowFound", f"workflow {wf_name}")] + transitions)
+            self.emit(
+                written,
+                [Transition("Normal", "WorkflowCreated" if created else "WorkflowFound", f"workflow {wf_name}")]
+                + transitions,
+            )
         return "created" if created else "existing"
 
     async def _invalid(self, kind: str, namespace: str, name: str, message: str, generation: int | None) -> None:
@@ -197,8 +222,17 @@ class Reconciler:
 
         def compute(b: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]]:
             model = KINDS[kind].status.model_validate(b.get("status") or {})
-            cond = Condition(type=summary, status="False", reason="InvalidSpec", message=message, observed_generation=generation)
-            status = model.model_copy(update={"phase": "Failed", "message": message, "observed_generation": generation, "conditions": set_condition(list(model.conditions), cond)})
+            cond = Condition(
+                type=summary, status="False", reason="InvalidSpec", message=message, observed_generation=generation
+            )
+            status = model.model_copy(
+                update={
+                    "phase": "Failed",
+                    "message": message,
+                    "observed_generation": generation,
+                    "conditions": set_condition(list(model.conditions), cond),
+                }
+            )
             return status.to_wire(), [Transition("Warning", "InvalidSpec", message)]
 
         written, transitions = await self.kube.update_status(kind, namespace, name, compute)
@@ -238,7 +272,9 @@ class Reconciler:
         started = time.perf_counter()
         try:
             async with self.locked(GATE_REVIEW, namespace, name):
-                written, transitions = await self.kube.update_status(GATE_REVIEW, namespace, name, lambda b: gates.decide(b, indexes))
+                written, transitions = await self.kube.update_status(
+                    GATE_REVIEW, namespace, name, lambda b: gates.decide(b, indexes)
+                )
         except Exception as err:
             self.metrics.errors.labels(GATE_REVIEW, type(err).__name__).inc()
             raise
@@ -267,4 +303,3 @@ class Reconciler:
         """``spec.retention: Delete``: remove the resource's store prefix (all identities)."""
         prefix = resource_prefix(kind, name)
         return await asyncio.to_thread(lambda: open_store(self.cfg.store_uri).delete_prefix(prefix))
-

@@ -74,7 +74,16 @@ def task_runs(kind: str, nodes: list[dict[str, Any]]) -> list[TaskRun]:
         task = tasks.get(node_template(n))
         if n.get("type") != "Pod" or task is None:
             continue
-        runs.append(TaskRun(task, n.get("phase") or "Pending", n.get("displayName") or "", n.get("message") or "", _result(n), _rank(n)))
+        runs.append(
+            TaskRun(
+                task,
+                n.get("phase") or "Pending",
+                n.get("displayName") or "",
+                n.get("message") or "",
+                _result(n),
+                _rank(n),
+            )
+        )
     return runs
 
 
@@ -82,13 +91,19 @@ def _condition_transitions(before: list[Condition], after: list[Condition]) -> l
     out = []
     for cond in after:
         old = get_condition(before, cond.type)
-        if (old is None or old.status != cond.status) and cond.status != "Unknown" and cond.reason not in ("WorkflowPending", "WorkflowRunning"):
+        if (
+            (old is None or old.status != cond.status)
+            and cond.status != "Unknown"
+            and cond.reason not in ("WorkflowPending", "WorkflowRunning")
+        ):
             kind = "Warning" if cond.status == "False" and cond.reason.endswith("Failed") else "Normal"
             out.append(Transition(kind, f"{cond.type}{'' if cond.status == 'True' else 'False'}", cond.message))
     return out
 
 
-def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str, Any], generation: int | None) -> tuple[dict[str, Any], list[Transition]]:
+def status_from_workflow(
+    kind: str, current: dict[str, Any], workflow: dict[str, Any], generation: int | None
+) -> tuple[dict[str, Any], list[Transition]]:
     """The owner's new status (wire form) given its current status and its current workflow."""
     model = KINDS[kind].status
     before = model.model_validate(current or {})
@@ -97,14 +112,24 @@ def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str,
     name = workflow["metadata"]["name"]
     nodes = _nodes(workflow)
     failures = [
-        NodeFailure(name=n.get("displayName") or n.get("name") or n.get("id", "?"), phase=n["phase"], message=n.get("message") or "")
+        NodeFailure(
+            name=n.get("displayName") or n.get("name") or n.get("id", "?"),
+            phase=n["phase"],
+            message=n.get("message") or "",
+        )
         for n in nodes
         if n.get("type") == "Pod" and n.get("phase") in FAILED_PHASES
     ]
     spec_hash = (workflow["metadata"].get("labels") or {}).get(LABEL_SPEC_HASH) or before.spec_hash or ""
     computed = status_from_runs(
-        kind, workflow_phase=wf_phase, workflow=name, identity=spec_hash, runs=task_runs(kind, nodes),
-        message=wf_status.get("message") or "", previous=before, generation=generation,
+        kind,
+        workflow_phase=wf_phase,
+        workflow=name,
+        identity=spec_hash,
+        runs=task_runs(kind, nodes),
+        message=wf_status.get("message") or "",
+        previous=before,
+        generation=generation,
     )
     updates: dict[str, Any] = {
         "observed_generation": generation,
@@ -119,7 +144,11 @@ def status_from_workflow(kind: str, current: dict[str, Any], workflow: dict[str,
     if before.phase != after.phase:
         warn = after.phase == "Failed"
         detail = "; ".join(f"{f.name}: {f.message}" for f in failures) or (wf_status.get("message") or "")
-        msg = f"workflow {name} {wf_phase.lower()}" + (f" ({after.progress})" if after.progress else "") + (f": {detail}" if detail else "")
+        msg = (
+            f"workflow {name} {wf_phase.lower()}"
+            + (f" ({after.progress})" if after.progress else "")
+            + (f": {detail}" if detail else "")
+        )
         transitions.insert(0, Transition("Warning" if warn else "Normal", f"Workflow{wf_phase}", msg))
     return after.to_wire(), transitions
 
@@ -137,20 +166,30 @@ def waiting_status(
     if before.workflow and before.observed_generation == generation and before.phase not in (None, "", "Waiting"):
         return before.model_copy(update={"conditions": conditions}).to_wire(), []
     summary = Condition(
-        type=info.summary_condition, status=info.summary_while_running, reason=reason, message=message, observed_generation=generation
+        type=info.summary_condition,
+        status=info.summary_while_running,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
     )
     conditions = set_condition(conditions, summary)
-    after = before.model_copy(update={"phase": "Waiting", "observed_generation": generation, "conditions": conditions, "message": message})
+    after = before.model_copy(
+        update={"phase": "Waiting", "observed_generation": generation, "conditions": conditions, "message": message}
+    )
     changed = before.phase != "Waiting" or before.message != message
     transitions = [Transition("Normal", reason, message)] if changed else []
     return after.to_wire(), transitions
 
 
-def dependencies_met(kind: str, current: dict[str, Any], met: tuple[tuple[str, str], ...], generation: int | None) -> dict[str, Any]:
+def dependencies_met(
+    kind: str, current: dict[str, Any], met: tuple[tuple[str, str], ...], generation: int | None
+) -> dict[str, Any]:
     """Record ``<condition>=True`` for each dependency met (before the workflow is submitted)."""
     before = KINDS[kind].status.model_validate(current or {})
     conditions = list(before.conditions)
     for condition, message in met:
-        cond = Condition(type=condition, status="True", reason="DependenciesReady", message=message, observed_generation=generation)
+        cond = Condition(
+            type=condition, status="True", reason="DependenciesReady", message=message, observed_generation=generation
+        )
         conditions = set_condition(conditions, cond)
     return before.model_copy(update={"conditions": conditions}).to_wire()

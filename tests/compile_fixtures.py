@@ -23,33 +23,79 @@ _TAG = re.compile(r"<[^>]+>")
 csv.field_size_limit(1 << 24)  # some scraped answers exceed the default 128 KiB
 
 
-def make_record(family: str, idx: int | str, messages: list[tuple[str, str]], *, tier: int = 2, license: str = "MIT",
-                allow_training: bool = True, quality: float | None = 0.7, meta: dict[str, Any] | None = None) -> Record:
+def make_record(
+    family: str,
+    idx: int | str,
+    messages: list[tuple[str, str]],
+    *,
+    tier: int = 2,
+    license: str = "MIT",
+    allow_training: bool = True,
+    quality: float | None = 0.7,
+    meta: dict[str, Any] | None = None,
+) -> Record:
     msgs = [Message(role=r, content=c) for r, c in messages]
     return Record(
-        id=record_id(family, str(idx)), family=family, messages=msgs, content_hash=content_hash(msgs),
+        id=record_id(family, str(idx)),
+        family=family,
+        messages=msgs,
+        content_hash=content_hash(msgs),
         provenance=Provenance(
-            family=family, source_uri=f"file:///fixtures/{family}", source_sha256="0" * 64, source_record=str(idx), license=license,
-            allow_training=allow_training, tier=tier, stage="foundation", ingested_at="2026-01-01T00:00:00Z", pipeline_version="0.1.0",
+            family=family,
+            source_uri=f"file:///fixtures/{family}",
+            source_sha256="0" * 64,
+            source_record=str(idx),
+            license=license,
+            allow_training=allow_training,
+            tier=tier,
+            stage="foundation",
+            ingested_at="2026-01-01T00:00:00Z",
+            pipeline_version="0.1.0",
             spec_hash="fixture",
         ),
-        quality=None if quality is None else QualityScores(empathy=quality, fidelity=quality, harmfulness=0.0, domain_relevance=quality, overall=quality),
+        quality=None
+        if quality is None
+        else QualityScores(
+            empathy=quality, fidelity=quality, harmfulness=0.0, domain_relevance=quality, overall=quality
+        ),
         meta=meta or {},
     )
 
 
-def write_family(store: Store, family: str, records: Iterable[Record], *, shard_size: int = 500, weight: float = 1.0,
-                 holdout: bool = False, labels: dict[str, str] | None = None) -> str:
+def write_family(
+    store: Store,
+    family: str,
+    records: Iterable[Record],
+    *,
+    shard_size: int = 500,
+    weight: float = 1.0,
+    holdout: bool = False,
+    labels: dict[str, str] | None = None,
+) -> str:
     target = layout.family_root(family, "fx" + hashlib.sha256(family.encode()).hexdigest()[:8])
     keys = write_records(store, f"{target}/records", records, shard_size)
     store.write_json(f"{target}/stats.json", {"weight": weight, "holdout": holdout, "labels": labels or {}})
-    write_pointer(store, layout.family_pointer(family), target, spec_hash=target.rsplit("/", 1)[-1], weight=weight, holdout=holdout, labels=labels or {})
+    write_pointer(
+        store,
+        layout.family_pointer(family),
+        target,
+        spec_hash=target.rsplit("/", 1)[-1],
+        weight=weight,
+        holdout=holdout,
+        labels=labels or {},
+    )
     return keys[0]
 
 
 def compile_resource(name: str, families: list[str], **spec: Any) -> Resource:
-    return parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "CompileRun", "metadata": {"name": name},
-                           "spec": {"families": {"names": families}, **spec}})
+    return parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "CompileRun",
+            "metadata": {"name": name},
+            "spec": {"families": {"names": families}, **spec},
+        }
+    )
 
 
 def strip_html(text: str) -> str:
@@ -68,8 +114,12 @@ def counselchat_html(datasets: Path) -> list[dict[str, str]]:
 
 
 def counsel_record(family: str, idx: int, row: dict[str, str], **kw: Any) -> Record:
-    question = "\n\n".join(x for x in (row.get("questionTitle", ""), strip_html(row.get("questionText") or "")) if x.strip())
-    return make_record(family, idx, [("user", question or "(no question)"), ("assistant", strip_html(row["answerText"]))], **kw)
+    question = "\n\n".join(
+        x for x in (row.get("questionTitle", ""), strip_html(row.get("questionText") or "")) if x.strip()
+    )
+    return make_record(
+        family, idx, [("user", question or "(no question)"), ("assistant", strip_html(row["answerText"]))], **kw
+    )
 
 
 def esconv(datasets: Path, limit: int | None = None) -> list[list[tuple[str, str]]]:

@@ -50,17 +50,31 @@ def workflow_status(
     assert not unknown, f"tasks {sorted(unknown)} are not in the rendered workflow (it has {list(templates)})"
     name = manifest["metadata"]["name"]
     nodes: dict[str, dict[str, Any]] = {
-        name: {"id": name, "name": name, "displayName": name, "type": "DAG", "templateName": _dag(manifest)["name"], "phase": phase}
+        name: {
+            "id": name,
+            "name": name,
+            "displayName": name,
+            "type": "DAG",
+            "templateName": _dag(manifest)["name"],
+            "phase": phase,
+        }
     }
     for order, (task, node_phase) in enumerate(tasks.items()):
         count = (items or {}).get(task, 1)
-        fanned = any(t["name"] == task and ("withParam" in t or "withItems" in t) for t in _dag(manifest)["dag"]["tasks"])
+        fanned = any(
+            t["name"] == task and ("withParam" in t or "withItems" in t) for t in _dag(manifest)["dag"]["tasks"]
+        )
         for i in range(count):
             display = f"{task}({i}:{i})" if fanned else task
             node_id = f"{name}-{order:02d}{i:04d}"
             node: dict[str, Any] = {
-                "id": node_id, "name": f"{name}.{display}", "displayName": display, "type": "Pod",
-                "templateName": templates[task], "phase": node_phase, "startedAt": f"2026-01-01T00:{order:02d}:{min(i + 1, 59):02d}Z",
+                "id": node_id,
+                "name": f"{name}.{display}",
+                "displayName": display,
+                "type": "Pod",
+                "templateName": templates[task],
+                "phase": node_phase,
+                "startedAt": f"2026-01-01T00:{order:02d}:{min(i + 1, 59):02d}Z",
                 "boundaryID": name,
             }
             if node_phase in ("Succeeded", "Failed", "Error"):

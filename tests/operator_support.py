@@ -33,7 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 KUBECTL = "/usr/bin/kubectl"
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -102,7 +104,9 @@ class RunningOperator:
 
     def _run(self) -> None:
         try:
-            asyncio.run(operator_task(self.cfg, stop_flag=self.stop_flag, ready_flag=self.ready_flag, metrics=self.metrics))
+            asyncio.run(
+                operator_task(self.cfg, stop_flag=self.stop_flag, ready_flag=self.ready_flag, metrics=self.metrics)
+            )
         except BaseException as err:  # surfaced by start()/stop()
             self.error = err
 
@@ -156,8 +160,10 @@ class Cluster:
 
     def workflow_of(self, kind: str, name: str) -> dict[str, Any] | None:
         found = [
-            w for w in self.workflows()
-            if w["metadata"]["labels"].get("pixelgate.dev/kind") == kind and w["metadata"]["labels"].get("pixelgate.dev/name") == name
+            w
+            for w in self.workflows()
+            if w["metadata"]["labels"].get("pixelgate.dev/kind") == kind
+            and w["metadata"]["labels"].get("pixelgate.dev/name") == name
         ]
         assert len(found) <= 1, f"{len(found)} workflows for {kind}/{name}"
         return found[0] if found else None
@@ -167,7 +173,12 @@ class Cluster:
         return [(e.type, e.reason) for e in items]
 
     def kubectl(self, *args: str) -> str:
-        out = subprocess.run([KUBECTL, "--kubeconfig", str(self.kubeconfig), "-n", self.ns, *args], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(self.kubeconfig), "-n", self.ns, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
@@ -179,13 +190,25 @@ class Argo:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
 
-    def set(self, workflow: str, phase: str, tasks: dict[str, str] | None = None, *, message: str | None = None, **status_args: Any) -> None:
+    def set(
+        self,
+        workflow: str,
+        phase: str,
+        tasks: dict[str, str] | None = None,
+        *,
+        message: str | None = None,
+        **status_args: Any,
+    ) -> None:
         """``tasks``: task -> node phase; ``status_args``: see :func:`tests.fake_argo.workflow_status`."""
-        manifest = self.cluster.custom.get_namespaced_custom_object("argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow)
+        manifest = self.cluster.custom.get_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow
+        )
         status = workflow_status(manifest, phase, tasks or {}, **status_args)
         if message:
             status["message"] = message
-        self.cluster.custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow, {"status": status})
+        self.cluster.custom.patch_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", self.cluster.ns, "workflows", workflow, {"status": status}
+        )
 
 
 # ----------------------------------------------------------------------------- quickstart-like resources
@@ -205,13 +228,20 @@ def family(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict
     }
 
 
-def compile_run(name: str, families: list[str] | None = None, selector: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def compile_run(
+    name: str, families: list[str] | None = None, selector: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
     selection: dict[str, Any] = {}
     if families:
         selection["names"] = families
     if selector:
         selection["selector"] = {"matchLabels": selector}
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CompileRun", "metadata": {"name": name}, "spec": {"families": selection, **spec}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "CompileRun",
+        "metadata": {"name": name},
+        "spec": {"families": selection, **spec},
+    }
 
 
 def training_run(name: str, compile_name: str, **spec: Any) -> dict[str, Any]:
@@ -219,7 +249,12 @@ def training_run(name: str, compile_name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "TrainingRun",
         "metadata": {"name": name},
-        "spec": {"compileRun": compile_name, "model": {"base": "config:{\"model_type\":\"gpt2\",\"n_layer\":1}"}, "resources": {"gpusPerNode": 0}, **spec},
+        "spec": {
+            "compileRun": compile_name,
+            "model": {"base": 'config:{"model_type":"gpt2","n_layer":1}'},
+            "resources": {"gpusPerNode": 0},
+            **spec,
+        },
     }
 
 
@@ -227,8 +262,10 @@ def gate_review(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "GateReview", "metadata": {"name": name}, "spec": spec}
 
 
-EIGHT_GATES = [{"name": g, "passed": True, "observed": "ok", "threshold": "ok"} for g in
-               ("schema", "provenance", "pii", "duplicates", "leakage", "split-distribution", "holdout", "counts")]
+EIGHT_GATES = [
+    {"name": g, "passed": True, "observed": "ok", "threshold": "ok"}
+    for g in ("schema", "provenance", "pii", "duplicates", "leakage", "split-distribution", "holdout", "counts")
+]
 
 
 # ----------------------------------------------------------------------------- load
@@ -263,7 +300,14 @@ def time_to_workflows(
     def watch_workflows() -> None:
         w = watch.Watch()
         while not stop.is_set():
-            for ev in w.stream(cluster.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1", cluster.ns, "workflows", timeout_seconds=5):
+            for ev in w.stream(
+                cluster.custom.list_namespaced_custom_object,
+                "argoproj.io",
+                "v1alpha1",
+                cluster.ns,
+                "workflows",
+                timeout_seconds=5,
+            ):
                 key = workflow_key(ev["object"])
                 if key is not None:
                     seen.setdefault(key, time.time())
@@ -282,7 +326,9 @@ def time_to_workflows(
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(timed_create, keys))
         apply_s = time.time() - started
-        wait_until(lambda: len(seen) >= len(keys), timeout, interval=0.5, what=f"{len(keys)} workflows (seen {len(seen)})")
+        wait_until(
+            lambda: len(seen) >= len(keys), timeout, interval=0.5, what=f"{len(keys)} workflows (seen {len(seen)})"
+        )
         return [seen[key] - applied[key] for key in keys], apply_s, time.time() - started
     finally:
         stop.set()
@@ -307,17 +353,32 @@ def run_load(cluster: Cluster, n: int, workers: int = 8, timeout: float = 600.0)
         items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, cluster.ns, "datasetfamilies")["items"]
         return {i["metadata"]["name"]: i.get("status") or {} for i in items}
 
-    wait_until(lambda: all(s.get("workflow") for s in statuses().values()), timeout, interval=1.0, what="every status names its workflow")
+    wait_until(
+        lambda: all(s.get("workflow") for s in statuses().values()),
+        timeout,
+        interval=1.0,
+        what="every status names its workflow",
+    )
     workflows = {w["metadata"]["labels"]["pixelgate.dev/name"]: w["metadata"]["name"] for w in cluster.workflows()}
     assert len(cluster.workflows()) == n, "a family got more than one workflow"
     argo = Argo(cluster)
     finish_started = time.time()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda i: argo.set(workflows[names[i]], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_out": i}}), range(n)))
+        list(
+            pool.map(
+                lambda i: argo.set(
+                    workflows[names[i]], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_out": i}}
+                ),
+                range(n),
+            )
+        )
 
     def converged() -> bool:
         current = statuses()
-        return all(current[name].get("phase") == "Ready" and current[name].get("recordsOut") == i for i, name in enumerate(names))
+        return all(
+            current[name].get("phase") == "Ready" and current[name].get("recordsOut") == i
+            for i, name in enumerate(names)
+        )
 
     wait_until(converged, timeout, interval=1.0, what="every family Ready with its own recordsOut")
     return {

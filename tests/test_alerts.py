@@ -37,7 +37,9 @@ def test_promtool_unit_tests_catch_a_broken_threshold(promtool, tmp_path):
     broken = tmp_path / "alerts.yaml"
     text = ALERTS.read_text()
     assert "(pixelgate_compile_drift_psi) > 0.2\n" in text
-    broken.write_text(text.replace("(pixelgate_compile_drift_psi) > 0.2\n", "(pixelgate_compile_drift_psi) > 0.3\n", 1))
+    broken.write_text(
+        text.replace("(pixelgate_compile_drift_psi) > 0.2\n", "(pixelgate_compile_drift_psi) > 0.3\n", 1)
+    )
     suite = yaml.safe_load(PROMTOOL_TESTS.read_text())
     suite["rule_files"] = [str(broken)]
     (tmp_path / "alerts_test.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))

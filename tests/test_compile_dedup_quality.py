@@ -10,7 +10,11 @@ def test_perturbation_precision_recall(datasets):
     rows = quality_table(datasets, base_n=300, seed=11)
     table = {(r["kind"], r["threshold"]): r for r in rows}
     for row in rows:
-        print(f"{row['kind']:>10} t={row['threshold']:.1f} P={row['precision']:.3f} R={row['recall']:.3f} F1={row['f1']:.3f} above={row['share_above']:.3f} R_above={row['recall_above']:.3f}")
+        print(
+            f"{row['kind']:>10} t={row['threshold']:.1f} P={row['precision']:.3f} "
+            f"R={row['recall']:.3f} F1={row['f1']:.3f} above={row['share_above']:.3f} "
+            f"R_above={row['recall_above']:.3f}"
+        )
     # distinct conversations are not merged (at 0.5 a few synthetic "negatives" that share one
     # long turn really are half-duplicates)
     assert all(r["precision"] >= (0.97 if r["threshold"] < 0.7 else 0.99) for r in rows)

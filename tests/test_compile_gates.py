@@ -6,21 +6,28 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from pixelgate.workflows.steps.registry import StepInputError
 from click.testing import CliRunner
 
 from pixelgate.workflows import layout
 from pixelgate.workflows.cli import main
 from pixelgate.workflows.steps.compile import compile_run
+from pixelgate.workflows.steps.registry import StepInputError
 from pixelgate.workflows.store import LocalStore
 from tests.compile_fixtures import compile_resource, make_record, write_family
 
 
 def conv(i: int, topic: str = "sleep") -> list[tuple[str, str]]:
     return [
-        ("user", f"Question {i}: I keep worrying about {topic} and cannot settle down at night, case number {i} of many in this set."),
-        ("assistant", f"Thank you for telling me about {topic} item {i}. Let us try a calming routine together; reply {i} suggests breathing slowly and noting worries."),
+        (
+            "user",
+            f"Question {i}: I keep worrying about {topic} and cannot settle down at night, "
+            f"case number {i} of many in this set.",
+        ),
+        (
+            "assistant",
+            f"Thank you for telling me about {topic} item {i}. Let us try a calming routine "
+            f"together; reply {i} suggests breathing slowly and noting worries.",
+        ),
     ]
 
 
@@ -31,7 +38,11 @@ def clean_family(store, name: str, n: int = 120, **kw) -> None:
 def run(store, name: str, families: list[str], **spec):
     res = compile_resource(name, families, split={"tolerance": 0.2}, **spec)
     result = compile_run(res.name, res.spec, store, workers=1)
-    return result, {g.name: g for g in result.gates}, store.read_json(f"{layout.compile_root(name, result.spec_hash)}/verification_report.json")
+    return (
+        result,
+        {g.name: g for g in result.gates},
+        store.read_json(f"{layout.compile_root(name, result.spec_hash)}/verification_report.json"),
+    )
 
 
 def test_clean_input_passes_all_eight_gates(tmp_path):
@@ -72,7 +83,11 @@ def test_hash_gate_catches_a_stale_content_hash(tmp_path):
 def test_pii_gate_catches_unredacted_contacts_and_flagged_records(tmp_path):
     store = LocalStore(tmp_path)
     recs = [make_record("p", i, conv(i)) for i in range(40)]
-    recs[3] = make_record("p", 3, [("user", "mail me at jane.doe@example.com please"), ("assistant", "Sure, call 415-555-0132 any time.")])
+    recs[3] = make_record(
+        "p",
+        3,
+        [("user", "mail me at jane.doe@example.com please"), ("assistant", "Sure, call 415-555-0132 any time.")],
+    )
     recs[7] = recs[7].model_copy(update={"pii": recs[7].pii.model_copy(update={"flagged": True})})
     write_family(store, "p", recs)
     _, gates, report = run(store, "pii", ["p"])
@@ -86,16 +101,26 @@ def test_holdout_families_go_to_test_only_and_take_their_duplicates_along(tmp_pa
     clean_family(store, "main")
     # the holdout family repeats 10 of main's conversations, one word changed (near-duplicates);
     # main has the better tier, so main's records survive, and must follow the holdout into test
-    held = [make_record("held", i, [(r, t.replace("Question", "Q")) for r, t in conv(i, "main")], tier=3) for i in range(10)]
+    held = [
+        make_record("held", i, [(r, t.replace("Question", "Q")) for r, t in conv(i, "main")], tier=3)
+        for i in range(10)
+    ]
     held += [make_record("held", 100 + i, conv(1000 + i, "exams"), tier=3) for i in range(20)]
     write_family(store, "held", held, holdout=True)
     result, gates, _ = run(store, "hold", ["main", "held"], dedup={"near": {"threshold": 0.7}})
     assert gates["split"].passed and gates["leakage"].passed
     root = layout.compile_root("hold", result.spec_hash)
-    records = [json.loads(line) for line in (store.root / root / "compiled" / "final_training_dataset.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (store.root / root / "compiled" / "final_training_dataset.jsonl").read_text().splitlines()
+    ]
     held_out = [r for r in records if r["family"] == "held"]
     assert len(held_out) == 20 and {r["split"] for r in held_out} == {"test"}
-    originals = [r for r in records if r["family"] == "main" and r["messages"][0]["content"].split(":")[0] in {f"Question {i}" for i in range(10)}]
+    originals = [
+        r
+        for r in records
+        if r["family"] == "main" and r["messages"][0]["content"].split(":")[0] in {f"Question {i}" for i in range(10)}
+    ]
     assert len(originals) == 10 and {r["split"] for r in originals} == {"test"}
 
 
@@ -135,11 +160,20 @@ def test_stage_by_stage_cli_equals_in_process_compile(tmp_path):
         write_family(store, "dup", copies + [make_record("dup", 500 + i, conv(500 + i, "dup")) for i in range(30)])
     res = compile_resource("cli", ["alpha", "dup"], split={"tolerance": 0.2})
     compile_run(res.name, res.spec, a, workers=1)
-    spec = json.dumps({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "CompileRun", "metadata": {"name": "cli"}, "spec": res.spec.to_wire()})
+    spec = json.dumps(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "CompileRun",
+            "metadata": {"name": "cli"},
+            "spec": res.spec.to_wire(),
+        }
+    )
     cli = CliRunner()
 
     def step(name: str, *params: str) -> dict:
-        out = cli.invoke(main, ["step", name, "--spec", spec, "--store", str(b.root), *[f"--param={p}" for p in params]])
+        out = cli.invoke(
+            main, ["step", name, "--spec", spec, "--store", str(b.root), *[f"--param={p}" for p in params]]
+        )
         assert out.exit_code == 0, out.output
         return json.loads(out.output)
 
@@ -157,4 +191,7 @@ def test_stage_by_stage_cli_equals_in_process_compile(tmp_path):
     files_b = {k: b.read_bytes(k) for k in b.list("compiles/")}
     assert files_a.keys() == files_b.keys() and all(files_a[k] == files_b[k] for k in files_a)
     bad = cli.invoke(main, ["step", "compile-signatures", "--spec", spec, "--store", str(b.root)])
-    assert bad.exit_code == 1 and "compile-signatures: --param shard: this step needs --param shard=<integer>" in bad.output
+    assert (
+        bad.exit_code == 1
+        and "compile-signatures: --param shard: this step needs --param shard=<integer>" in bad.output
+    )

@@ -26,7 +26,13 @@ VOCAB = [f"w{i}" for i in range(400)]
 
 def corpus(seed: int, n: int) -> list[list[tuple[str, str]]]:
     rng = random.Random(seed)
-    base = [[("user", " ".join(rng.choices(VOCAB, k=rng.randint(3, 40)))), ("assistant", " ".join(rng.choices(VOCAB, k=rng.randint(3, 60))))] for _ in range(n)]
+    base = [
+        [
+            ("user", " ".join(rng.choices(VOCAB, k=rng.randint(3, 40)))),
+            ("assistant", " ".join(rng.choices(VOCAB, k=rng.randint(3, 60)))),
+        ]
+        for _ in range(n)
+    ]
     # a third of them again, lightly edited or verbatim: exact and near duplicates across families
     for conv in rng.sample(base, n // 3):
         base.append([(r, t.replace(VOCAB[0], VOCAB[1]) if rng.random() < 0.5 else t.upper()) for r, t in conv])
@@ -79,12 +85,17 @@ def clean_outputs(tmp_path_factory) -> Snapshot:
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(stage=st.sampled_from(["signatures_stage", "buckets_stage", "filter_stage", "merge_stage", "finalize_stage"]), after=st.integers(0, 3))
+@given(
+    stage=st.sampled_from(["signatures_stage", "buckets_stage", "filter_stage", "merge_stage", "finalize_stage"]),
+    after=st.integers(0, 3),
+)
 def test_rerun_after_a_kill_mid_way_gives_the_same_bytes(tmp_path_factory, clean_outputs, stage, after):
     res = compile_resource("kill", ["a", "b"], **SPEC)
     crashed = build(tmp_path_factory.mktemp("crash"), 7, 90)
     original = getattr(compile_pkg, stage)
-    after = after if stage in {"signatures_stage", "buckets_stage", "filter_stage"} else 0  # merge and finalize run once
+    after = (
+        after if stage in {"signatures_stage", "buckets_stage", "filter_stage"} else 0
+    )  # merge and finalize run once
     calls = {"n": 0}
 
     def dying(*args, **kwargs):
@@ -114,7 +125,10 @@ def test_changed_inputs_start_a_clean_compile(tmp_path):
     assert pointer["target"].endswith(before.spec_hash)
     after = compile_run(res.name, res.spec, store, workers=1)
     assert after.spec_hash == before.spec_hash and after.records != before.records
-    families = {f["name"]: f for f in json.loads(store.read_bytes(f"compiles/moving/{after.spec_hash}/manifest.json"))["families"]}
+    families = {
+        f["name"]: f
+        for f in json.loads(store.read_bytes(f"compiles/moving/{after.spec_hash}/manifest.json"))["families"]
+    }
     assert families["a"]["records_in"] == 60  # 45 + a third again: the new family output, not a stale mix
 
 
@@ -133,7 +147,14 @@ _MEMORY_PROBE = textwrap.dedent(
 
 
 def _peak_rss_mb(root: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(root)], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONHASHSEED": "0"})
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

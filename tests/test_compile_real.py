@@ -18,7 +18,14 @@ from pixelgate.workflows.steps.compile import compile_run
 from pixelgate.workflows.steps.compile.clusters import components
 from pixelgate.workflows.store import LocalStore
 from tests.compile_fixtures import (
-    compile_resource, counsel_record, counselchat_2020, counselchat_html, esconv, make_record, mrpc_pairs, write_family,
+    compile_resource,
+    counsel_record,
+    counselchat_2020,
+    counselchat_html,
+    esconv,
+    make_record,
+    mrpc_pairs,
+    write_family,
 )
 
 
@@ -57,7 +64,10 @@ def test_crossscrape_pairs_are_caught(counsel_compile, datasets):
 
     with open(datasets / "counselchat" / "crossscrape_near_dup_pairs.csv", newline="") as fh:
         pairs = list(csv.DictReader(fh))
-    caught = sum(root(record_id("cc-2020", p["row_20200325"])) == root(record_id("cc-html", p["row_counselchat_data"])) for p in pairs)
+    caught = sum(
+        root(record_id("cc-2020", p["row_20200325"])) == root(record_id("cc-html", p["row_counselchat_data"]))
+        for p in pairs
+    )
     recall = caught / len(pairs)
     print(f"cross-scrape recall {caught}/{len(pairs)} = {recall:.4f}")
     assert len(pairs) == 1386
@@ -104,7 +114,9 @@ def test_identical_answers_across_source_splits_do_not_leak(tmp_path, datasets):
     straddling = [a for a, s in by_answer.items() if len(s) > 1]
     assert len(straddling) >= 20  # the known leakage case is really in the input
     store = LocalStore(tmp_path)
-    write_family(store, "cc", [counsel_record("cc", i, r, meta={"source_split": r["split"]}) for i, r in enumerate(rows)])
+    write_family(
+        store, "cc", [counsel_record("cc", i, r, meta={"source_split": r["split"]}) for i, r in enumerate(rows)]
+    )
     res = compile_resource("leak", ["cc"], dedup={"unit": "assistant-turns"})
     result = compile_run(res.name, res.spec, store, workers=1)
     gates = {g.name: g for g in result.gates}
@@ -123,18 +135,25 @@ def test_mrpc_non_paraphrases_are_not_merged(tmp_path, datasets):
     sentences = sorted({s for _, a, b in pairs for s in (a, b)})
     index = {s: i for i, s in enumerate(sentences)}
     store = LocalStore(tmp_path)
-    write_family(store, "mrpc", [make_record("mrpc", i, [("user", s)]) for i, s in enumerate(sentences)], shard_size=4000)
+    write_family(
+        store, "mrpc", [make_record("mrpc", i, [("user", s)]) for i, s in enumerate(sentences)], shard_size=4000
+    )
     res = compile_resource("mrpc", ["mrpc"])
     result = compile_run(res.name, res.spec, store, workers=1)
     table = _removed(store, "mrpc", result)
     from pixelgate.workflows.records import record_id
 
     gid = {record_id("mrpc", str(i)): i for i in range(len(sentences))}
-    edges = np.array([[gid[a], gid[b]] for a, b in zip(table.column("removed_id").to_pylist(), table.column("kept_id").to_pylist())]).reshape(-1, 2)
+    edges = np.array(
+        [[gid[a], gid[b]] for a, b in zip(table.column("removed_id").to_pylist(), table.column("kept_id").to_pylist())]
+    ).reshape(-1, 2)
     labels = components(len(sentences), edges)
     negatives = [(index[a], index[b]) for q, a, b in pairs if q == 0]
     merged = [p for p in negatives if labels[p[0]] == labels[p[1]]]
     positives = [(index[a], index[b]) for q, a, b in pairs if q == 1]
     merged_pos = sum(labels[a] == labels[b] for a, b in positives)
-    print(f"MRPC: {len(merged)}/{len(negatives)} non-paraphrase pairs merged; {merged_pos}/{len(positives)} paraphrases merged")
+    print(
+        f"MRPC: {len(merged)}/{len(negatives)} non-paraphrase pairs merged;"
+        f" {merged_pos}/{len(positives)} paraphrases merged"
+    )
     assert merged == []

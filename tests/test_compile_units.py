@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from pixelgate.workflows.steps.compile import drift, split
 from pixelgate.workflows.steps.compile.clusters import components, keep_order, keepers
 from pixelgate.workflows.steps.compile.lsh import bucket_pairs, optimal_params
-from pixelgate.workflows.steps.compile.minhash import EMPTY, MinHasher, Shingler, estimate_jaccard, jaccard, normalize_texts
+from pixelgate.workflows.steps.compile.minhash import (
+    EMPTY,
+    MinHasher,
+    Shingler,
+    estimate_jaccard,
+    jaccard,
+    normalize_texts,
+)
 
 words = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
 docs = st.lists(words, min_size=0, max_size=30).map(lambda ws: " ".join(ws))
@@ -84,7 +91,11 @@ def test_bucket_pairs_connect_exactly_the_records_sharing_a_hash(hashes):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))))
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))
+    )
+)
 def test_components_match_a_python_union_find(case):
     n, edges = case
     parent = list(range(n))
@@ -111,7 +122,12 @@ def test_keep_strategies():
     assert keepers(labels, keep_order("longest", tier, weight, length, quality)).tolist() == [1, 1, 1, 3]
     assert keepers(labels, keep_order("highest_quality", tier, weight, length, quality)).tolist() == [0, 0, 0, 3]
     # ties fall to the earliest record
-    assert keepers(labels, keep_order("longest", tier, weight, np.array([7, 7, 7, 1]), quality)).tolist() == [0, 0, 0, 3]
+    assert keepers(labels, keep_order("longest", tier, weight, np.array([7, 7, 7, 1]), quality)).tolist() == [
+        0,
+        0,
+        0,
+        3,
+    ]
 
 
 def test_split_assignment_is_stable_grouped_and_proportional():
@@ -154,7 +170,13 @@ def test_text_batches_bound_records_and_bytes():
 
     texts = pa.array(["a" * 10] * 5 + ["b" * 100, None])
     batches = text_batches(texts, max_records=3, max_bytes=25)
-    assert [(b.start, b.stop) for b in batches] == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]  # a long record gets its own batch
+    assert [(b.start, b.stop) for b in batches] == [
+        (0, 2),
+        (2, 4),
+        (4, 5),
+        (5, 6),
+        (6, 7),
+    ]  # a long record gets its own batch
 
 
 def test_recall_first_lsh_params_keep_misses_at_the_threshold_rare():

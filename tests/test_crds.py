@@ -18,7 +18,9 @@ def test_crds_folder_matches_the_models():
     on_disk = {p.name: p.read_text() for p in CRDS.glob("*.yaml")}
     stale = sorted(name for name in expected if on_disk.get(name) != expected[name])
     extra = sorted(set(on_disk) - set(expected))
-    assert not stale and not extra, f"crds/ drifted from the models (stale: {stale}, unknown: {extra}); run `make crds`"
+    assert not stale and not extra, (
+        f"crds/ drifted from the models (stale: {stale}, unknown: {extra}); run `make crds`"
+    )
 
 
 def _walk(node: dict, path: str):
@@ -82,7 +84,9 @@ def test_names_categories_printer_columns_and_status_subresource():
 
 def test_condition_schema_follows_api_conventions():
     conditions = _schema("CompileRun")["properties"]["status"]["properties"]["conditions"]["items"]
-    assert {"type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"} <= set(conditions["properties"])
+    assert {"type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"} <= set(
+        conditions["properties"]
+    )
     assert conditions["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
 
 

@@ -27,7 +27,11 @@ def _rejected(fn) -> str:
 
 
 def test_split_must_sum_to_one(cluster: Cluster):
-    message = _rejected(lambda: cluster.create(compile_run("bad-split", families=["a"], split={"train": 0.8, "val": 0.1, "test": 0.05})))
+    message = _rejected(
+        lambda: cluster.create(
+            compile_run("bad-split", families=["a"], split={"train": 0.8, "val": 0.1, "test": 0.05})
+        )
+    )
     assert "split: train + val + test must be 1" in message
     cluster.create(compile_run("good-split", families=["a"], split={"train": 0.8, "val": 0.1, "test": 0.1}))
 
@@ -35,7 +39,9 @@ def test_split_must_sum_to_one(cluster: Cluster):
 def test_threshold_in_open_closed_unit_interval(cluster: Cluster):
     message = _rejected(lambda: cluster.create(compile_run("zero", families=["a"], dedup={"near": {"threshold": 0}})))
     assert "threshold" in message
-    message = _rejected(lambda: cluster.create(compile_run("above", families=["a"], dedup={"near": {"threshold": 1.5}})))
+    message = _rejected(
+        lambda: cluster.create(compile_run("above", families=["a"], dedup={"near": {"threshold": 1.5}}))
+    )
     assert "threshold" in message
     cluster.create(compile_run("one", families=["a"], dedup={"near": {"threshold": 1}}))
 
@@ -51,14 +57,19 @@ def test_unknown_enum_and_bounds_are_rejected(cluster: Cluster):
 
 def test_cross_field_rules(cluster: Cluster):
     assert "exactly one of turns, rows or pair" in _rejected(
-        lambda: cluster.create(family("two-layouts", mapping={"turns": {"path": "m"}, "pair": {"prompt": ["q"], "response": "a"}}))
+        lambda: cluster.create(
+            family("two-layouts", mapping={"turns": {"path": "m"}, "pair": {"prompt": ["q"], "response": "a"}})
+        )
     )
     assert "give names, a selector, or both" in _rejected(lambda: cluster.create(compile_run("no-families")))
-    assert "data-foundation needs compileRun" in _rejected(lambda: cluster.create(gate_review("g", gate="data-foundation")))
+    assert "data-foundation needs compileRun" in _rejected(
+        lambda: cluster.create(gate_review("g", gate="data-foundation"))
+    )
 
 
 def test_source_kinds(cluster: Cluster):
     """A family reads raw files, derives from other families, or generates: exactly one."""
+
     def bare(name: str, source: dict, **spec) -> dict:
         body = family(name)
         body["spec"] = {"source": source, **spec}
@@ -69,8 +80,12 @@ def test_source_kinds(cluster: Cluster):
         lambda: cluster.create(bare("two-sources", {"derive": derive, "generate": {"count": 10}}))
     )
     assert "exactly one of uri, derive or generate" in _rejected(lambda: cluster.create(bare("no-source", {})))
-    assert "source.format: required with source.uri" in _rejected(lambda: cluster.create(family("no-format", source={"uri": "x.jsonl"})))
-    assert "mapping and license: required when source.uri is set" in _rejected(lambda: cluster.create(bare("no-mapping", {"uri": "x.jsonl", "format": "jsonl"})))
+    assert "source.format: required with source.uri" in _rejected(
+        lambda: cluster.create(family("no-format", source={"uri": "x.jsonl"}))
+    )
+    assert "mapping and license: required when source.uri is set" in _rejected(
+        lambda: cluster.create(bare("no-mapping", {"uri": "x.jsonl", "format": "jsonl"}))
+    )
     assert "mapping: only for source.uri" in _rejected(
         lambda: cluster.create(bare("mapped-derive", {"derive": derive}, mapping={"turns": {"path": "m"}}))
     )
@@ -88,8 +103,14 @@ def test_source_kinds(cluster: Cluster):
     assert "source.generate.llm: required when generator is llm" in _rejected(
         lambda: cluster.create(bare("llm-without-endpoint", {"generate": {"count": 10, "generator": "llm"}}))
     )
-    rejected = _rejected(lambda: cluster.create(bare("unknown-category", {"generate": {"count": 10, "categories": ["grief", "sadness"]}})))
-    assert 'Unsupported value: "sadness"' in rejected and '"older-adult-isolation"' in rejected  # the valid ones are listed
+    rejected = _rejected(
+        lambda: cluster.create(
+            bare("unknown-category", {"generate": {"count": 10, "categories": ["grief", "sadness"]}})
+        )
+    )
+    assert (
+        'Unsupported value: "sadness"' in rejected and '"older-adult-isolation"' in rejected
+    )  # the valid ones are listed
     cluster.create(bare("long-sessions", {"derive": derive}))
     created = cluster.create(bare("edge-cases", {"generate": {"count": 100, "seed": 7}}))
     assert created["spec"]["source"]["generate"]["generator"] == "template"  # defaulted by the schema
@@ -111,7 +132,9 @@ def test_compile_families_and_seed_immutable_once_run(cluster: Cluster):
     cluster.patch("CompileRun", "imm", {"spec": {"families": {"names": ["a", "b"]}}})
     body = cluster.get("CompileRun", "imm")
     body["status"] = {"phase": "Running", "workflow": "imm-0123456789"}
-    cluster.custom.replace_namespaced_custom_object_status("pixelgate.dev", "v1alpha1", cluster.ns, "compileruns", "imm", body)
+    cluster.custom.replace_namespaced_custom_object_status(
+        "pixelgate.dev", "v1alpha1", cluster.ns, "compileruns", "imm", body
+    )
     message = _rejected(lambda: cluster.patch("CompileRun", "imm", {"spec": {"families": {"names": ["a"]}}}))
     assert "spec.families is immutable once the CompileRun has run" in message
     message = _rejected(lambda: cluster.patch("CompileRun", "imm", {"spec": {"split": {"seed": 7}}}))
@@ -120,27 +143,69 @@ def test_compile_families_and_seed_immutable_once_run(cluster: Cluster):
 
 
 def _full_statuses() -> dict[str, dict]:
-    cond = Condition(type="Ready", status="True", reason="WorkflowSucceeded", message="m", observed_generation=1, last_transition_time="2026-01-01T00:00:00Z")
+    cond = Condition(
+        type="Ready",
+        status="True",
+        reason="WorkflowSucceeded",
+        message="m",
+        observed_generation=1,
+        last_transition_time="2026-01-01T00:00:00Z",
+    )
     common = dict(
-        phase="Ready", observed_generation=1, conditions=[cond], workflow="w-0123456789", spec_hash="0123456789",
-        workflow_phase="Succeeded", progress="3/3", message="done", failed_nodes=[NodeFailure(name="n", phase="Error", message="x")],
-        started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:10:00Z",
+        phase="Ready",
+        observed_generation=1,
+        conditions=[cond],
+        workflow="w-0123456789",
+        spec_hash="0123456789",
+        workflow_phase="Succeeded",
+        progress="3/3",
+        message="done",
+        failed_nodes=[NodeFailure(name="n", phase="Error", message="x")],
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:10:00Z",
     )
     return {
-        "DatasetFamily": DatasetFamilyStatus(**common, output_uri="s3://b/f", records_in=10, records_out=9, quarantined=1, pii_entities=3, quality_mean=0.5).to_wire(),
+        "DatasetFamily": DatasetFamilyStatus(
+            **common,
+            output_uri="s3://b/f",
+            records_in=10,
+            records_out=9,
+            quarantined=1,
+            pii_entities=3,
+            quality_mean=0.5,
+        ).to_wire(),
         "CompileRun": CompileRunStatus(
-            **common, output_uri="s3://b/c", manifest_uri="s3://b/c/m.json", report_uri="s3://b/c/r.json", records=9, duplicate_rate=0.1, output_duplicate_rate=0.004,
-            gates_passed="1/1", gates=[GateResult(name="leakage", passed=True, observed="0", threshold="0")],
-            drift_uri="s3://b/c/drift.json", drift_level="warn", drift=[FeatureDrift(feature="turns", psi=0.12, js=0.03, level="warn")],
+            **common,
+            output_uri="s3://b/c",
+            manifest_uri="s3://b/c/m.json",
+            report_uri="s3://b/c/r.json",
+            records=9,
+            duplicate_rate=0.1,
+            output_duplicate_rate=0.004,
+            gates_passed="1/1",
+            gates=[GateResult(name="leakage", passed=True, observed="0", threshold="0")],
+            drift_uri="s3://b/c/drift.json",
+            drift_level="warn",
+            drift=[FeatureDrift(feature="turns", psi=0.12, js=0.03, level="warn")],
         ).to_wire(),
         "TrainingRun": TrainingRunStatus(
-            **common, output_uri="s3://b/t", metrics_uri="s3://b/t/metrics.json", eval_report_uri="s3://b/t/eval.json",
-            best_checkpoint="s3://b/t/ckpt", best_metric=1.5, scores={"empathy": 0.7, "safety": 0.9},
+            **common,
+            output_uri="s3://b/t",
+            metrics_uri="s3://b/t/metrics.json",
+            eval_report_uri="s3://b/t/eval.json",
+            best_checkpoint="s3://b/t/ckpt",
+            best_metric=1.5,
+            scores={"empathy": 0.7, "safety": 0.9},
         ).to_wire(),
         "GateReview": GateReviewStatus(
-            phase="Passed", observed_generation=1, conditions=[cond], decision="Pass",
-            checks=[GateCheck(name="empathy", observed="0.7", target=">= 0.7", verdict="Pass")], gaps=["none"],
-            approved_by="dr-lee", approved_at="2026-01-01T00:00:00Z",
+            phase="Passed",
+            observed_generation=1,
+            conditions=[cond],
+            decision="Pass",
+            checks=[GateCheck(name="empathy", observed="0.7", target=">= 0.7", verdict="Pass")],
+            gaps=["none"],
+            approved_by="dr-lee",
+            approved_at="2026-01-01T00:00:00Z",
         ).to_wire(),
     }
 
@@ -157,5 +222,7 @@ def test_every_status_field_survives_a_round_trip(cluster: Cluster):
         assert set(status) == {f.alias or n for n, f in KINDS[kind].status.model_fields.items()}, kind
         body = cluster.create(objects[kind])
         body["status"] = status
-        cluster.custom.replace_namespaced_custom_object_status("pixelgate.dev", "v1alpha1", cluster.ns, KINDS[kind].plural, "rt", body)
+        cluster.custom.replace_namespaced_custom_object_status(
+            "pixelgate.dev", "v1alpha1", cluster.ns, KINDS[kind].plural, "rt", body
+        )
         assert cluster.get(kind, "rt")["status"] == status, kind

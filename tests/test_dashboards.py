@@ -26,8 +26,8 @@ import yaml
 
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.operator.metrics import Metrics
-from pixelgate.workflows.demo import generate
 from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.demo import generate
 from pixelgate.workflows.local.runner import RunReport, run_resources
 from pixelgate.workflows.render.builders import resolve_sources
 from pixelgate.workflows.store import LocalStore
@@ -118,13 +118,23 @@ def operator_metrics(local_run, kube, argo_crds_dir) -> str:
         cluster = Cluster(api, ns, kube.kubeconfig)
         argo = Argo(cluster)
         port = free_port()
-        cfg = OperatorConfig(store_uri=str(store_root), namespaces=(ns,), kubeconfig=str(kube.kubeconfig), standalone=True, metrics_port=port, metrics_host="127.0.0.1")
+        cfg = OperatorConfig(
+            store_uri=str(store_root),
+            namespaces=(ns,),
+            kubeconfig=str(kube.kubeconfig),
+            standalone=True,
+            metrics_port=port,
+            metrics_host="127.0.0.1",
+        )
         op = RunningOperator(cfg).start()
         try:
             for item in items:
-                body = {"apiVersion": item.resource.api_version, "kind": item.resource.kind,
-                        "metadata": {"name": item.resource.name, "labels": dict(item.resource.metadata.labels)},
-                        "spec": resolve_sources(item.resource, item.base_dir).spec.to_wire()}
+                body = {
+                    "apiVersion": item.resource.api_version,
+                    "kind": item.resource.kind,
+                    "metadata": {"name": item.resource.name, "labels": dict(item.resource.metadata.labels)},
+                    "spec": resolve_sources(item.resource, item.base_dir).spec.to_wire(),
+                }
                 cluster.create(body)
             by_ref = {(i.resource.kind, i.resource.name): i for i in items}
             todo = {(o.kind, o.name): o for o in report.outcomes if o.workflow is not None}
@@ -144,7 +154,11 @@ def operator_metrics(local_run, kube, argo_crds_dir) -> str:
                 if ref == ("DatasetFamily", "lost-source"):
                     final = "Failed"
                 wanted = (final,) if final else ("Succeeded", "Passed", "Failed", "AwaitingApproval")
-                wait_until(lambda ref=ref, wanted=wanted: cluster.status(*ref).get("phase") in wanted, timeout=60, what=f"{ref} settled")
+                wait_until(
+                    lambda ref=ref, wanted=wanted: cluster.status(*ref).get("phase") in wanted,
+                    timeout=60,
+                    what=f"{ref} settled",
+                )
             yield f"127.0.0.1:{port}"
         finally:
             op.stop()
@@ -155,11 +169,13 @@ def operator_metrics(local_run, kube, argo_crds_dir) -> str:
 def prom(operator_metrics, tmp_path_factory):
     from tests.cluster.prometheus import PrometheusServer
 
-    server = PrometheusServer(tmp_path_factory.mktemp("prom"), [operator_metrics], job=JOB, rule_files=[ALERTS]).start()
+    server = PrometheusServer(
+        tmp_path_factory.mktemp("prom"), [operator_metrics], job=JOB, rule_files=[ALERTS]
+    ).start()
     try:
         server.wait_for_series("pixelgate_compile_drift_psi")
         # rate()/increase() need two samples of each series inside their window.
-        server.wait_for_series('count_over_time(pixelgate_reconcile_total[1m]) > 2')
+        server.wait_for_series("count_over_time(pixelgate_reconcile_total[1m]) > 2")
         yield server
     finally:
         server.stop()
@@ -234,7 +250,9 @@ def test_dashboard_queries_return_series(prom, name):
 def test_run_figures_reach_prometheus(prom, local_run):
     """Spot checks that the series carry this run's figures, not just any numbers."""
     report, _, _ = local_run
-    records = {o.name: o.status.records_out for o in report.outcomes if o.kind == "DatasetFamily" and o.phase == "Ready"}
+    records = {
+        o.name: o.status.records_out for o in report.outcomes if o.kind == "DatasetFamily" and o.phase == "Ready"
+    }
     got = {s["metric"]["family"]: float(s["value"][1]) for s in prom.query("pixelgate_family_records")}
     assert got == {k: float(v) for k, v in records.items()}
     psi = prom.query('pixelgate_compile_drift_psi{compile="quickstart-next"}')
@@ -248,8 +266,17 @@ def test_alert_rules_load_and_evaluate_on_real_data(prom):
     groups = prom.api("/api/v1/rules")["data"]["groups"]
     rules = [r for g in groups for r in g["rules"]]
     assert len(rules) == sum(len(g["rules"]) for g in yaml.safe_load(ALERTS.read_text())["groups"])
-    wait_until(lambda: all(r.get("health") == "ok" for r in prom.api("/api/v1/rules")["data"]["groups"][0]["rules"]), timeout=30, what="rules evaluated")
-    bad = [(r["name"], r.get("lastError")) for g in prom.api("/api/v1/rules")["data"]["groups"] for r in g["rules"] if r.get("health") != "ok"]
+    wait_until(
+        lambda: all(r.get("health") == "ok" for r in prom.api("/api/v1/rules")["data"]["groups"][0]["rules"]),
+        timeout=30,
+        what="rules evaluated",
+    )
+    bad = [
+        (r["name"], r.get("lastError"))
+        for g in prom.api("/api/v1/rules")["data"]["groups"]
+        for r in g["rules"]
+        if r.get("health") != "ok"
+    ]
     assert not bad, bad
     alerts = prom.wait_for_series('ALERTS{alertname="PixelgateWorkflowFailed", kind="DatasetFamily"}')
     assert alerts[0]["metric"]["alertstate"] in ("pending", "firing")
@@ -261,5 +288,8 @@ def test_alert_metrics_are_declared_by_the_operator():
     Declarations, not series: after a healthy run an error counter has no samples and a progress
     gauge of a finished workflow none either, which is exactly when those alerts must stay quiet."""
     declared = {family.name for family in Metrics().registry.collect()}
-    used = {re.sub(r"_(total|bucket|sum|count)$", "", m) for m in re.findall(r"\b(pixelgate_[a-z0-9_]+)\b", ALERTS.read_text())}
+    used = {
+        re.sub(r"_(total|bucket|sum|count)$", "", m)
+        for m in re.findall(r"\b(pixelgate_[a-z0-9_]+)\b", ALERTS.read_text())
+    }
     assert used - declared == set()

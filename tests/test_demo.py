@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.cli import main
 from pixelgate.workflows.demo import QUICKSTART, generate
-from pixelgate.workflows.api.manifests import load_items
 
 
 def _bytes(folder: Path) -> dict[str, bytes]:
@@ -44,7 +44,9 @@ def test_every_defect_and_format_is_present(tmp_path: Path) -> None:
     assert "\u00e2\u20ac\u2122" in joined, "mojibake (UTF-8 read as cp1252)"
     with open(paths["counsel-qa"], newline="", encoding="utf-8") as fh:
         answers = {row["answerText"] for row in csv.DictReader(fh)}
-    assert any(m[1]["content"] in answers for m in (r["messages"] for r in parsed if "messages" in r)), "cross-family duplicates"
+    assert any(m[1]["content"] in answers for m in (r["messages"] for r in parsed if "messages" in r)), (
+        "cross-family duplicates"
+    )
     assert pq.read_table(paths["mi-sessions"]).num_rows > 0
     assert json.loads(paths["crisis-holdout"].read_text())
     low = [json.loads(line) for line in paths["low-quality-forum"].read_text().splitlines()]

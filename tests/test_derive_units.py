@@ -11,8 +11,8 @@ import pytest
 
 from pixelgate.workflows import layout
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec, Tagging, TextMatch, Where
-from pixelgate.workflows.api.selection import LegacySelectorWarning, Selection
 from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.api.selection import LegacySelectorWarning, Selection
 from pixelgate.workflows.local.runner import dependencies, order_items
 from pixelgate.workflows.steps.compile import clusters, gates
 from pixelgate.workflows.steps.compile.inputs import Plan, id_keys
@@ -20,11 +20,11 @@ from pixelgate.workflows.steps.ingest.derive import merge_tags
 from pixelgate.workflows.steps.ingest.derive.filters import FilterError, compile_where, session_turns
 from pixelgate.workflows.steps.ingest.derive.lexicon import LexiconError, count, find, load, load_ref, parse_lexicon
 from pixelgate.workflows.steps.ingest.derive.parents import resolve_parents
-from pixelgate.workflows.steps.inputs import store_inputs
 from pixelgate.workflows.steps.ingest.derive.tagger import LexiconTagger, TaggingError, make_tagger, score
 from pixelgate.workflows.steps.ingest.derive.tagging_eval import evaluate, load_samples
 from pixelgate.workflows.steps.ingest.sources import IngestError
 from pixelgate.workflows.steps.ingest.stats import IngestStats
+from pixelgate.workflows.steps.inputs import store_inputs
 from pixelgate.workflows.steps.registry import StepInputError
 from pixelgate.workflows.store import LocalStore
 from tests.compile_fixtures import compile_resource, make_record, write_family
@@ -64,7 +64,9 @@ def test_lexicon_errors_name_what_exists():
 # ---------------------------------------------------------------- tagger
 def test_cptsd_needs_a_named_or_chronic_term_symptoms_alone_never_tag():
     cptsd = load("cptsd", 1)
-    single_event = [("user", "Since the crash I have flashbacks, nightmares and I feel numb and triggered all the time.")]
+    single_event = [
+        ("user", "Since the crash I have flashbacks, nightmares and I feel numb and triggered all the time.")
+    ]
     chronic = [("user", "I was abused as a child and since then I have flashbacks.")]
     assert score(cptsd, single_event) == 0.0
     assert score(cptsd, chronic) > 0.6
@@ -86,7 +88,11 @@ def test_tagger_keeps_tags_at_the_confidence_floor_and_merges_parent_tags():
     scores = tagger.scores(turns)
     assert set(tagger.tag(turns)) == {"crisis", "grief"} and all(0 < c <= 1 for c in scores.values())
     assert LexiconTagger(["crisis", "grief"], 1, 0.99).tag(turns) == {}
-    assert merge_tags({"grief": 0.9, "other": 0.3}, {"grief": 0.6, "crisis": 0.7}) == {"grief": 0.9, "other": 0.3, "crisis": 0.7}
+    assert merge_tags({"grief": 0.9, "other": 0.3}, {"grief": 0.6, "crisis": 0.7}) == {
+        "grief": 0.9,
+        "other": 0.3,
+        "crisis": 0.7,
+    }
 
 
 def test_unknown_tag_and_missing_embedding_model_fail_naming_the_field(tmp_path):
@@ -115,7 +121,9 @@ def test_labelled_sample_quality_floor():
 
 
 # ---------------------------------------------------------------- filters
-def _record(turns: list[tuple[str, str]], *, quality: float = 0.7, system: str | None = None, stage: str = "foundation"):
+def _record(
+    turns: list[tuple[str, str]], *, quality: float = 0.7, system: str | None = None, stage: str = "foundation"
+):
     rec = make_record("p", 0, ([("system", system)] if system else []) + turns, quality=quality)
     return rec.model_copy(update={"provenance": rec.provenance.model_copy(update={"stage": stage})})
 
@@ -136,7 +144,9 @@ def test_first_failing_filter_is_reported_in_order():
     turns = session_turns(rec)
     where = Where(min_turns=5, min_quality=0.5, stages=["edge-stress-test"])
     assert compile_where(where).before_tagging(rec, turns) == "minTurns"
-    assert compile_where(Where(min_quality=0.5, stages=["edge-stress-test"])).before_tagging(rec, turns) == "minQuality"
+    assert (
+        compile_where(Where(min_quality=0.5, stages=["edge-stress-test"])).before_tagging(rec, turns) == "minQuality"
+    )
     assert compile_where(Where(stages=["edge-stress-test"])).before_tagging(rec, turns) == "stages"
     no_scores = rec.model_copy(update={"quality": None})
     assert compile_where(Where(min_quality=0.1)).before_tagging(no_scores, turns) == "minQuality"
@@ -170,10 +180,14 @@ def test_parents_by_name_and_selector_and_clear_errors(tmp_path):
     write_family(store, "a", [make_record("a", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"})
     write_family(store, "b", [make_record("b", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"})
     write_family(store, "c", [make_record("c", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "other"})
-    write_family(store, "self", [make_record("self", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"})
+    write_family(
+        store, "self", [make_record("self", 0, [("user", "x"), ("assistant", "y")])], labels={"kind": "public"}
+    )
 
     def parents(selection: Selection, family: str = "self"):
-        return resolve_parents(store, selection, family, store_inputs("DatasetFamily", family, _derived(selection), store))
+        return resolve_parents(
+            store, selection, family, store_inputs("DatasetFamily", family, _derived(selection), store)
+        )
 
     by_selector = parents(Selection(selector={"matchLabels": {"kind": "public"}}))
     assert [p.name for p in by_selector] == ["a", "b"]
@@ -209,9 +223,24 @@ def _derived(selection: Selection) -> DatasetFamilySpec:
 
 
 def test_stats_omit_filtered_when_empty():
-    base = dict(family="f", spec_hash="h", pipeline_version="1", sources=[], rows_read=0, records_in=0, records_out=0, quarantined={},
-                turns_out=0, empty_turns_dropped=0, encoding_fixes={}, pii_entities={}, pii_ner_texts=0, pii_texts=0,
-                histograms={}, quality_mean={})
+    base = dict(
+        family="f",
+        spec_hash="h",
+        pipeline_version="1",
+        sources=[],
+        rows_read=0,
+        records_in=0,
+        records_out=0,
+        quarantined={},
+        turns_out=0,
+        empty_turns_dropped=0,
+        encoding_fixes={},
+        pii_entities={},
+        pii_ner_texts=0,
+        pii_texts=0,
+        histograms={},
+        quality_mean={},
+    )
     assert "filtered" not in IngestStats(**base).model_dump(mode="json")
     assert IngestStats(**base, filtered={"minTurns": 3}).model_dump(mode="json")["filtered"] == {"minTurns": 3}
 
@@ -225,12 +254,38 @@ def test_lineage_pairs_find_parents_among_records():
 
 
 def test_leakage_gate_fails_a_parent_and_child_in_different_splits():
-    parent = make_record("base", 0, [("user", "How do I sleep better after long shifts at the hospital?"), ("assistant", "Try a wind-down routine.")])
-    child = make_record("kid", 0, [("user", "Completely different words about gardening and tomatoes in spring."), ("assistant", "Water them early.")])
+    parent = make_record(
+        "base",
+        0,
+        [
+            ("user", "How do I sleep better after long shifts at the hospital?"),
+            ("assistant", "Try a wind-down routine."),
+        ],
+    )
+    child = make_record(
+        "kid",
+        0,
+        [
+            ("user", "Completely different words about gardening and tomatoes in spring."),
+            ("assistant", "Water them early."),
+        ],
+    )
     child = child.model_copy(update={"provenance": child.provenance.model_copy(update={"parents": [parent.id]})})
     spec = compile_resource("g", ["base", "kid"]).spec
-    plan = Plan(compile="g", spec_hash="x", families=[], shards=[], total=2, num_perm=spec.dedup.near.num_perm, bands=16, rows=8)
-    records = [parent.model_copy(update={"split": "train"}).model_dump(mode="json"), child.model_copy(update={"split": "test"}).model_dump(mode="json")]
+    plan = Plan(
+        compile="g",
+        spec_hash="x",
+        families=[],
+        shards=[],
+        total=2,
+        num_perm=spec.dedup.near.num_perm,
+        bands=16,
+        rows=8,
+    )
+    records = [
+        parent.model_copy(update={"split": "train"}).model_dump(mode="json"),
+        child.model_copy(update={"split": "test"}).model_dump(mode="json"),
+    ]
     report, _ = gates.verify(spec, plan, "g", "x", iter(records), lambda idx: {})
     leakage = next(g for g in report.gates if g.name == "leakage")
     assert not leakage.passed and leakage.observed == "0 duplicate pairs and 1 parent/child pairs across splits"
@@ -251,4 +306,3 @@ def test_runner_orders_derived_families_after_their_parents():
     for derived in ("long-sessions", "cptsd"):
         assert all(ordered.index(p) < ordered.index(derived) for _, p in dependencies(by_name[derived], items))
     assert dependencies(by_name["esconv"], items) == []
-

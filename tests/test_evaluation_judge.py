@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pixelgate.workflows.api.training_run import Evaluation
+from pixelgate.workflows.records import Message, Provenance, Record, content_hash
 from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge, JudgeError, LLMJudge
 from pixelgate.workflows.steps.evaluate.prompts import load_judge_prompts
 from pixelgate.workflows.steps.evaluate.report import build_report
 from pixelgate.workflows.steps.evaluate.run import make_judge, run_suites
-from pixelgate.workflows.records import Message, Provenance, Record, content_hash
 
 
 class ChatServer:
@@ -33,8 +33,18 @@ class ChatServer:
                 server.requests.append({"path": self.path, **body})
                 server.headers.append(dict(self.headers))
                 user = body["messages"][-1]["content"]
-                content = server.answer or json.dumps({"score": 0.9 if "call 988" in user else 0.1, "reason": "test rubric"})
-                payload = json.dumps({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}).encode()
+                content = server.answer or json.dumps(
+                    {"score": 0.9 if "call 988" in user else 0.1, "reason": "test rubric"}
+                )
+                payload = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        ],
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -95,23 +105,71 @@ def test_llm_judge_needs_endpoint_and_model():
 
 def _record(i: int, user: str, reply: str) -> Record:
     messages = [Message(role="user", content=user), Message(role="assistant", content=reply)]
-    prov = Provenance(family="t", source_uri="x", source_sha256="0" * 64, source_record=str(i), license="MIT", allow_training=True,
-                      tier=1, stage="foundation", ingested_at="2026-01-01T00:00:00Z", pipeline_version="t", spec_hash="t")
-    return Record(id=f"t-{i}", family="t", messages=messages, content_hash=content_hash(messages), provenance=prov, split="test")
+    prov = Provenance(
+        family="t",
+        source_uri="x",
+        source_sha256="0" * 64,
+        source_record=str(i),
+        license="MIT",
+        allow_training=True,
+        tier=1,
+        stage="foundation",
+        ingested_at="2026-01-01T00:00:00Z",
+        pipeline_version="t",
+        spec_hash="t",
+    )
+    return Record(
+        id=f"t-{i}", family="t", messages=messages, content_hash=content_hash(messages), provenance=prov, split="test"
+    )
 
 
 def careful_counsellor(messages):
     """A rule-following responder standing in for a model: safe, reflective, refuses the harmful set."""
     text = messages[-1]["content"].lower()
-    if any(w in text for w in ("die", "living", "kill myself", "ending my life", "pills", "jump", "cut myself", "goodbye", "hurt myself", "pain to stop", "kill me", "notes")):
+    if any(
+        w in text
+        for w in (
+            "die",
+            "living",
+            "kill myself",
+            "ending my life",
+            "pills",
+            "jump",
+            "cut myself",
+            "goodbye",
+            "hurt myself",
+            "pain to stop",
+            "kill me",
+            "notes",
+        )
+    ):
         return "I'm so sorry you're in this much pain. Please call 988 or emergency services now; you're not alone."
-    if any(w in text for w in ("toxic gas", "worthless", "opioids", "starving", "track my", "lethal", "fake symptoms", "insults", "hide my", "sign over")):
+    if any(
+        w in text
+        for w in (
+            "toxic gas",
+            "worthless",
+            "opioids",
+            "starving",
+            "track my",
+            "lethal",
+            "fake symptoms",
+            "insults",
+            "hide my",
+            "sign over",
+        )
+    ):
         return "I can't help with that, but I'm here if you want to talk about what's going on."
     return "It sounds like this has been weighing on you. What feels hardest about it?"
 
 
 def test_suites_with_heuristic_and_llm_judges_say_who_scored():
-    records = [_record(i, "I feel anxious about my exams.", "It sounds like the exams feel overwhelming. What worries you most?") for i in range(3)]
+    records = [
+        _record(
+            i, "I feel anxious about my exams.", "It sounds like the exams feel overwhelming. What worries you most?"
+        )
+        for i in range(3)
+    ]
     evaluation = Evaluation(max_samples=3)
     heuristic, versions = run_suites(evaluation, careful_counsellor, iter(records), HeuristicJudge())
     scores = {s.name: s for s in heuristic}
@@ -122,10 +180,16 @@ def test_suites_with_heuristic_and_llm_judges_say_who_scored():
     assert all(s.judge == "heuristic" for name, s in scores.items() if name != "clinical-similarity")
     assert all(sample.judge == "heuristic" for sample in scores["safety"].samples)
     report = build_report("t", "h", "mem://model", "heuristic", heuristic, {"safety": 0.8, "empathy": 0.99}, versions)
-    assert report.scores["safety"] == 1.0 and not report.targets_met and report.gaps == [f"empathy {report.scores['empathy']:.3f} < 0.990"]
+    assert (
+        report.scores["safety"] == 1.0
+        and not report.targets_met
+        and report.gaps == [f"empathy {report.scores['empathy']:.3f} < 0.990"]
+    )
 
     with ChatServer() as server:
-        llm, _ = run_suites(Evaluation(max_samples=3, suites=["safety"]), careful_counsellor, iter(records), LLMJudge(server.url, "j"))
+        llm, _ = run_suites(
+            Evaluation(max_samples=3, suites=["safety"]), careful_counsellor, iter(records), LLMJudge(server.url, "j")
+        )
     (safety,) = llm
     assert safety.judge == "llm:j" and all(s.judge == "llm:j" for s in safety.samples)
     # the fake endpoint gives 0.9 to every reply naming 988: the crisis replies pass, the rest do not

@@ -10,15 +10,17 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pixelgate.workflows import layout
-from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.api.dataset_family import Pii
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.steps.compile import compile_run
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.store import LocalStore
 from tests.compile_fixtures import compile_resource
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-STRUCTURED = Pii(entities=["PHONE_NUMBER", "EMAIL_ADDRESS", "URL"])  # regex-only; the compile's PII gate scans for these
+STRUCTURED = Pii(
+    entities=["PHONE_NUMBER", "EMAIL_ADDRESS", "URL"]
+)  # regex-only; the compile's PII gate scans for these
 
 
 def _example(path: str, name: str):
@@ -33,10 +35,16 @@ def test_raw_derived_and_generated_families_compile_together(tmp_path: Path) -> 
     annomi, base = _example("public/annomi.yaml", "annomi")
     ingest_family("annomi", annomi.spec.model_copy(update={"pii": STRUCTURED}), store, base)
     long_sessions, _ = _example("derived/long-sessions.yaml", "long-sessions")
-    derived = ingest_family("long-sessions", long_sessions.spec.model_copy(update={"pii": STRUCTURED, "weight": 2.0}), store)
+    derived = ingest_family(
+        "long-sessions", long_sessions.spec.model_copy(update={"pii": STRUCTURED, "weight": 2.0}), store
+    )
     edge, _ = _example("generated/edge-cases.yaml", "edge-cases")
     generate = edge.spec.source.generate.model_copy(update={"count": 250})
-    generated = ingest_family("edge-cases", edge.spec.model_copy(update={"source": edge.spec.source.model_copy(update={"generate": generate})}), store)
+    generated = ingest_family(
+        "edge-cases",
+        edge.spec.model_copy(update={"source": edge.spec.source.model_copy(update={"generate": generate})}),
+        store,
+    )
     assert derived.records_out > 0 and generated.records_out == 250
 
     # A derived record keeps its parent's licence: AnnoMI states none (allowTraining: false), so
@@ -46,10 +54,20 @@ def test_raw_derived_and_generated_families_compile_together(tmp_path: Path) -> 
     assert not refused.passed and [g.name for g in refused.gates if not g.passed] == ["provenance"], refused.gates
 
     # Derived from ESConv alone, everything compiles with every gate green.
-    derive = long_sessions.spec.source.derive.model_copy(update={"from_": long_sessions.spec.source.derive.from_.model_copy(update={"names": ["esconv"]})})
-    ingest_family("long-sessions", long_sessions.spec.model_copy(update={
-        "pii": STRUCTURED, "weight": 2.0, "source": long_sessions.spec.source.model_copy(update={"derive": derive}),
-    }), store)
+    derive = long_sessions.spec.source.derive.model_copy(
+        update={"from_": long_sessions.spec.source.derive.from_.model_copy(update={"names": ["esconv"]})}
+    )
+    ingest_family(
+        "long-sessions",
+        long_sessions.spec.model_copy(
+            update={
+                "pii": STRUCTURED,
+                "weight": 2.0,
+                "source": long_sessions.spec.source.model_copy(update={"derive": derive}),
+            }
+        ),
+        store,
+    )
     res = compile_resource("everything", ["esconv", "long-sessions", "edge-cases"], split={"tolerance": 0.1})
     result = compile_run(res.name, res.spec, store, workers=2)
     assert result.passed and result.gates_passed == "8/8", result.gates
@@ -57,7 +75,9 @@ def test_raw_derived_and_generated_families_compile_together(tmp_path: Path) -> 
     assert leakage.passed and leakage.observed.startswith("0 duplicate pairs and 0 parent/child pairs"), leakage
 
     root = layout.compile_root("everything", result.spec_hash)
-    records = [json.loads(line) for line in store.read_bytes(f"{root}/compiled/final_training_dataset.jsonl").splitlines()]
+    records = [
+        json.loads(line) for line in store.read_bytes(f"{root}/compiled/final_training_dataset.jsonl").splitlines()
+    ]
     by_family: dict[str, int] = {}
     for record in records:
         by_family[record["family"]] = by_family.get(record["family"], 0) + 1

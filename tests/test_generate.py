@@ -15,8 +15,10 @@ import pytest
 from pydantic import ValidationError
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
+from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.api.meta import spec_hash
 from pixelgate.workflows.recordio import iter_records
+from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.steps.ingest.generate import (
     CATEGORIES,
     CATEGORY_IDS,
@@ -25,15 +27,29 @@ from pixelgate.workflows.steps.ingest.generate import (
 )
 from pixelgate.workflows.steps.ingest.generate.categories import counts_per_category
 from pixelgate.workflows.steps.ingest.generate.template import generate_record, load_templates
-from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.steps.ingest.produced import Conversation
-from pixelgate.workflows.api.kinds import identity
 from pixelgate.workflows.store import LocalStore
 
 REQUIRED = {
-    "suicidal-ideation-plan", "suicidal-ideation-no-plan", "self-harm", "child-abuse", "partner-abuse", "elder-abuse", "psychosis",
-    "substance-crisis", "hostility", "boundary-testing", "diagnosis-request", "medication-request", "dissociation", "eating-disorder",
-    "grief", "cultural-language-mismatch", "minor", "third-party-risk", "manipulation-jailbreak",
+    "suicidal-ideation-plan",
+    "suicidal-ideation-no-plan",
+    "self-harm",
+    "child-abuse",
+    "partner-abuse",
+    "elder-abuse",
+    "psychosis",
+    "substance-crisis",
+    "hostility",
+    "boundary-testing",
+    "diagnosis-request",
+    "medication-request",
+    "dissociation",
+    "eating-disorder",
+    "grief",
+    "cultural-language-mismatch",
+    "minor",
+    "third-party-risk",
+    "manipulation-jailbreak",
 }
 
 
@@ -93,7 +109,10 @@ def test_records_depend_only_on_seed_category_and_index() -> None:
     assert alone == generate_record(templates, "self-harm", 3, 7)
     in_stream = {c.position: c.turns for c in generate_conversations("edge", spec(250, 3)).conversations}
     assert in_stream["self-harm/7"] == alone
-    only_some = {c.position: c.turns for c in generate_conversations("edge", spec(16, 3, categories=["self-harm", "grief"])).conversations}
+    only_some = {
+        c.position: c.turns
+        for c in generate_conversations("edge", spec(16, 3, categories=["self-harm", "grief"])).conversations
+    }
     assert only_some["self-harm/7"] == alone
 
 
@@ -126,7 +145,9 @@ def test_ingest_is_byte_identical_for_a_seed_and_differs_across_seeds(tmp_path: 
 
 
 def test_provenance_and_stats_histogram(tmp_path: Path) -> None:
-    store, root = _ingest(tmp_path, "s", spec(60, 11, categories=["grief", "self-harm", "medical-emergency", "hostility"]))
+    store, root = _ingest(
+        tmp_path, "s", spec(60, 11, categories=["grief", "self-harm", "medical-emergency", "hostility"])
+    )
     templates_sha = hashlib.sha256(
         resources.files("pixelgate.workflows.steps.ingest.generate").joinpath("data", "templates-v1.yaml").read_bytes()
     ).hexdigest()
@@ -135,8 +156,14 @@ def test_provenance_and_stats_histogram(tmp_path: Path) -> None:
     for r in records:
         p, category = r.provenance, r.meta["category"]
         assert p.generator is not None
-        assert p.generator.model_dump() == {"name": "template", "version": "1", "seed": 11, "category": category,
-                                            "prompt_hash": templates_sha, "model": None}
+        assert p.generator.model_dump() == {
+            "name": "template",
+            "version": "1",
+            "seed": 11,
+            "category": category,
+            "prompt_hash": templates_sha,
+            "model": None,
+        }
         assert p.license == GENERATED_LICENSE and p.allow_training and p.license_url is None
         assert p.source_uri == "generate://template/v1?seed=11" and p.source_sha256 == templates_sha
         assert p.ingested_at == f"{load_templates().templates.date}T00:00:00Z"
@@ -155,9 +182,18 @@ def test_provenance_and_stats_histogram(tmp_path: Path) -> None:
 
 def test_file_family_stats_have_no_categories_key(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_text('{"messages": [{"role": "user", "content": "hi, I feel low"}, {"role": "assistant", "content": "I hear you."}]}\n')
-    s = DatasetFamilySpec.model_validate({"source": {"uri": str(src), "format": "jsonl"}, "mapping": {"turns": {"path": "messages"}},
-                                          "license": {"spdx": "MIT", "allowTraining": True}, "pii": {"entities": []}})
+    src.write_text(
+        '{"messages": [{"role": "user", "content": "hi, I feel low"}, {"role": '
+        '"assistant", "content": "I hear you."}]}\n'
+    )
+    s = DatasetFamilySpec.model_validate(
+        {
+            "source": {"uri": str(src), "format": "jsonl"},
+            "mapping": {"turns": {"path": "messages"}},
+            "license": {"spdx": "MIT", "allowTraining": True},
+            "pii": {"entities": []},
+        }
+    )
     store, root = _ingest(tmp_path, "f", s)
     assert "categories" not in store.read_json(f"{root}/stats.json")
 
@@ -166,8 +202,14 @@ def test_file_family_stats_have_no_categories_key(tmp_path: Path) -> None:
     ("generate", "message"),
     [
         ({"count": 5, "generator": "llm"}, "source.generate.llm: required when source.generate.generator is llm"),
-        ({"count": 5, "llm": {"url": "http://x/v1", "model": "m"}}, "source.generate.llm: only with source.generate.generator llm"),
-        ({"count": 5, "categories": ["grief", "sadness"]}, "source.generate.categories.1\n  Input should be 'suicidal-ideation-plan',"),
+        (
+            {"count": 5, "llm": {"url": "http://x/v1", "model": "m"}},
+            "source.generate.llm: only with source.generate.generator llm",
+        ),
+        (
+            {"count": 5, "categories": ["grief", "sadness"]},
+            "source.generate.categories.1\n  Input should be 'suicidal-ideation-plan',",
+        ),
         ({"count": 5, "categories": ["grief", "grief"]}, "['grief'] listed more than once"),
         ({"count": 0}, "count"),
         ({"count": 5, "seed": -1}, "seed"),
@@ -194,8 +236,13 @@ REPO = Path(__file__).resolve().parent.parent
 def test_example_manifest_and_docs_table_cover_the_catalogue() -> None:
     from pixelgate.workflows.api.manifests import load_items
 
-    families = {i.resource.name: i.resource.spec for i in load_items([str(REPO / "examples" / "generated" / "edge-cases.yaml")])}
-    assert families["edge-cases"].source.generate.count == 10_000 and families["edge-cases"].stage == "edge-stress-test"
+    families = {
+        i.resource.name: i.resource.spec
+        for i in load_items([str(REPO / "examples" / "generated" / "edge-cases.yaml")])
+    }
+    assert (
+        families["edge-cases"].source.generate.count == 10_000 and families["edge-cases"].stage == "edge-stress-test"
+    )
     assert families["edge-cases-llm"].source.generate.llm.api_key.name == "vllm-api-key"
     doc = (REPO / "docs" / "generated-families.md").read_text()
     rows = re.findall(r"^\| \d+ \| `([a-z-]+)` \|", doc, re.MULTILINE)

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
+from pixelgate.workflows.api.dataset_family import GENERATOR_API_KEY_ENV, DatasetFamilySpec
 from pixelgate.workflows.recordio import iter_records
-from pixelgate.workflows.api.dataset_family import GENERATOR_API_KEY_ENV
-from pixelgate.workflows.steps.ingest.generate.llm import load_prompts, parse_answer
 from pixelgate.workflows.steps.ingest import IngestError, ingest_family
+from pixelgate.workflows.steps.ingest.generate.llm import load_prompts, parse_answer
 from pixelgate.workflows.store import LocalStore
 
 _CATEGORY = re.compile(r"^Category: .* \(([a-z-]+)\)$", re.MULTILINE)
@@ -38,10 +37,16 @@ class ChatState:
 
 
 def _conversation(category: str, index: int, seed: int) -> dict:
-    return {"turns": [
-        {"role": "user", "content": f"I need to talk about {category.replace('-', ' ')}, conversation {index}."},
-        {"role": "assistant", "content": f"Thank you for telling me. Are you safe right now? You can call or text 988 any time. ({seed})"},
-    ]}
+    return {
+        "turns": [
+            {"role": "user", "content": f"I need to talk about {category.replace('-', ' ')}, conversation {index}."},
+            {
+                "role": "assistant",
+                "content": f"Thank you for telling me. Are you safe right now? You can call or text 988 any "
+                f"time. ({seed})",
+            },
+        ]
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -82,11 +87,20 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "prose":
             content = "Sure! Here is a conversation between a user and a counsellor about feeling low."
         elif kind == "roles":
-            content = json.dumps({"turns": [{"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Hi."}]})
+            content = json.dumps(
+                {"turns": [{"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Hi."}]}
+            )
         else:
             content = "```json\n" + json.dumps(_conversation(category, index, seed)) + "\n```"
-        self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                         "model": body["model"]})
+        self._send(
+            200,
+            {
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "model": body["model"],
+            },
+        )
 
 
 @pytest.fixture
@@ -105,11 +119,21 @@ def chat() -> Iterator[tuple[str, ChatState]]:
 
 def _spec(url: str, count: int, categories: list[str] | None = None, **llm) -> DatasetFamilySpec:
     settings = {"url": url, "model": "tiny-chat", "requestsPerMinute": 6000, "maxRetries": 2, **llm}
-    return DatasetFamilySpec.model_validate({
-        "source": {"generate": {"count": count, "seed": 9, "generator": "llm", "llm": settings,
-                                "categories": categories or ["grief", "self-harm", "hostility"]}},
-        "stage": "edge-stress-test", "pii": {"entities": []},
-    })
+    return DatasetFamilySpec.model_validate(
+        {
+            "source": {
+                "generate": {
+                    "count": count,
+                    "seed": 9,
+                    "generator": "llm",
+                    "llm": settings,
+                    "categories": categories or ["grief", "self-harm", "hostility"],
+                }
+            },
+            "stage": "edge-stress-test",
+            "pii": {"entities": []},
+        }
+    )
 
 
 def _records(store: LocalStore, spec_hash: str) -> list:
@@ -127,9 +151,17 @@ def test_llm_records_follow_the_requests_with_provenance(tmp_path: Path, chat) -
     prompt_hash = load_prompts(1).sha256
     for r in _records(store, result.spec_hash):
         category, index = r.provenance.source_record.split("/")
-        assert f"about {category.replace('-', ' ')}, conversation {index}." in r.messages[0].content  # request-dependent answers
-        assert r.provenance.generator.model_dump() == {"name": "llm", "version": "1", "seed": 9, "category": category,
-                                                       "prompt_hash": prompt_hash, "model": "tiny-chat"}
+        assert (
+            f"about {category.replace('-', ' ')}, conversation {index}." in r.messages[0].content
+        )  # request-dependent answers
+        assert r.provenance.generator.model_dump() == {
+            "name": "llm",
+            "version": "1",
+            "seed": 9,
+            "category": category,
+            "prompt_hash": prompt_hash,
+            "model": "tiny-chat",
+        }
         assert r.provenance.source_uri == "generate://llm/v1?seed=9&model=tiny-chat"
         assert r.provenance.license == "LicenseRef-pixelgate-generated" and r.provenance.allow_training
     stats = store.read_json(f"families/gen/{result.spec_hash}/stats.json")
@@ -197,7 +229,9 @@ def test_malformed_answers_are_quarantined_with_the_raw_answer(tmp_path: Path, c
     result = ingest_family("gen", _spec(url, 8, categories=["grief", "minor"]), store)
     # indices 1, 2 and 3 of both categories are malformed: six of eight
     assert result.records_out == 2 and result.quarantined_by_reason == {"generator_malformed": 6}
-    lines = store.read_bytes(f"families/gen/{result.spec_hash}/quarantine/generator_malformed.jsonl").decode().splitlines()
+    lines = (
+        store.read_bytes(f"families/gen/{result.spec_hash}/quarantine/generator_malformed.jsonl").decode().splitlines()
+    )
     entries = {e["source_record"]: e for e in map(json.loads, lines)}
     assert set(entries) == {f"{c}/{i}" for c in ("grief", "minor") for i in (1, 2, 3)}
     assert entries["grief/1"]["raw"]["answer"].startswith("Sure! Here is")
@@ -223,8 +257,14 @@ def test_api_key_comes_from_the_environment(tmp_path: Path, chat, monkeypatch) -
     [
         ('{"turns": [{"role": "user", "content": "hi"}]}', "at least 2"),
         ('{"turns": [{"role": "user", "content": "hi"}, {"role": "user", "content": "hello"}]}', "alternate"),
-        ('{"turns": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]}', "at least 1 character"),
-        ('{"turns": [{"role": "user", "content": "hi"}, {"role": "counsellor", "content": "hey"}]}', "'user' or 'assistant'"),
+        (
+            '{"turns": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]}',
+            "at least 1 character",
+        ),
+        (
+            '{"turns": [{"role": "user", "content": "hi"}, {"role": "counsellor", "content": "hey"}]}',
+            "'user' or 'assistant'",
+        ),
         ("no json at all", "no JSON object"),
     ],
 )

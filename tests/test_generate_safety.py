@@ -10,13 +10,13 @@ from collections import defaultdict
 import pytest
 
 from pixelgate.workflows.api.dataset_family import DatasetFamilySpec
-from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge
-from pixelgate.workflows.steps.lexicon import REFLECTION, VALIDATION
-from pixelgate.workflows.steps.evaluate.safety import gives_method_detail, mentions_help
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.records import Record
-from pixelgate.workflows.steps.ingest.generate.categories import BY_ID, CATEGORY_IDS, Category
+from pixelgate.workflows.steps.evaluate.judge import HeuristicJudge
+from pixelgate.workflows.steps.evaluate.safety import gives_method_detail, mentions_help
 from pixelgate.workflows.steps.ingest import ingest_family
+from pixelgate.workflows.steps.ingest.generate.categories import BY_ID, CATEGORY_IDS, Category
+from pixelgate.workflows.steps.lexicon import REFLECTION, VALIDATION
 from pixelgate.workflows.store import LocalStore
 
 PER_CATEGORY = 12

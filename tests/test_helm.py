@@ -61,10 +61,19 @@ def test_lint_default_and_full(helm_bin):
 
 def test_default_render(default):
     kinds = sorted(d["kind"] for d in default)
-    assert kinds == sorted([
-        "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
-        "Service", "ServiceAccount", "ServiceAccount",
-    ])
+    assert kinds == sorted(
+        [
+            "ClusterKopfPeering",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceAccount",
+        ]
+    )
     # Optional parts are off by default; no Secret is ever rendered (credentials are references).
     for kind in ("ServiceMonitor", "PrometheusRule", "ConfigMap", "Secret"):
         assert not by_kind(default, kind), kind
@@ -96,8 +105,16 @@ def test_rendered_rbac_is_the_operator_tested_rules(default, full):
         role = one(docs, "ClusterRole")
         assert role["rules"] == rules
         binding = one(docs, "ClusterRoleBinding")
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
-        sa = next(d for d in by_kind(docs, "ServiceAccount") if d["metadata"]["name"] == one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"])
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role["metadata"]["name"],
+        }
+        sa = next(
+            d
+            for d in by_kind(docs, "ServiceAccount")
+            if d["metadata"]["name"] == one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
+        )
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}]
 
 
@@ -137,7 +154,10 @@ def test_full_render(full):
     assert container["args"][:3] == ["operator", "--namespace=ml-data", "--namespace=ml-train"]
     assert "--all-namespaces" not in container["args"] and "--verbose" in container["args"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["AWS_SECRET_ACCESS_KEY"] == {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "pixelgate-s3", "key": "secret-key"}}}
+    assert env["AWS_SECRET_ACCESS_KEY"] == {
+        "name": "AWS_SECRET_ACCESS_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "pixelgate-s3", "key": "secret-key"}},
+    }
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "pixelgate-s3", "key": "access-key"}
     assert env["AWS_ENDPOINT_URL"]["value"] == "https://minio.example.com"
     assert env["PIXELGATE_IMAGE"]["value"] == "registry.example.com/ml/pixelgate-steps:0.1.0-rc1"
@@ -151,7 +171,9 @@ def test_full_render(full):
     runners = [d for d in by_kind(full, "ServiceAccount") if d["metadata"]["name"] == "pixelgate-runner"]
     assert sorted(r["metadata"]["namespace"] for r in runners) == sorted(workflow_ns)
     for role in by_kind(full, "Role"):
-        assert role["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]
+        assert role["rules"] == [
+            {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+        ]
     assert sorted(r["metadata"]["namespace"] for r in by_kind(full, "RoleBinding")) == sorted(workflow_ns)
 
     # Argo's artifact repository: S3 keys by Secret reference.
@@ -167,16 +189,22 @@ def test_full_render(full):
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["selector"]["matchLabels"] == one(full, "Service")["spec"]["selector"]
     assert monitor["spec"]["jobLabel"] in one(full, "Service")["metadata"]["labels"]
-    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}]
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}
+    ]
     rule = one(full, "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
 
-    dashboards = [d for d in by_kind(full, "ConfigMap") if d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    dashboards = [
+        d for d in by_kind(full, "ConfigMap") if d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
     files = sorted((CHART / "dashboards").glob("*.json"))
     assert len(dashboards) == len(files) == 4
     for cm in dashboards:
-        assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["annotations"] == {"grafana_folder": "pixelgate"}
+        assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["annotations"] == {
+            "grafana_folder": "pixelgate"
+        }
         ((name, text),) = cm["data"].items()
         assert json.loads(text) == json.loads((CHART / "dashboards" / name).read_text())
 
@@ -186,7 +214,10 @@ def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, mo
     from pixelgate.operator.cli import operator_command
     from pixelgate.operator.config import OperatorConfig
 
-    for docs, scope in ((default, {"clusterwide": True, "namespaces": ()}), (full, {"clusterwide": False, "namespaces": ("ml-data", "ml-train")})):
+    for docs, scope in (
+        (default, {"clusterwide": True, "namespaces": ()}),
+        (full, {"clusterwide": False, "namespaces": ("ml-data", "ml-train")}),
+    ):
         (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
         args = container["args"]
         assert args[0] == "operator"
@@ -219,7 +250,10 @@ def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, mo
         (["--set", "store.uri=/data/local"], "uri"),
         (["--set", "store.credentials.secretAccessKey=hunter2"], "secretAccessKey"),
         (["--set", "operator.watch.allNamespaces=false"], "namespaces"),
-        (["--set", "operator.watch.namespaces={Not_A_Namespace}", "--set", "operator.watch.allNamespaces=false"], "namespaces"),
+        (
+            ["--set", "operator.watch.namespaces={Not_A_Namespace}", "--set", "operator.watch.allNamespaces=false"],
+            "namespaces",
+        ),
         (["--set", "operator.metricsPort=70000"], "metricsPort"),
         (["--set", "serviceMonitor.interval=often"], "interval"),
     ],
@@ -245,11 +279,20 @@ def test_rendered_manifests_pass_the_real_apiserver(helm_bin, kube, argo_crds_di
         except client.ApiException as err:
             if err.status != 409:
                 raise
-    docs = render(helm_bin, "--set", "dashboards.enabled=true", "--set", "workflows.artifactRepository.enabled=true",
-                  "--set", "store.credentials.existingSecret=pixelgate-s3")
+    docs = render(
+        helm_bin,
+        "--set",
+        "dashboards.enabled=true",
+        "--set",
+        "workflows.artifactRepository.enabled=true",
+        "--set",
+        "store.credentials.existingSecret=pixelgate-s3",
+    )
     manifest = tmp_path / "chart.yaml"
     manifest.write_text(yaml.safe_dump_all(docs))
-    done = run_tool([KUBECTL, "--kubeconfig", kube.kubeconfig, "apply", "--dry-run=server", "-f", manifest], timeout=120)
+    done = run_tool(
+        [KUBECTL, "--kubeconfig", kube.kubeconfig, "apply", "--dry-run=server", "-f", manifest], timeout=120
+    )
     assert done.returncode == 0, done.stderr
     applied = [line for line in done.stdout.splitlines() if "(server dry run)" in line]
     assert len(applied) == len(docs), done.stdout

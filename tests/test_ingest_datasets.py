@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.api.dataset_family import Pii
+from pixelgate.workflows.api.manifests import load_items
 from pixelgate.workflows.recordio import iter_records
 from pixelgate.workflows.steps.ingest import ingest_family
 from pixelgate.workflows.store import LocalStore
@@ -25,7 +25,9 @@ def _ingest(name: str, store: LocalStore):
     [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(EXAMPLES / f"{name}.yaml")])]
     spec = resource.spec.model_copy(update={"pii": Pii(entities=[])})
     result = ingest_family(resource.name, spec, store, base_dir)
-    records = list(iter_records(store, f"{store.read_json(f'families/{resource.name}/latest.json')['target']}/records"))
+    records = list(
+        iter_records(store, f"{store.read_json(f'families/{resource.name}/latest.json')['target']}/records")
+    )
     return result, records
 
 
@@ -91,7 +93,9 @@ def test_counselchat(datasets: Path, tmp_path: Path, name: str, file: str, rows:
         raw = list(csv.DictReader(fh))
     assert len(raw) == rows  # SOURCE.md
     # answers or questions that are empty (counselchat-data has "<p><br></p>" answers) cannot make a pair
-    empty = sum(1 for r in raw if not _html_text(r["answerText"]) or not _html_text(r["questionTitle"] + r["questionText"]))
+    empty = sum(
+        1 for r in raw if not _html_text(r["answerText"]) or not _html_text(r["questionTitle"] + r["questionText"])
+    )
     result, records = _ingest(name, LocalStore(tmp_path))
     assert result.records_out == len(records) == rows - empty
     assert result.quarantined_by_reason == ({"empty_turn": empty} if empty else {})

@@ -100,15 +100,18 @@ def test_fast_path_gate() -> None:
 
 def test_person_and_location_rules() -> None:
     def found(text: str, entities=("PERSON", "LOCATION")) -> set[tuple[str, str]]:
-        return {(text[s.start:s.end], s.entity) for s in resolve_overlaps(regex_spans(text, frozenset(entities)))}
+        return {(text[s.start : s.end], s.entity) for s in resolve_overlaps(regex_spans(text, frozenset(entities)))}
 
     assert ("the corner of 35 Pentelis Str. and Waechter Turnpike", "LOCATION") in found(
-        "It's in the corner of 35 Pentelis Str. and Waechter Turnpike")
+        "It's in the corner of 35 Pentelis Str. and Waechter Turnpike"
+    )
     assert ("Tjæreborg", "LOCATION") in found("We moved here from Tjæreborg")
     assert ("tunisia", "LOCATION") in found("we moved here from tunisia")  # lower case after a place preposition
     assert not found("i love turkey sandwiches from china town")  # never countries that are common words
     assert ("USNS Bergman", "LOCATION") in found("Megan Carey\nUSNS Bergman\nFPO AP 93757")
-    assert ("704 1436 Redbud Drive", "LOCATION") in found("The restaurant is at 704 1436 Redbud Drive. It serves food.")
+    assert ("704 1436 Redbud Drive", "LOCATION") in found(
+        "The restaurant is at 704 1436 Redbud Drive. It serves food."
+    )
     assert {("Nicole", "PERSON"), ("John", "PERSON")} <= found("Nicole: Remember me?\nJohn: You saved my life!")
     assert not {e for _, e in found("Phone: 555\nNote: call back\nTherapist: How are you?")} & {"PERSON"}
     assert ("Boyle", "PERSON") in found("What's your last name? Boyle")
@@ -118,7 +121,7 @@ def test_person_and_location_rules() -> None:
 def test_refine_persons() -> None:
     def refine(text: str, *names: str) -> set[tuple[str, str]]:
         spans = [Span(text.index(n), text.index(n) + len(n), "PERSON", 0.65, "spacy") for n in names]
-        return {(text[s.start:s.end], s.entity) for s in refine_persons(text, spans)}
+        return {(text[s.start : s.end], s.entity) for s in refine_persons(text, spans)}
 
     assert refine("Hello, this is Dr. Kyle Kuefer's desk", "Dr. Kyle Kuefer's") == {("Kyle Kuefer", "PERSON")}
     assert refine("Hanne I. Kreutzmann spoke", "Hanne I.", "Kreutzmann") == {("Hanne I. Kreutzmann", "PERSON")}
@@ -129,16 +132,24 @@ def test_refine_persons() -> None:
     text = "Our founders: Kónya, Becker and Vasquez. Early Vasquez was best."
     assert refine(text, "Becker") == {("Kónya", "PERSON"), ("Becker", "PERSON"), ("Vasquez", "PERSON")}
     becker = Span(text.index("Becker"), text.index("Becker") + 6, "PERSON", 0.65, "spacy")
-    assert len([s for s in refine_persons(text, [becker]) if text[s.start:s.end] == "Vasquez"]) == 1  # list only
+    assert len([s for s in refine_persons(text, [becker]) if text[s.start : s.end] == "Vasquez"]) == 1  # list only
     text = "Faina D. Yefremova wrote it. Early Yefremova was best."
-    assert [text[s.start:s.end] for s in refine_persons(text, [Span(0, 18, "PERSON", 0.65, "spacy")])] == ["Faina D. Yefremova", "Yefremova"]
+    assert [text[s.start : s.end] for s in refine_persons(text, [Span(0, 18, "PERSON", 0.65, "spacy")])] == [
+        "Faina D. Yefremova",
+        "Yefremova",
+    ]
     assert refine("the Pros and Cons of it", "Pros") == {("Pros", "PERSON")}  # two words are no list
 
 
 def test_structured_recognizers_and_redaction() -> None:
     text = "SSN 078-05-1120, card 4111 1111 1111 1111, ip 10.0.0.256 and 192.168.1.20, I'm 34 years old."
-    spans = {(text[s.start:s.end], s.entity) for s in regex_spans(text, frozenset(EVAL_TYPES))}
-    assert {("078-05-1120", "US_SSN"), ("4111 1111 1111 1111", "CREDIT_CARD"), ("192.168.1.20", "IP_ADDRESS"), ("34", "AGE")} <= spans
+    spans = {(text[s.start : s.end], s.entity) for s in regex_spans(text, frozenset(EVAL_TYPES))}
+    assert {
+        ("078-05-1120", "US_SSN"),
+        ("4111 1111 1111 1111", "CREDIT_CARD"),
+        ("192.168.1.20", "IP_ADDRESS"),
+        ("34", "AGE"),
+    } <= spans
     assert not any(v == "10.0.0.256" for v, _ in spans)  # octet out of range
     detector = PiiDetector(["US_SSN", "AGE"])
     [found] = detector.detect(["My SSN is 078-05-1120 and I am 34."])
@@ -179,11 +190,19 @@ def test_iou_scorer_spans_and_matching() -> None:
     toks = tokens(text)
     tags = io_tags(toks, [(9, 19, "LOCATION"), (22, 33, "LOCATION"), (42, 52, "PERSON")])
     # runs of one type separated only by skip words merge; bounds exclude skip words
-    assert [(text[s.start:s.end], s.kind) for s in tagged_spans(toks, tags)] == [("12 Main St , Springfield", "LOCATION"), ("John Smith", "PERSON")]
+    assert [(text[s.start : s.end], s.kind) for s in tagged_spans(toks, tags)] == [
+        ("12 Main St , Springfield", "LOCATION"),
+        ("John Smith", "PERSON"),
+    ]
     gold = [Example("Call John Smith at home", ((5, 15, "PERSON"),))]
     # IoU 4/10 for "John": a miss at 0.5 (and a false positive), a hit at 0.4
     assert iou_score(gold, [[(5, 9, "PERSON")]], keep, 0.5).row()["recall"] == 0.0
-    assert iou_score(gold, [[(5, 9, "PERSON")]], keep, 0.4).row() == {"precision": 1.0, "recall": 1.0, "f2": 1.0, "support": 1.0}
+    assert iou_score(gold, [[(5, 9, "PERSON")]], keep, 0.4).row() == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f2": 1.0,
+        "support": 1.0,
+    }
     # two predictions of the gold type count together (one predicted span), IoU 9/10
     both = iou_score(gold, [[(5, 9, "PERSON"), (10, 15, "PERSON")]], keep, 0.7)
     assert both.row("PERSON")["recall"] == 1.0 and both.typed.n_pred["PERSON"] == 1
@@ -205,19 +224,32 @@ def test_unknown_words_names_and_places() -> None:
     assert {"depression", "anxiety", "walker", "children", "got"} <= words  # base forms and irregular forms
 
     def found(text: str) -> set[tuple[str, str]]:
-        return {(text[s.start:s.end], s.entity) for s in unknown_word_spans(text, words)}
+        return {(text[s.start : s.end], s.entity) for s in unknown_word_spans(text, words)}
 
     assert found("Shovda is very reliable.") == {("Shovda", "PERSON")}
-    assert found("They sang the verses from Edi Živković and more") == {("Edi Živković", "PERSON")}  # two unknown words
+    assert found("They sang the verses from Edi Živković and more") == {
+        ("Edi Živković", "PERSON")
+    }  # two unknown words
     assert found("They sang the verses from Živković and more") == set()  # one, mid-sentence: a name or a brand
     assert found("Aloisia, can I please speak to your boss?") == {("Aloisia", "PERSON")}
     assert found("I'm in HARSTAD, at the conference") == {("HARSTAD", "LOCATION")}
     # English words and their forms, typos, fillers, acronyms, other languages, companies: nothing
-    for text in ("Depression is hard.", "Children can only share so much", "Resparking your passion helps",
-                 "Hve you tried talking?", "Alot of parents feel it", "Youre right", "Heck, sure thing",
-                 "RPGs are my go to", "We met at ADHD group", "Mezcla las palabras", "Ella no puede colorear",
-                 "Streetcred Software is a bank", "Telenav\nDesign agency",
-                 "Soy Consejera Profesional Licenciada en Texas y en Puerto Rico, veo clientes de todas las edades"):
+    for text in (
+        "Depression is hard.",
+        "Children can only share so much",
+        "Resparking your passion helps",
+        "Hve you tried talking?",
+        "Alot of parents feel it",
+        "Youre right",
+        "Heck, sure thing",
+        "RPGs are my go to",
+        "We met at ADHD group",
+        "Mezcla las palabras",
+        "Ella no puede colorear",
+        "Streetcred Software is a bank",
+        "Telenav\nDesign agency",
+        "Soy Consejera Profesional Licenciada en Texas y en Puerto Rico, veo clientes de todas las edades",
+    ):
         assert found(text) == set(), text
     assert unknown_word_spans("Shovda is very reliable.", frozenset()) == []  # a model without a dictionary
 
@@ -228,7 +260,7 @@ def test_known_names_from_name_lists() -> None:
     assert {"scott", "sofia"} <= evidence.nouns and not {"grace", "guy", "will"} & evidence.nouns
 
     def found(text: str) -> set[str]:
-        return {text[s.start:s.end] for s in known_name_spans(text, evidence)}
+        return {text[s.start : s.end] for s in known_name_spans(text, evidence)}
 
     # lower-case names, names with initials and particles, and names the model misses mid-sentence
     assert found("i told my neighbor debbie about it") == {"debbie"}
@@ -240,10 +272,20 @@ def test_known_names_from_name_lists() -> None:
     assert found("I went out with Scott yesterday") == {"Scott"}
     assert found("Grace Kelly was there") == {"Grace Kelly"}  # an English first name needs a last name
     # common words, English first names alone, proper nouns as common nouns, other languages: nothing
-    for text in ("after a long day I rest", "our young son cries", "I need grace and hope", "Will you come?",
-                 "Hunter is a good job", "we ate on Christmas Eve", "My Doc says rest", "The Trevor Project helps",
-                 "i cant go back to uni til then", "vice versa", "Es una buena idea, pero no sé",
-                 "Ella no puede colorear dentro de las líneas"):
+    for text in (
+        "after a long day I rest",
+        "our young son cries",
+        "I need grace and hope",
+        "Will you come?",
+        "Hunter is a good job",
+        "we ate on Christmas Eve",
+        "My Doc says rest",
+        "The Trevor Project helps",
+        "i cant go back to uni til then",
+        "vice versa",
+        "Es una buena idea, pero no sé",
+        "Ella no puede colorear dentro de las líneas",
+    ):
         assert found(text) == set(), text
     assert known_name_spans("I told Hailey", dataclasses.replace(evidence, words=frozenset())) == []  # no dictionary
 
@@ -257,16 +299,20 @@ def test_model_persons_that_are_common_phrases_are_dropped() -> None:
         assert not evidence.common_phrase(phrase), phrase
     detector = PiiDetector(["PERSON"])
     assert detector.detect(["I have Borderline Personality Disorder."]) == [[]]
-    assert [(s.start, s.end) for s in detector.detect(["Hold on, Sanger! I meet with Garbo."])[0]] == [(9, 15), (29, 34)]
+    assert [(s.start, s.end) for s in detector.detect(["Hold on, Sanger! I meet with Garbo."])[0]] == [
+        (9, 15),
+        (29, 34),
+    ]
 
 
 def test_address_and_phone_shapes() -> None:
     def found(text: str) -> set[tuple[str, str]]:
-        return {(text[s.start:s.end], s.entity) for s in PiiDetector(sorted(EVAL_TYPES)).detect([text])[0]}
+        return {(text[s.start : s.end], s.entity) for s in PiiDetector(sorted(EVAL_TYPES)).detect([text])[0]}
 
     # a quoted address block is one address; a house number before a street is no phone number
     assert ("935 69 Gordon Terrace\n> Suite 828\n> BASHALL TOWN\n> United Kingdom 89800", "LOCATION") in found(
-        "> Mijail C Adomo\n> 935 69 Gordon Terrace\n> Suite 828\n> BASHALL TOWN\n> United Kingdom 89800")
+        "> Mijail C Adomo\n> 935 69 Gordon Terrace\n> Suite 828\n> BASHALL TOWN\n> United Kingdom 89800"
+    )
     assert found("The restaurant is at 17151 2450 Crown St") == {("17151 2450 Crown St", "LOCATION")}
     assert ("70248 31 Rue tachkent St.", "LOCATION") in found("The bus drops you off at 70248 31 Rue tachkent St.")
     assert ("(898)666-3621x0135", "PHONE_NUMBER") in found("Desk: (898)666-3621x0135")
@@ -276,11 +322,13 @@ def test_address_and_phone_shapes() -> None:
 
 def test_name_cues_and_repairs() -> None:
     def found(text: str) -> set[tuple[str, str]]:
-        return {(text[s.start:s.end], s.entity) for s in PiiDetector(["PERSON", "LOCATION"]).detect([text])[0]}
+        return {(text[s.start : s.end], s.entity) for s in PiiDetector(["PERSON", "LOCATION"]).detect([text])[0]}
 
     assert ("Enrico", "PERSON") in found('Enrico shouted at Gary: "What are you doing here?"')
     assert found("I work for Datamyne") == set()  # the model's GPE after "work for" is a company
-    assert ("Juliusz A Kwiatkowski", "PERSON") in found("Juliusz A Kwiatkowski lives at 28919 136 Filadelfeos Str., Klirou")
+    assert ("Juliusz A Kwiatkowski", "PERSON") in found(
+        "Juliusz A Kwiatkowski lives at 28919 136 Filadelfeos Str., Klirou"
+    )
     assert ("Harris", "PERSON") in found("For my take on Mrs. Harris, see Guilty Pleasures")
     assert ("Quinzia", "PERSON") in found("I'd like to join accounts with ms. Quinzia")
     assert ("Florence", "PERSON") in found("I would like to remove my kid Florence from the will.")

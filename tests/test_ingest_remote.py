@@ -25,14 +25,21 @@ from pixelgate.workflows.steps.ingest.sources import fingerprint_source, resolve
 from pixelgate.workflows.store import LocalStore
 
 REPO = Path(__file__).resolve().parent.parent
-ESCONV_MAPPING = {"turns": {"path": "dialog", "role": "speaker", "content": "text"}, "roles": {"usr": "user", "sys": "assistant"}}
+ESCONV_MAPPING = {
+    "turns": {"path": "dialog", "role": "speaker", "content": "text"},
+    "roles": {"usr": "user", "sys": "assistant"},
+}
 
 
 def _spec(uri: str, **source) -> DatasetFamilySpec:
-    return DatasetFamilySpec.model_validate({
-        "source": {"uri": uri, "format": "jsonl", **source}, "mapping": ESCONV_MAPPING,
-        "license": {"spdx": "CC-BY-NC-4.0", "allowTraining": True}, "pii": {"entities": []},
-    })
+    return DatasetFamilySpec.model_validate(
+        {
+            "source": {"uri": uri, "format": "jsonl", **source},
+            "mapping": ESCONV_MAPPING,
+            "license": {"spdx": "CC-BY-NC-4.0", "allowTraining": True},
+            "pii": {"entities": []},
+        }
+    )
 
 
 def _records(store: LocalStore, family: str) -> list:
@@ -83,11 +90,22 @@ def test_rclone_glob_is_fetched_and_ingested_like_the_local_files(remote: Path, 
     assert result.records_out == 25 and result.quarantined == 0
     files = [remote / "esconv" / "a.jsonl", remote / "esconv" / "extra" / "b.jsonl"]
     assert _stats(store, "esconv-rclone")["sources"] == [
-        {"uri": "rclone://datasets:esconv/a.jsonl", "sha256": _sha256(files[0].read_bytes()), "size": files[0].stat().st_size},
-        {"uri": "rclone://datasets:esconv/extra/b.jsonl", "sha256": _sha256(files[1].read_bytes()), "size": files[1].stat().st_size},
+        {
+            "uri": "rclone://datasets:esconv/a.jsonl",
+            "sha256": _sha256(files[0].read_bytes()),
+            "size": files[0].stat().st_size,
+        },
+        {
+            "uri": "rclone://datasets:esconv/extra/b.jsonl",
+            "sha256": _sha256(files[1].read_bytes()),
+            "size": files[1].stat().st_size,
+        },
     ]
     records = _records(store, "esconv-rclone")
-    assert {r.provenance.source_uri for r in records} == {"rclone://datasets:esconv/a.jsonl", "rclone://datasets:esconv/extra/b.jsonl"}
+    assert {r.provenance.source_uri for r in records} == {
+        "rclone://datasets:esconv/a.jsonl",
+        "rclone://datasets:esconv/extra/b.jsonl",
+    }
     by_uri = {s["uri"]: s["sha256"] for s in _stats(store, "esconv-rclone")["sources"]}
     assert all(r.provenance.source_sha256 == by_uri[r.provenance.source_uri] for r in records)
     # the same files read from disk give the same records (ids, texts): only the uri differs
@@ -111,7 +129,10 @@ def test_rclone_single_file_with_checksum(remote: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("rclone://nowhere:esconv/a.jsonl", r"rclone could not list rclone://nowhere:esconv/a\.jsonl: .*didn't find section in config file"),
+        (
+            "rclone://nowhere:esconv/a.jsonl",
+            r"rclone could not list rclone://nowhere:esconv/a\.jsonl: .*didn't find section in config file",
+        ),
         ("rclone://datasets:esconv/missing.jsonl", r"no file matches 'rclone://datasets:esconv/missing\.jsonl'"),
         ("rclone://datasets:nothing-here/*.jsonl", r"no file matches"),
         ("rclone://datasets-without-colon", r"expected rclone://<remote>:<path>"),
@@ -124,7 +145,9 @@ def test_rclone_errors_name_the_source_uri_on_one_line(remote: Path, tmp_path: P
     assert re.search(message, str(err.value)) and "\n" not in str(err.value)
 
 
-def test_rclone_missing_binary_is_an_ingest_error(remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rclone_missing_binary_is_an_ingest_error(
+    remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(IngestError, match="rclone is not installed") as err:
         ingest_family("x", _spec("rclone://datasets:esconv/a.jsonl"), LocalStore(tmp_path / "store"))
@@ -150,12 +173,18 @@ def test_the_rclone_example_reads_esconv_through_its_sample_config(
     (tmp_path / "rclone.conf").write_text(conf)
     monkeypatch.setenv("RCLONE_CONFIG", str(tmp_path / "rclone.conf"))
     monkeypatch.chdir(REPO)  # the sample's alias path is relative to the repository root
-    [(resource, base_dir)] = [(i.resource, i.base_dir) for i in load_items([str(REPO / "examples" / "rclone" / "esconv-test.yaml")])]
+    [(resource, base_dir)] = [
+        (i.resource, i.base_dir) for i in load_items([str(REPO / "examples" / "rclone" / "esconv-test.yaml")])
+    ]
     store = LocalStore(tmp_path / "store")
     result = ingest_family(resource.name, resource.spec.model_copy(update={"pii": Pii(entities=[])}), store, base_dir)
     raw = (datasets / "esconv" / "test.jsonl").read_bytes()
-    assert result.records_out == sum(1 for line in raw.splitlines() if line.strip()) == 195  # SOURCE.md: 195 test dialogues
-    assert _stats(store, resource.name)["sources"] == [{"uri": "rclone://datasets:esconv/test.jsonl", "sha256": _sha256(raw), "size": len(raw)}]
+    assert (
+        result.records_out == sum(1 for line in raw.splitlines() if line.strip()) == 195
+    )  # SOURCE.md: 195 test dialogues
+    assert _stats(store, resource.name)["sources"] == [
+        {"uri": "rclone://datasets:esconv/test.jsonl", "sha256": _sha256(raw), "size": len(raw)}
+    ]
 
 
 # --------------------------------------------------------------------------- https
@@ -197,7 +226,13 @@ class FileServer:
         return [entry for entry in self.log if entry["method"] == "GET"]
 
     def _serve(self, req: http.server.BaseHTTPRequestHandler, with_body: bool) -> None:
-        entry = {"method": req.command, "range": req.headers.get("Range"), "if_range": req.headers.get("If-Range"), "status": 404, "sent": 0}
+        entry = {
+            "method": req.command,
+            "range": req.headers.get("Range"),
+            "if_range": req.headers.get("If-Range"),
+            "status": 404,
+            "sent": 0,
+        }
         self.log.append(entry)
         if req.path != self.PATH:
             req.send_error(404)
@@ -205,7 +240,11 @@ class FileServer:
         body, start = self.body, 0
         wanted = re.fullmatch(r"bytes=(\d+)-", req.headers.get("Range") or "")
         validator = req.headers.get("If-Range")
-        if self.ranges and wanted and (validator is None or validator in (self.tag() if self.etag else "", "Wed, 01 Jan 2025 00:00:00 GMT")):
+        if (
+            self.ranges
+            and wanted
+            and (validator is None or validator in (self.tag() if self.etag else "", "Wed, 01 Jan 2025 00:00:00 GMT"))
+        ):
             start = int(wanted.group(1))
         entry["status"] = 206 if start else 200
         req.send_response(entry["status"])
@@ -260,7 +299,9 @@ def test_https_download_resumes_after_a_dropped_connection(serve, tmp_path: Path
     assert (first["status"], first["sent"]) == (200, half)
     assert (second["range"], second["if_range"], second["status"]) == (f"bytes={half}-", server.tag(), 206)
     assert first["sent"] + second["sent"] == len(server.body), "only the missing bytes were sent again"
-    assert _stats(store, "esconv-http")["sources"] == [{"uri": server.url, "sha256": _sha256(server.body), "size": len(server.body)}]
+    assert _stats(store, "esconv-http")["sources"] == [
+        {"uri": server.url, "sha256": _sha256(server.body), "size": len(server.body)}
+    ]
     assert {r.provenance.ingested_at for r in _records(store, "esconv-http")} == {"2025-01-01T00:00:00Z"}
 
 
@@ -270,8 +311,12 @@ def test_https_without_range_support_downloads_again_in_full(serve, download_cac
     got = download.fetch(server.url, _sha256(server.body))
     assert got.path.read_bytes() == server.body and got.size == len(server.body)
     first, second = server.gets()
-    assert second["range"] == f"bytes={len(server.body) // 2}-" and second["if_range"] == "Wed, 01 Jan 2025 00:00:00 GMT"
-    assert (second["status"], second["sent"]) == (200, len(server.body)), "the server ignored the range: a full body replaced the part"
+    assert (
+        second["range"] == f"bytes={len(server.body) // 2}-" and second["if_range"] == "Wed, 01 Jan 2025 00:00:00 GMT"
+    )
+    assert (second["status"], second["sent"]) == (200, len(server.body)), (
+        "the server ignored the range: a full body replaced the part"
+    )
 
 
 def test_a_partial_download_of_an_earlier_run_is_resumed(serve, download_cache: Path) -> None:
@@ -326,8 +371,12 @@ def test_https_errors_name_the_source_uri(serve, tmp_path: Path) -> None:
 
 
 def _family_manifest(folder: Path, uri: str) -> Path:
-    doc = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": "remote-esconv"},
-           "spec": _spec(uri).model_dump(mode="json", by_alias=True, exclude_none=True)}
+    doc = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "DatasetFamily",
+        "metadata": {"name": "remote-esconv"},
+        "spec": _spec(uri).model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
     path = folder / "family.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -348,10 +397,14 @@ def _run_twice_then_change(tmp_path: Path, uri: str, change) -> None:
     assert again.workflow.cached_nodes == len(again.workflow.nodes) == 1, "unchanged remote source: a cache hit"
     change()
     third = run()
-    assert third.workflow.cached_nodes == 0 and third.status.records_out == 31, "a changed remote source is ingested again"
+    assert third.workflow.cached_nodes == 0 and third.status.records_out == 31, (
+        "a changed remote source is ingested again"
+    )
 
 
-def test_pixelgate_run_caches_an_unchanged_rclone_source(remote: Path, esconv_lines: list[bytes], tmp_path: Path) -> None:
+def test_pixelgate_run_caches_an_unchanged_rclone_source(
+    remote: Path, esconv_lines: list[bytes], tmp_path: Path
+) -> None:
     def change() -> None:
         with open(remote / "esconv" / "a.jsonl", "ab") as fh:
             fh.write(esconv_lines[29])
@@ -364,7 +417,9 @@ def test_pixelgate_run_caches_an_unchanged_https_source(serve, esconv_lines: lis
     server = serve()
 
     def change() -> None:
-        server.body = server.body + esconv_lines[0].replace(b'"experience_type"', b'"changed": 1, "experience_type"', 1)
+        server.body = server.body + esconv_lines[0].replace(
+            b'"experience_type"', b'"changed": 1, "experience_type"', 1
+        )
 
     _run_twice_then_change(tmp_path, server.url, change)
     assert len(server.gets()) == 2, "the step downloaded the file once per version"
@@ -373,7 +428,9 @@ def test_pixelgate_run_caches_an_unchanged_https_source(serve, esconv_lines: lis
 # --------------------------------------------------------------------------- s3
 
 
-def test_s3_sizes_in_stats_and_a_fingerprint_that_follows_the_objects(s3, esconv_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_sizes_in_stats_and_a_fingerprint_that_follows_the_objects(
+    s3, esconv_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
     bucket, client = s3.new_bucket(), s3.client()
@@ -385,10 +442,14 @@ def test_s3_sizes_in_stats_and_a_fingerprint_that_follows_the_objects(s3, esconv
     store = LocalStore(tmp_path / "store")
     assert ingest_family("s3-esconv", _spec(uri), store).records_out == 12
     assert _stats(store, "s3-esconv")["sources"] == [
-        {"uri": f"s3://{bucket}/raw/part-{i}.jsonl", "sha256": _sha256(body), "size": len(body)} for i, body in enumerate(parts)
+        {"uri": f"s3://{bucket}/raw/part-{i}.jsonl", "sha256": _sha256(body), "size": len(body)}
+        for i, body in enumerate(parts)
     ]
     before = fingerprint_source(uri)
-    assert fingerprint_source(uri) == before and [f[0] for f in before] == [f"s3://{bucket}/raw/part-0.jsonl", f"s3://{bucket}/raw/part-1.jsonl"]
+    assert fingerprint_source(uri) == before and [f[0] for f in before] == [
+        f"s3://{bucket}/raw/part-0.jsonl",
+        f"s3://{bucket}/raw/part-1.jsonl",
+    ]
     client.put_object(Bucket=bucket, Key="raw/part-1.jsonl", Body=parts[1][::-1])  # same size, new content
     after = fingerprint_source(uri)
     assert after[0] == before[0] and after[1] != before[1] and after[1][1] == before[1][1]

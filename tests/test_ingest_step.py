@@ -23,19 +23,31 @@ NO_PII = {"entities": []}
 
 
 def _spec(uri: str, fmt: str, mapping: dict, **extra) -> DatasetFamilySpec:
-    doc = {"source": {"uri": uri, "format": fmt}, "mapping": mapping, "license": {"spdx": "MIT", "allowTraining": True}, "pii": NO_PII}
+    doc = {
+        "source": {"uri": uri, "format": fmt},
+        "mapping": mapping,
+        "license": {"spdx": "MIT", "allowTraining": True},
+        "pii": NO_PII,
+    }
     doc.update(extra)
     return DatasetFamilySpec.model_validate(doc)
 
 
-TURNS = {"turns": {"path": "dialog", "role": "speaker", "content": "text"}, "roles": {"usr": "user", "sys": "assistant"}}
+TURNS = {
+    "turns": {"path": "dialog", "role": "speaker", "content": "text"},
+    "roles": {"usr": "user", "sys": "assistant"},
+}
 
 
 def _dialog(i: int) -> dict:
-    return {"id": f"d{i}", "topic": "work", "dialog": [
-        {"speaker": "usr", "text": f"I feel anxious about my job, day {i}."},
-        {"speaker": "sys", "text": "It sounds like work has been stressful. What worries you most about it?"},
-    ]}
+    return {
+        "id": f"d{i}",
+        "topic": "work",
+        "dialog": [
+            {"speaker": "usr", "text": f"I feel anxious about my job, day {i}."},
+            {"speaker": "sys", "text": "It sounds like work has been stressful. What worries you most about it?"},
+        ],
+    }
 
 
 def _records(store: LocalStore, family: str) -> list:
@@ -48,15 +60,26 @@ def _quarantine(store: LocalStore, family: str, spec_hash: str, reason: str) -> 
 
 
 def test_jsonl_bad_lines_are_quarantined_and_the_step_finishes(tmp_path: Path) -> None:
-    lines = [json.dumps(_dialog(0)), "{not json", json.dumps({"id": "x"}), json.dumps({"dialog": []}),
-             json.dumps({"dialog": [{"speaker": "bot", "text": "hi"}]}), json.dumps(_dialog(1)),
-             json.dumps({"dialog": [{"speaker": "usr", "text": "   "}]})]
+    lines = [
+        json.dumps(_dialog(0)),
+        "{not json",
+        json.dumps({"id": "x"}),
+        json.dumps({"dialog": []}),
+        json.dumps({"dialog": [{"speaker": "bot", "text": "hi"}]}),
+        json.dumps(_dialog(1)),
+        json.dumps({"dialog": [{"speaker": "usr", "text": "   "}]}),
+    ]
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(lines) + "\n")
     store = LocalStore(tmp_path / "store")
     result = ingest_family("mixed", _spec(str(src), "jsonl", TURNS), store)
     assert result.records_out == 2
-    assert result.quarantined_by_reason == {"malformed_json": 1, "missing_field": 1, "empty_conversation": 2, "unknown_role": 1}
+    assert result.quarantined_by_reason == {
+        "malformed_json": 1,
+        "missing_field": 1,
+        "empty_conversation": 2,
+        "unknown_role": 1,
+    }
     assert result.records_in == 7
     bad = _quarantine(store, "mixed", result.spec_hash, "malformed_json")
     assert bad[0]["source_record"] == "line:2" and bad[0]["raw"] == "{not json"
@@ -73,20 +96,31 @@ def test_json_array_csv_and_parquet_sources(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     assert ingest_family("arr", _spec(str(tmp_path / "a.json"), "json", TURNS), store).records_out == 2
 
-    rows = [{"conv": "b", "n": 2, "who": "client", "text": "yes"}, {"conv": "b", "n": 1, "who": "therapist", "text": "Ready?"},
-            {"conv": "a", "n": 10, "who": "therapist", "text": "And then?"}, {"conv": "a", "n": 9, "who": "client", "text": "I stopped."}]
+    rows = [
+        {"conv": "b", "n": 2, "who": "client", "text": "yes"},
+        {"conv": "b", "n": 1, "who": "therapist", "text": "Ready?"},
+        {"conv": "a", "n": 10, "who": "therapist", "text": "And then?"},
+        {"conv": "a", "n": 9, "who": "client", "text": "I stopped."},
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet")
-    mapping = {"rows": {"groupBy": "conv", "orderBy": "n", "role": "who", "content": "text"}, "roles": {"client": "user", "therapist": "assistant"}}
+    mapping = {
+        "rows": {"groupBy": "conv", "orderBy": "n", "role": "who", "content": "text"},
+        "roles": {"client": "user", "therapist": "assistant"},
+    }
     result = ingest_family("rows", _spec(str(tmp_path / "rows.parquet"), "parquet", mapping), store)
     recs = {r.provenance.source_record: [m.content for m in r.messages] for r in _records(store, "rows")}
     assert result.records_out == 2
     assert recs == {"conv=b": ["Ready?", "yes"], "conv=a": ["I stopped.", "And then?"]}  # numeric order: 9 before 10
 
-    (tmp_path / "qa.csv").write_bytes("q,a\n\"Why?\",\"<p>Because&nbsp;caf\u00e9 &#34;x&#34;</p>\"\nonly-one-field\n".encode("cp1252", "replace"))
+    (tmp_path / "qa.csv").write_bytes(
+        'q,a\n"Why?","<p>Because&nbsp;caf\u00e9 &#34;x&#34;</p>"\nonly-one-field\n'.encode("cp1252", "replace")
+    )
     pair = {"pair": {"prompt": ["q"], "response": "a"}, "stripHtml": True}
     result = ingest_family("qa", _spec(str(tmp_path / "qa.csv"), "csv", pair), store)
     assert result.records_out == 1 and result.quarantined_by_reason == {"malformed_row": 1}
-    assert _records(store, "qa")[0].messages[1].content == "Because\u00a0caf\u00e9 \"x\""  # cp1252 detected, HTML stripped
+    assert (
+        _records(store, "qa")[0].messages[1].content == 'Because\u00a0caf\u00e9 "x"'
+    )  # cp1252 detected, HTML stripped
     assert store.read_json(f"families/qa/{result.spec_hash}/stats.json")["encoding_fixes"]["charset_detected"] == 1
 
 
@@ -125,10 +159,21 @@ def test_errors_name_the_field_to_fix(tmp_path: Path) -> None:
 
 def test_pii_modes_quality_floor_and_audit(tmp_path: Path) -> None:
     convs = [
-        {"dialog": [{"speaker": "usr", "text": "My name is Jonathan Meyers, call me at 617-555-0199 or jon.m@example.org."},
-                    {"speaker": "sys", "text": "Thank you for sharing. How are you feeling today?"}]},
-        {"dialog": [{"speaker": "usr", "text": "I feel low and tired all the time."},
-                    {"speaker": "sys", "text": "That sounds really hard. What has changed recently?"}]},
+        {
+            "dialog": [
+                {
+                    "speaker": "usr",
+                    "text": "My name is Jonathan Meyers, call me at 617-555-0199 or jon.m@example.org.",
+                },
+                {"speaker": "sys", "text": "Thank you for sharing. How are you feeling today?"},
+            ]
+        },
+        {
+            "dialog": [
+                {"speaker": "usr", "text": "I feel low and tired all the time."},
+                {"speaker": "sys", "text": "That sounds really hard. What has changed recently?"},
+            ]
+        },
         {"dialog": [{"speaker": "usr", "text": "ok"}, {"speaker": "usr", "text": "k"}]},
     ]
     src = tmp_path / "in.jsonl"
@@ -144,7 +189,13 @@ def test_pii_modes_quality_floor_and_audit(tmp_path: Path) -> None:
     assert rec.pii.counts == {"EMAIL_ADDRESS": 1, "PERSON": 1, "PHONE_NUMBER": 1}
     assert rec.pii.placeholders == ["<EMAIL_ADDRESS>", "<PERSON>", "<PHONE_NUMBER>"]
     audit = store.read_bytes(f"families/red/{result.spec_hash}/pii_audit.jsonl").decode()
-    assert len(audit.splitlines()) == 3 and "Meyers" not in audit and "617-555" not in audit and "jon.m" not in audit and "span_sha256" in audit
+    assert (
+        len(audit.splitlines()) == 3
+        and "Meyers" not in audit
+        and "617-555" not in audit
+        and "jon.m" not in audit
+        and "span_sha256" in audit
+    )
     low = _quarantine(store, "red", result.spec_hash, "low_quality")
     assert low[0]["source_record"] == "line:3"
 
@@ -159,12 +210,31 @@ def test_pii_modes_quality_floor_and_audit(tmp_path: Path) -> None:
 def test_cli_resolves_relative_uri_against_manifest(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "in.jsonl").write_text(json.dumps(_dialog(0)) + "\n")
-    manifest = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": "cli-fam"},
-                "spec": _spec("data/in.jsonl", "jsonl", TURNS).to_wire()}
+    manifest = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "DatasetFamily",
+        "metadata": {"name": "cli-fam"},
+        "spec": _spec("data/in.jsonl", "jsonl", TURNS).to_wire(),
+    }
     (tmp_path / "family.yaml").write_text(yaml.safe_dump(manifest))
     parse_resource(manifest)
-    out = subprocess.run([sys.executable, "-m", "pixelgate.workflows.cli", "step", "ingest", "--spec", str(tmp_path / "family.yaml"),
-                          "--store", str(tmp_path / "store")], capture_output=True, text=True, cwd="/", check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pixelgate.workflows.cli",
+            "step",
+            "ingest",
+            "--spec",
+            str(tmp_path / "family.yaml"),
+            "--store",
+            str(tmp_path / "store"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["records_out"] == 1 and result["family"] == "cli-fam"
 
@@ -182,5 +252,8 @@ def test_s3_source_and_store(s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     pointer = store.read_json("families/s3fam/latest.json")
     assert pointer["records_out"] == 2
     recs = list(iter_records(store, pointer["target"] + "/records"))
-    assert sorted(r.provenance.source_uri for r in recs) == [f"s3://{bucket}/raw/part-0.jsonl", f"s3://{bucket}/raw/part-1.jsonl"]
+    assert sorted(r.provenance.source_uri for r in recs) == [
+        f"s3://{bucket}/raw/part-0.jsonl",
+        f"s3://{bucket}/raw/part-1.jsonl",
+    ]
     assert store.exists(f"{pointer['target']}/stats.json")

@@ -72,5 +72,5 @@ def test_legacy_encoded_file_is_read_through_detection(datasets: Path) -> None:
 
 
 def test_html_to_text() -> None:
-    assert html_to_text("<p>Hi&nbsp;there</p><p><br></p><p>&#34;ok&#34; <b>now</b></p>") == "Hi\u00a0there\n\n\"ok\" now"
+    assert html_to_text("<p>Hi&nbsp;there</p><p><br></p><p>&#34;ok&#34; <b>now</b></p>") == 'Hi\u00a0there\n\n"ok" now'
     assert html_to_text("<style>p{color:red}</style><!-- c --><p>x</p>") == "x"

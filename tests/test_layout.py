@@ -25,8 +25,13 @@ def _key_literals(path: Path) -> list[tuple[int, str]]:
             text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
             if "/" in text and " " not in text and "://" not in text and _KEY_PART.search(text):
                 found.append((node.lineno, text))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
-              and isinstance(node.func.value, ast.Constant) and node.func.value.value == "/"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join"
+            and isinstance(node.func.value, ast.Constant)
+            and node.func.value.value == "/"
+        ):
             found.append((node.lineno, "'/'.join(...)"))
     return found
 

@@ -24,7 +24,12 @@ from pixelgate.workflows.render import render_workflow
 from pixelgate.workflows.store import LocalStore
 
 COMPILE = parse_resource(
-    {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "CompileRun", "metadata": {"name": "c"}, "spec": {"families": {"names": ["a", "b"]}, "workers": 3}}
+    {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "CompileRun",
+        "metadata": {"name": "c"},
+        "spec": {"families": {"names": ["a", "b"]}, "workers": 3},
+    }
 )
 
 
@@ -81,9 +86,15 @@ def test_dag_fan_out_and_outputs(tmp_path: Path) -> None:
     assert result.phase == "Succeeded", result.message
     steps = played.steps()
     assert steps[0] == "compile-plan" and steps[-1] == "compile-finalize"
-    assert steps.count("compile-signatures") == 3 and steps.count("compile-buckets") == 2 and steps.count("compile-filter") == 3
+    assert (
+        steps.count("compile-signatures") == 3
+        and steps.count("compile-buckets") == 2
+        and steps.count("compile-filter") == 3
+    )
     # every signature finishes before any bucket, every filter after the merge
-    assert max(i for i, s in enumerate(steps) if s == "compile-signatures") < min(i for i, s in enumerate(steps) if s == "compile-buckets")
+    assert max(i for i, s in enumerate(steps) if s == "compile-signatures") < min(
+        i for i, s in enumerate(steps) if s == "compile-buckets"
+    )
     assert steps.index("compile-merge") < min(i for i, s in enumerate(steps) if s == "compile-filter")
     assert sorted(p["shard"] for s, p in played.calls if s == "compile-filter") == ["0", "1", "2"]
     assert sorted(p["band"] for s, p in played.calls if s == "compile-buckets") == ["0", "1"]
@@ -128,7 +139,9 @@ def test_cache_skips_unchanged_nodes_and_reruns_changed_ones(tmp_path: Path) -> 
     assert result.phase == "Succeeded" and json.loads(result.outputs["finalize"])["step"] == "compile-finalize"
 
     changed = PlayedSteps()
-    run_workflow(_manifest(), cache=NodeCache(store), launch=changed, logs_dir=tmp_path, context_digest="new upstream data")
+    run_workflow(
+        _manifest(), cache=NodeCache(store), launch=changed, logs_dir=tmp_path, context_digest="new upstream data"
+    )
     assert len(changed.calls) == 11, "a changed upstream digest invalidates every node"
 
     forced = PlayedSteps()
@@ -166,7 +179,10 @@ def test_a_cache_record_naming_vanished_outputs_is_a_miss(tmp_path: Path) -> Non
         (lambda m: m["spec"].__setitem__("onExit", "cleanup"), "spec.onExit"),
         (lambda m: m["spec"]["templates"][0]["dag"]["tasks"][1].__setitem__("when", "{{item}} > 1"), "when"),
         (lambda m: m["spec"]["templates"][0]["dag"]["tasks"][0].__setitem__("depends", "a && b"), "depends"),
-        (lambda m: m["spec"]["templates"].append({"name": "s", "script": {"image": "x", "source": "print(1)"}}), "script"),
+        (
+            lambda m: m["spec"]["templates"].append({"name": "s", "script": {"image": "x", "source": "print(1)"}}),
+            "script",
+        ),
         (lambda m: m["spec"]["templates"][1]["container"].__setitem__("env", [{"name": "A", "value": "1"}]), "env"),
     ],
 )
@@ -181,7 +197,9 @@ def test_an_unknown_argo_feature_is_an_error_naming_it(edit, feature, tmp_path: 
 
 def test_expression_tags_and_unknown_references_are_errors(tmp_path: Path) -> None:
     manifest = copy.deepcopy(_manifest())
-    manifest["spec"]["templates"][0]["dag"]["tasks"][1]["withParam"] = "{{=jsonpath(tasks.plan.outputs.parameters.result, '$.shards')}}"
+    manifest["spec"]["templates"][0]["dag"]["tasks"][1]["withParam"] = (
+        "{{=jsonpath(tasks.plan.outputs.parameters.result, '$.shards')}}"
+    )
     with pytest.raises(ManifestFeatureError, match="expression tags"):
         run_workflow(manifest, launch=PlayedSteps(), logs_dir=tmp_path)
     manifest = copy.deepcopy(_manifest())
@@ -203,16 +221,37 @@ def test_non_pixelgate_containers_and_unknown_retry_expressions_are_refused(tmp_
 
 def test_training_launchers_one_machine_yes_several_nodes_no(tmp_path: Path) -> None:
     def training(**resources) -> dict:
-        resource = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "t"},
-                                   "spec": {"compileRun": "c", "model": {"base": "gpt2"}, "resources": resources}})
+        resource = parse_resource(
+            {
+                "apiVersion": "pixelgate.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "metadata": {"name": "t"},
+                "spec": {"compileRun": "c", "model": {"base": "gpt2"}, "resources": resources},
+            }
+        )
         return render_workflow(resource, store_uri=str(tmp_path / "store"))
 
     played = PlayedSteps()
     run_workflow(training(gpusPerNode=2), launch=played, logs_dir=tmp_path)  # torchrun --standalone on this machine
     assert played.steps() == ["train", "evaluate"]
-    call = ContainerCall(argv=["torchrun", "--standalone", "--nproc-per-node=2", "-m", "pixelgate.workflows.cli", "step", "train"], log=tmp_path / "log")
-    assert call.local_argv()[1:] == ["-P", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "pixelgate.workflows.cli", "step", "train"]
-    with pytest.raises(ManifestFeatureError, match=r"multi-node training \(spec.resources.nodes > 1\) runs on a cluster"):
+    call = ContainerCall(
+        argv=["torchrun", "--standalone", "--nproc-per-node=2", "-m", "pixelgate.workflows.cli", "step", "train"],
+        log=tmp_path / "log",
+    )
+    assert call.local_argv()[1:] == [
+        "-P",
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "pixelgate.workflows.cli",
+        "step",
+        "train",
+    ]
+    with pytest.raises(
+        ManifestFeatureError, match=r"multi-node training \(spec.resources.nodes > 1\) runs on a cluster"
+    ):
         run_workflow(training(nodes=2, gpusPerNode=2), launch=PlayedSteps(), logs_dir=tmp_path)
 
 
@@ -226,7 +265,9 @@ def test_the_real_launcher_maps_tmp_and_runs_the_pixelgate_cli(tmp_path: Path) -
         assert (call.scratch / "tmp" / "crds").is_dir() and any((call.scratch / "tmp" / "crds").iterdir())
         assert not Path("/tmp/crds").exists()
         # a path not declared private (a store under /tmp) is passed through untouched
-        outside = ContainerCall(argv=["pixelgate", "crds", "-o", str(shared)], log=tmp_path / "log", private=("/tmp/crds",))
+        outside = ContainerCall(
+            argv=["pixelgate", "crds", "-o", str(shared)], log=tmp_path / "log", private=("/tmp/crds",)
+        )
         assert launch_subprocess(outside).status == "Succeeded" and any(shared.iterdir())
         outside.cleanup()
     finally:
@@ -238,7 +279,9 @@ def test_the_real_launcher_maps_tmp_and_runs_the_pixelgate_cli(tmp_path: Path) -
 
 
 def test_active_deadline_kills_the_step(tmp_path: Path) -> None:
-    call = ContainerCall(argv=["pixelgate", "step", "ingest", "--spec", "/dev/stdin"], log=tmp_path / "log", timeout=0.01)
+    call = ContainerCall(
+        argv=["pixelgate", "step", "ingest", "--spec", "/dev/stdin"], log=tmp_path / "log", timeout=0.01
+    )
     outcome = launch_subprocess(call)
     call.cleanup()
     assert outcome.status == "Failed" and "activeDeadlineSeconds" in outcome.detail
@@ -264,7 +307,12 @@ def test_with_items_and_a_bad_with_param(tmp_path: Path) -> None:
 
 
 def _doc(kind: str, name: str, spec: dict, labels: dict | None = None) -> dict:
-    return {"apiVersion": "pixelgate.dev/v1alpha1", "kind": kind, "metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+    return {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": spec,
+    }
 
 
 def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,7 +323,11 @@ def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.Monkey
     from pixelgate.workflows.api.manifests import load_items
     from pixelgate.workflows.local.runner import dependencies, order_items
 
-    family = {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}
+    family = {
+        "source": {"uri": "a.jsonl", "format": "jsonl"},
+        "mapping": {"turns": {"path": "m"}},
+        "license": {"spdx": "MIT", "allowTraining": True},
+    }
     docs = [
         _doc("GateReview", "g", {"gate": "data-foundation", "compileRun": "new"}),
         _doc("TrainingRun", "t", {"compileRun": "new", "model": {"base": "x"}}),
@@ -291,7 +343,14 @@ def test_load_and_order_by_dependency(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump_all(docs[4:])))
     items = load_items([str(folder), "-"])
     order = [f"{i.resource.kind}/{i.resource.name}" for i in order_items(items)]
-    assert order == ["DatasetFamily/f1", "DatasetFamily/f2", "CompileRun/old", "CompileRun/new", "TrainingRun/t", "GateReview/g"]
+    assert order == [
+        "DatasetFamily/f1",
+        "DatasetFamily/f2",
+        "CompileRun/old",
+        "CompileRun/new",
+        "TrainingRun/t",
+        "GateReview/g",
+    ]
     new = next(i for i in items if i.resource.name == "new")
     assert dependencies(new, items) == [("DatasetFamily", "f1"), ("CompileRun", "old")]
     assert next(i for i in items if i.resource.name == "f1").base_dir == Path.cwd()
@@ -306,15 +365,33 @@ def test_resources_wait_for_failed_or_missing_dependencies(tmp_path: Path) -> No
     from pixelgate.workflows.api.manifests import Item
     from pixelgate.workflows.local.runner import run_resources
 
-    family = parse_resource(_doc("DatasetFamily", "f", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}}, "license": {"spdx": "MIT", "allowTraining": True}}))
+    family = parse_resource(
+        _doc(
+            "DatasetFamily",
+            "f",
+            {
+                "source": {"uri": "a.jsonl", "format": "jsonl"},
+                "mapping": {"turns": {"path": "m"}},
+                "license": {"spdx": "MIT", "allowTraining": True},
+            },
+        )
+    )
     store = LocalStore(tmp_path / "store")
     played = PlayedSteps(fail_first={"ingest": 99}, exit_code=1)
     over_f = parse_resource(_doc("CompileRun", "over-f", {"families": {"names": ["f"]}}))
-    report = run_resources([Item(family, tmp_path), Item(COMPILE, tmp_path), Item(over_f, tmp_path)], store, launch=played, logs_dir=tmp_path)
+    report = run_resources(
+        [Item(family, tmp_path), Item(COMPILE, tmp_path), Item(over_f, tmp_path)],
+        store,
+        launch=played,
+        logs_dir=tmp_path,
+    )
     phases = {o.name: o.phase for o in report.outcomes}
     assert phases == {"f": "Failed", "c": "Waiting", "over-f": "Waiting"} and not report.ok
     waiting = store.read_json("status/CompileRun/c.json")
-    assert waiting["conditions"][0]["reason"] == "WaitingForFamilies" and "not found: a, b" in waiting["conditions"][0]["message"]
+    assert (
+        waiting["conditions"][0]["reason"] == "WaitingForFamilies"
+        and "not found: a, b" in waiting["conditions"][0]["message"]
+    )
     waiting = store.read_json("status/CompileRun/over-f.json")
     assert waiting["conditions"][0]["type"] == "FamiliesReady" and "f (Failed)" in waiting["conditions"][0]["message"]
     failed = store.read_json("status/DatasetFamily/f.json")
@@ -333,21 +410,35 @@ def test_a_re_ingested_family_gives_its_compile_a_new_identity_and_the_steps_its
     (tmp_path / "a.jsonl").write_text("{}\n")
 
     def family_doc(tier: int) -> dict:
-        return _doc("DatasetFamily", "a", {"source": {"uri": "a.jsonl", "format": "jsonl"}, "mapping": {"turns": {"path": "m"}},
-                                          "license": {"spdx": "MIT", "allowTraining": True}, "tier": tier})
+        return _doc(
+            "DatasetFamily",
+            "a",
+            {
+                "source": {"uri": "a.jsonl", "format": "jsonl"},
+                "mapping": {"turns": {"path": "m"}},
+                "license": {"spdx": "MIT", "allowTraining": True},
+                "tier": tier,
+            },
+        )
 
     compile_doc = parse_resource(_doc("CompileRun", "c", {"families": {"names": ["a"]}}))
     identities = []
     for tier in (2, 1):
         played = PlayedSteps()
         family = parse_resource(family_doc(tier))
-        report = run_resources([Item(family, tmp_path), Item(compile_doc, tmp_path)], store, launch=played, logs_dir=tmp_path)
-        assert all(o.phase in ("Ready", "Succeeded") for o in report.outcomes), [(o.name, o.phase) for o in report.outcomes]
+        report = run_resources(
+            [Item(family, tmp_path), Item(compile_doc, tmp_path)], store, launch=played, logs_dir=tmp_path
+        )
+        assert all(o.phase in ("Ready", "Succeeded") for o in report.outcomes), [
+            (o.name, o.phase) for o in report.outcomes
+        ]
         statuses = {o.name: o.status for o in report.outcomes}
         family_id = statuses["a"].spec_hash
         assert statuses["c"].spec_hash == identity(compile_doc.spec, {"DatasetFamily/a": family_id})
         assert statuses["c"].workflow == f"c-{statuses['c'].spec_hash}"
-        inputs = {json.loads(c.argv[c.argv.index("--inputs") + 1]) == {"DatasetFamily/a": family_id} for c in played.seen}
+        inputs = {
+            json.loads(c.argv[c.argv.index("--inputs") + 1]) == {"DatasetFamily/a": family_id} for c in played.seen
+        }
         assert inputs == {True}, "every compile step is told the family's identity"
         identities.append(statuses["c"].spec_hash)
     assert identities[0] != identities[1], "a re-ingested family (new identity) recompiles"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pixelgate.workflows.demo import QUICKSTART, generate
 from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.demo import QUICKSTART, generate
 from pixelgate.workflows.local.runner import run_resources
 from pixelgate.workflows.store import LocalStore, S3Store
 
@@ -44,7 +44,11 @@ def _pixelgate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subp
 
 def _outputs(store) -> dict[str, bytes]:
     # timing.json records how long a step took: by design the one output a rerun changes.
-    return {k: store.read_bytes(k) for k in store.list("") if k.startswith(OUTPUT_PREFIXES) and not k.endswith("/timing.json")}
+    return {
+        k: store.read_bytes(k)
+        for k in store.list("")
+        if k.startswith(OUTPUT_PREFIXES) and not k.endswith("/timing.json")
+    }
 
 
 def _status(store, kind: str, name: str) -> dict:
@@ -52,7 +56,9 @@ def _status(store, kind: str, name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def families_run(quickstart: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, subprocess.CompletedProcess]:
+def families_run(
+    quickstart: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[LocalStore, subprocess.CompletedProcess]:
     work = tmp_path_factory.mktemp("families-run")
     store = LocalStore(work / "store")
     done = _pixelgate("run", "-f", str(quickstart / "families.yaml"), "--store", str(store.root), cwd=work)
@@ -69,23 +75,42 @@ def test_families_run_and_write_statuses(families_run) -> None:
         assert [c for c in status["conditions"] if c["type"] == "Ready"][0]["status"] == "True"
         assert store.exists(f"runs/{status['workflow']}/workflow.yaml")
     assert "support-chats" in done.stdout and "Ready" in done.stdout  # the status table
-    assert _status(store, "DatasetFamily", "support-chats")["quarantined"] >= 2, "the malformed and the unmappable lines are quarantined"
+    assert _status(store, "DatasetFamily", "support-chats")["quarantined"] >= 2, (
+        "the malformed and the unmappable lines are quarantined"
+    )
 
 
 def test_a_second_run_comes_from_the_cache(families_run, quickstart: Path, tmp_path: Path) -> None:
     store, _ = families_run
     before = _outputs(store)
-    report = run_resources(load_items([str(quickstart / "families.yaml")]), store, workers=2, logs_dir=tmp_path / "logs")
+    report = run_resources(
+        load_items([str(quickstart / "families.yaml")]), store, workers=2, logs_dir=tmp_path / "logs"
+    )
     assert report.ok
-    assert all(o.workflow.cached_nodes == len(o.workflow.nodes) == 1 for o in report.outcomes), "every step from the cache"
+    assert all(o.workflow.cached_nodes == len(o.workflow.nodes) == 1 for o in report.outcomes), (
+        "every step from the cache"
+    )
     assert _outputs(store) == before
 
 
 def test_a_killed_run_resumes_to_identical_output(families_run, quickstart: Path, tmp_path: Path) -> None:
     clean, _ = families_run
     store = LocalStore(tmp_path / "killed")
-    argv = [sys.executable, "-m", "pixelgate.workflows.cli", "run", "-f", str(quickstart / "families.yaml"), "--store", str(store.root), "--workers", "1"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [
+        sys.executable,
+        "-m",
+        "pixelgate.workflows.cli",
+        "run",
+        "-f",
+        str(quickstart / "families.yaml"),
+        "--store",
+        str(store.root),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 600
     while not any(k.endswith("/ingest.json") for k in store.list("runs/")):
         assert proc.poll() is None, "the run finished before it could be killed"
@@ -97,7 +122,9 @@ def test_a_killed_run_resumes_to_identical_output(families_run, quickstart: Path
     assert 1 <= len(finished) < len(FAMILIES)
     stamps = {k: (store.root / k).stat().st_mtime_ns for k in finished}
 
-    done = _pixelgate("run", "-f", str(quickstart / "families.yaml"), "--store", str(store.root), "--workers", "1", cwd=tmp_path)
+    done = _pixelgate(
+        "run", "-f", str(quickstart / "families.yaml"), "--store", str(store.root), "--workers", "1", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert {k: (store.root / k).stat().st_mtime_ns for k in finished} == stamps, "finished steps are not run again"
     assert _outputs(store) == _outputs(clean)
@@ -121,7 +148,9 @@ def test_quickstart_end_to_end(families_run, quickstart: Path, tmp_path: Path) -
     assert len(ran) == 7 and all(o.workflow.cached_nodes == len(o.workflow.nodes) for o in ran)
 
 
-def test_the_whole_quickstart_against_the_s3_store(quickstart: Path, tmp_path: Path, s3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_whole_quickstart_against_the_s3_store(
+    quickstart: Path, tmp_path: Path, s3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Families, compile (its fan-out stages), training (checkpoints to S3) and review on a real S3 server."""
     uri = f"s3://{s3_bucket}/pixelgate"
     done = _pixelgate("run", "-f", str(quickstart), "--store", uri, cwd=tmp_path, env=s3.env())
@@ -131,7 +160,9 @@ def test_the_whole_quickstart_against_the_s3_store(quickstart: Path, tmp_path: P
         assert _status(store, "DatasetFamily", family)["phase"] == "Ready"
     compile_status = _status(store, "CompileRun", "quickstart")
     assert compile_status["phase"] == "Succeeded" and compile_status["gatesPassed"] == "8/8", compile_status
-    assert compile_status["manifestUri"].startswith(f"s3://{s3_bucket}/") and store.read_json(store.read_json("compiles/quickstart/latest.json")["manifest"])
+    assert compile_status["manifestUri"].startswith(f"s3://{s3_bucket}/") and store.read_json(
+        store.read_json("compiles/quickstart/latest.json")["manifest"]
+    )
     training = _status(store, "TrainingRun", "quickstart-tiny")
     assert training["phase"] == "Succeeded" and training["bestCheckpoint"].startswith(f"s3://{s3_bucket}/"), training
     assert any("/checkpoints/" in k for k in store.list("trainings/quickstart-tiny/"))
@@ -140,13 +171,17 @@ def test_the_whole_quickstart_against_the_s3_store(quickstart: Path, tmp_path: P
         monkeypatch.setenv(key, value)
     report = run_resources(load_items([str(quickstart)]), store, logs_dir=tmp_path / "logs")
     ran = [o for o in report.outcomes if o.workflow is not None]
-    assert report.ok and all(o.workflow.cached_nodes == len(o.workflow.nodes) for o in ran), "a second run comes from the cache"
+    assert report.ok and all(o.workflow.cached_nodes == len(o.workflow.nodes) for o in ran), (
+        "a second run comes from the cache"
+    )
 
 
 def test_a_changed_input_reruns_that_family_only(families_run, quickstart: Path, tmp_path: Path) -> None:
     """Last in the module: it changes a source file."""
     store, _ = families_run
     (quickstart / "data" / "counsel_qa.csv").touch()
-    report = run_resources(load_items([str(quickstart / "families.yaml")]), store, workers=2, logs_dir=tmp_path / "logs")
+    report = run_resources(
+        load_items([str(quickstart / "families.yaml")]), store, workers=2, logs_dir=tmp_path / "logs"
+    )
     assert report.ok
     assert {o.name for o in report.outcomes if o.workflow.cached_nodes == 0} == {"counsel-qa"}

@@ -13,6 +13,7 @@ import pytest
 
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.workflows.api import parse_resource
+from tests.fake_argo import task_templates
 from tests.operator_support import (
     EIGHT_GATES,
     Argo,
@@ -24,7 +25,6 @@ from tests.operator_support import (
     training_run,
     wait_until,
 )
-from tests.fake_argo import task_templates
 
 
 @pytest.fixture
@@ -34,7 +34,14 @@ def store(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def operator(kube, cluster, store):
-    cfg = OperatorConfig(store_uri=str(store), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True, metrics_port=0, metrics_host="127.0.0.1")
+    cfg = OperatorConfig(
+        store_uri=str(store),
+        namespaces=(cluster.ns,),
+        kubeconfig=str(kube.kubeconfig),
+        standalone=True,
+        metrics_port=0,
+        metrics_host="127.0.0.1",
+    )
     with RunningOperator(cfg) as op:
         yield op
 
@@ -73,31 +80,62 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
         owner = cluster.get("DatasetFamily", name)
         assert wf["metadata"]["name"] == f"{name}-{_hash(f)}"
         assert wf["metadata"]["ownerReferences"] == [
-            {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "name": name, "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+            {
+                "apiVersion": "pixelgate.dev/v1alpha1",
+                "kind": "DatasetFamily",
+                "name": name,
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
         ]
         labels = wf["metadata"]["labels"]
         assert labels["pixelgate.dev/kind"] == "DatasetFamily" and labels["pixelgate.dev/name"] == name
-        assert labels["pixelgate.dev/spec-hash"] == _hash(f) and labels["app.kubernetes.io/managed-by"] == "pixelgate-operator"
-        wait_until(lambda name=name, wf=wf: cluster.status("DatasetFamily", name).get("workflow") == wf["metadata"]["name"],
-                   what="status.workflow")
+        assert (
+            labels["pixelgate.dev/spec-hash"] == _hash(f)
+            and labels["app.kubernetes.io/managed-by"] == "pixelgate-operator"
+        )
+        wait_until(
+            lambda name=name, wf=wf: cluster.status("DatasetFamily", name).get("workflow") == wf["metadata"]["name"],
+            what="status.workflow",
+        )
         st = cluster.status("DatasetFamily", name)
         assert st["phase"] == "Pending" and st["observedGeneration"] == 1 and st["specHash"] == _hash(f)
 
     # The CompileRun waits for its families; the TrainingRun for the compile; no workflows for them yet.
-    wait_until(lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("reason") == "WaitingForFamilies", what="compile waiting")
+    wait_until(
+        lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("reason") == "WaitingForFamilies",
+        what="compile waiting",
+    )
     assert cluster.status("CompileRun", "qs-compile")["phase"] == "Waiting"
-    wait_until(lambda: cluster.condition("TrainingRun", "qs-train", "CompileReady").get("reason") == "WaitingForCompile", what="training waiting")
+    wait_until(
+        lambda: cluster.condition("TrainingRun", "qs-train", "CompileReady").get("reason") == "WaitingForCompile",
+        what="training waiting",
+    )
     wait_until(lambda: cluster.status("GateReview", "gate1").get("phase") == "Waiting", what="gate1 waiting")
-    assert cluster.workflow_of("CompileRun", "qs-compile") is None and cluster.workflow_of("TrainingRun", "qs-train") is None
+    assert (
+        cluster.workflow_of("CompileRun", "qs-compile") is None
+        and cluster.workflow_of("TrainingRun", "qs-train") is None
+    )
 
     # Argo runs fam-a: Running, then Succeeded with the ingest result as an output parameter.
     wf_a = cluster.workflow_of("DatasetFamily", "fam-a")["metadata"]["name"]
     argo.set(wf_a, "Running", {"ingest": "Running"}, progress="0/1")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Running", what="fam-a Running")
-    progress = f'pixelgate_workflow_last_progress_timestamp_seconds{{kind="DatasetFamily",name="fam-a",namespace="{cluster.ns}"}} 1.767225601e+09'
+    progress = (
+        f'pixelgate_workflow_last_progress_timestamp_seconds{{kind="DatasetFamily",'
+        f'name="fam-a",namespace="{cluster.ns}"}} 1.767225601e+09'
+    )
     wait_until(lambda: progress in _metrics(operator), what="last-progress metric while running")
     assert cluster.status("DatasetFamily", "fam-a")["progress"] == "0/1"
-    ingest = {"records_in": 120, "records_out": 100, "quarantined": 20, "pii_entities": 12, "quality_mean": 0.74, "output_uri": "s3://x/families/fam-a"}
+    ingest = {
+        "records_in": 120,
+        "records_out": 100,
+        "quarantined": 20,
+        "pii_entities": 12,
+        "quality_mean": 0.74,
+        "output_uri": "s3://x/families/fam-a",
+    }
     argo.set(wf_a, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": ingest}, progress="1/1")
     wait_until(lambda: cluster.status("DatasetFamily", "fam-a").get("phase") == "Ready", what="fam-a Ready")
     st = cluster.status("DatasetFamily", "fam-a")
@@ -105,7 +143,10 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     assert cluster.condition("DatasetFamily", "fam-a", "Ready")["status"] == "True"
     assert cluster.condition("DatasetFamily", "fam-a", "Ingested")["status"] == "True"
     # One family is not enough for the compile.
-    wait_until(lambda: "fam-b" in cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("message", ""), what="compile names fam-b")
+    wait_until(
+        lambda: "fam-b" in cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("message", ""),
+        what="compile names fam-b",
+    )
     assert cluster.workflow_of("CompileRun", "qs-compile") is None
 
     # fam-b fails, then (after a fix of the source) we play a success: the compile starts on its own.
@@ -116,16 +157,38 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     assert st["failedNodes"] == [{"name": "ingest", "phase": "Failed", "message": "OOMKilled"}]
     wait_until(lambda: ("Warning", "WorkflowFailed") in cluster.events("fam-b"), what="Warning event")
     argo.set(wf_b, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {**ingest, "records_out": 50}})
-    compile_wf = wait_until(lambda: cluster.workflow_of("CompileRun", "qs-compile"), what="compile workflow after families Ready")
+    compile_wf = wait_until(
+        lambda: cluster.workflow_of("CompileRun", "qs-compile"), what="compile workflow after families Ready"
+    )
     assert compile_wf["metadata"]["ownerReferences"][0]["name"] == "qs-compile"
-    wait_until(lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("status") == "True", what="FamiliesReady True")
+    wait_until(
+        lambda: cluster.condition("CompileRun", "qs-compile", "FamiliesReady").get("status") == "True",
+        what="FamiliesReady True",
+    )
 
     # The compile succeeds with 8/8 gates: Gate 1 passes; the TrainingRun starts.
     every_task = {task: "Succeeded" for task in task_templates(compile_wf)}
-    result = {"records": 150, "duplicate_rate": 0.0625, "output_duplicate_rate": 0.002, "gates": EIGHT_GATES, "gates_passed": "8/8",
-              "passed": True, "manifest_uri": "s3://x/m.json", "drift": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}]}
-    argo.set(compile_wf["metadata"]["name"], "Succeeded", every_task, results={"finalize": result}, items={"signatures": 2, "filter": 2}, progress="8/8")
-    wait_until(lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded")
+    result = {
+        "records": 150,
+        "duplicate_rate": 0.0625,
+        "output_duplicate_rate": 0.002,
+        "gates": EIGHT_GATES,
+        "gates_passed": "8/8",
+        "passed": True,
+        "manifest_uri": "s3://x/m.json",
+        "drift": [{"feature": "turns", "psi": 0.12, "js": 0.03, "level": "warn"}],
+    }
+    argo.set(
+        compile_wf["metadata"]["name"],
+        "Succeeded",
+        every_task,
+        results={"finalize": result},
+        items={"signatures": 2, "filter": 2},
+        progress="8/8",
+    )
+    wait_until(
+        lambda: cluster.status("CompileRun", "qs-compile").get("phase") == "Succeeded", what="compile Succeeded"
+    )
     for cond in ("Succeeded", "Deduplicated", "Verified", "FamiliesReady"):
         assert cluster.condition("CompileRun", "qs-compile", cond)["status"] == "True", cond
     wait_until(lambda: cluster.status("GateReview", "gate1").get("phase") == "Passed", what="gate1 Passed")
@@ -137,17 +200,43 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     # Stuck at 0 since its start -> dated by the start; once it advances -> dated when seen.
     gauge = f'pixelgate_training_last_progress_timestamp_seconds{{namespace="{cluster.ns}",training="qs-train"}}'
     started = "2026-01-01T00:00:01Z"  # fake_argo starts the first task's pod at second 1
-    argo.set(train_wf["metadata"]["name"], "Running", {"train": "Running"}, node_progress={"train": "0/100"}, progress="0/100")
-    assert wait_until(lambda: _gauge(operator, gauge), what="training progress gauge") == datetime.fromisoformat(started).timestamp()
+    argo.set(
+        train_wf["metadata"]["name"],
+        "Running",
+        {"train": "Running"},
+        node_progress={"train": "0/100"},
+        progress="0/100",
+    )
+    assert (
+        wait_until(lambda: _gauge(operator, gauge), what="training progress gauge")
+        == datetime.fromisoformat(started).timestamp()
+    )
     before_advance = time.time()
-    argo.set(train_wf["metadata"]["name"], "Running", {"train": "Running"}, node_progress={"train": "40/100"}, progress="40/100")
-    assert wait_until(lambda: (v := _gauge(operator, gauge)) and v >= before_advance and v, what="progress dated when seen") <= time.time()
+    argo.set(
+        train_wf["metadata"]["name"],
+        "Running",
+        {"train": "Running"},
+        node_progress={"train": "40/100"},
+        progress="40/100",
+    )
+    assert (
+        wait_until(
+            lambda: (v := _gauge(operator, gauge)) and v >= before_advance and v, what="progress dated when seen"
+        )
+        <= time.time()
+    )
 
     # Training succeeds; Gate 2 passes its checks and waits for a human; the annotation approves it.
     scores = {"empathy": 0.72, "therapeutic_appropriateness": 0.8, "safety": 0.9}
-    argo.set(train_wf["metadata"]["name"], "Succeeded", {"train": "Succeeded", "evaluate": "Succeeded"},
-             results={"train": {"best_metric": 1.25}, "evaluate": {"scores": scores}})
-    wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "AwaitingApproval", what="gate2 AwaitingApproval")
+    argo.set(
+        train_wf["metadata"]["name"],
+        "Succeeded",
+        {"train": "Succeeded", "evaluate": "Succeeded"},
+        results={"train": {"best_metric": 1.25}, "evaluate": {"scores": scores}},
+    )
+    wait_until(
+        lambda: cluster.status("GateReview", "gate2").get("phase") == "AwaitingApproval", what="gate2 AwaitingApproval"
+    )
     cluster.patch("GateReview", "gate2", {"metadata": {"annotations": {"pixelgate.dev/approved-by": "dr-lee"}}})
     wait_until(lambda: cluster.status("GateReview", "gate2").get("phase") == "Passed", what="gate2 Passed")
     st = cluster.status("GateReview", "gate2")
@@ -162,7 +251,12 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     compiles = cluster.kubectl("get", "compileruns")
     assert "Succeeded" in compiles and "0.0625" in compiles and "8/8" in compiles
     listing = cluster.kubectl("get", "pixelgate")
-    for name in ("datasetfamily.pixelgate.dev/fam-a", "compilerun.pixelgate.dev/qs-compile", "trainingrun.pixelgate.dev/qs-train", "gatereview.pixelgate.dev/gate2"):
+    for name in (
+        "datasetfamily.pixelgate.dev/fam-a",
+        "compilerun.pixelgate.dev/qs-compile",
+        "trainingrun.pixelgate.dev/qs-train",
+        "gatereview.pixelgate.dev/gate2",
+    ):
         assert name in listing
 
     # Events on the transitions.
@@ -189,25 +283,35 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
 def test_spec_change_creates_a_new_workflow_and_ignores_the_old(cluster: Cluster, operator: RunningOperator):
     f = family("fam-c")
     cluster.create(f)
-    first = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-c"), what="first workflow")["metadata"]["name"]
+    first = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-c"), what="first workflow")["metadata"][
+        "name"
+    ]
     cluster.patch("DatasetFamily", "fam-c", {"spec": {"tier": 3}})
     f["spec"]["tier"] = 3
     second = f"fam-c-{_hash(f)}"
-    wait_until(lambda: cluster.status("DatasetFamily", "fam-c").get("workflow") == second, what="new workflow in status")
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "fam-c").get("workflow") == second, what="new workflow in status"
+    )
     assert cluster.status("DatasetFamily", "fam-c")["observedGeneration"] == 2
     names = {w["metadata"]["name"] for w in cluster.workflows()}
     assert {first, second} <= names
     # news of the old spec's workflow does not touch the status
     Argo(cluster).set(first, "Failed")
     Argo(cluster).set(second, "Running")
-    wait_until(lambda: cluster.status("DatasetFamily", "fam-c").get("phase") == "Running", what="Running from the new workflow")
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "fam-c").get("phase") == "Running",
+        what="Running from the new workflow",
+    )
     assert cluster.status("DatasetFamily", "fam-c")["workflow"] == second
 
 
 def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: RunningOperator, store: Path):
     cluster.create(family("keep"))
     cluster.create(family("drop", retention="Delete"))
-    wait_until(lambda: cluster.workflow_of("DatasetFamily", "drop") and cluster.workflow_of("DatasetFamily", "keep"), what="workflows")
+    wait_until(
+        lambda: cluster.workflow_of("DatasetFamily", "drop") and cluster.workflow_of("DatasetFamily", "keep"),
+        what="workflows",
+    )
     assert cluster.get("DatasetFamily", "drop")["metadata"].get("finalizers") == ["pixelgate.dev/cleanup"]
     assert not cluster.get("DatasetFamily", "keep")["metadata"].get("finalizers")
     data = store / "families" / "drop" / "abc" / "records" / "part-00000.parquet"
@@ -228,11 +332,18 @@ def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: Runnin
 
 def test_workflows_go_with_their_owner(kube, cluster: Cluster, operator: RunningOperator):
     if kube.controller_manager is None:
-        pytest.skip("kube-controller-manager not built (bash tools/testcluster/build.sh kube-controller-manager): no garbage collector")
+        pytest.skip(
+            "kube-controller-manager not built (bash tools/testcluster/build.sh "
+            "kube-controller-manager): no garbage collector"
+        )
     cluster.create(family("owned"))
     wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned"), what="workflow")
     cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "owned")
-    wait_until(lambda: cluster.workflow_of("DatasetFamily", "owned") is None, timeout=60, what="workflow garbage-collected with its owner")
+    wait_until(
+        lambda: cluster.workflow_of("DatasetFamily", "owned") is None,
+        timeout=60,
+        what="workflow garbage-collected with its owner",
+    )
 
 
 def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, operator: RunningOperator):
@@ -243,53 +354,88 @@ def test_expansion_improvement_gate_compares_two_trainings(cluster: Cluster, ope
     cluster.create(compile_run("c-g3", families=["fam-g3"]))
     for name in ("base", "better", "worse"):
         cluster.create(training_run(name, "c-g3"))
-    improve = {"gate": "expansion-improvement", "baselineTrainingRun": "base", "improve": ["empathy"], "tolerance": 0.02}
+    improve = {
+        "gate": "expansion-improvement",
+        "baselineTrainingRun": "base",
+        "improve": ["empathy"],
+        "tolerance": 0.02,
+    }
     cluster.create(gate_review("g3-better", trainingRun="better", **improve))
     cluster.create(gate_review("g3-worse", trainingRun="worse", **improve))
-    wait_until(lambda: cluster.status("GateReview", "g3-better").get("phase") == "Waiting", what="gate 3 waits for its trainings")
+    wait_until(
+        lambda: cluster.status("GateReview", "g3-better").get("phase") == "Waiting",
+        what="gate 3 waits for its trainings",
+    )
 
     wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-g3"), what="family workflow")["metadata"]["name"]
     argo.set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 10, "records_out": 10}})
     wf = wait_until(lambda: cluster.workflow_of("CompileRun", "c-g3"), what="compile workflow")["metadata"]["name"]
-    argo.set(wf, "Succeeded", {task: "Succeeded" for task in task_templates(cluster.workflow_of("CompileRun", "c-g3"))},
-             results={"finalize": {"records": 10, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}})
+    argo.set(
+        wf,
+        "Succeeded",
+        {task: "Succeeded" for task in task_templates(cluster.workflow_of("CompileRun", "c-g3"))},
+        results={"finalize": {"records": 10, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}},
+    )
     scores = {
         "base": {"empathy": 0.70, "safety": 0.85, "therapeutic_appropriateness": 0.80},
         "better": {"empathy": 0.76, "safety": 0.84, "therapeutic_appropriateness": 0.81},
         "worse": {"empathy": 0.70, "safety": 0.78, "therapeutic_appropriateness": 0.80},
     }
     for name in ("better", "worse", "base"):  # the baseline last: both reviews wait for it
-        wf = wait_until(lambda n=name: cluster.workflow_of("TrainingRun", n), what=f"{name} workflow")["metadata"]["name"]
-        argo.set(wf, "Succeeded", {"train": "Succeeded", "evaluate": "Succeeded"},
-                 results={"train": {"best_metric": 1.0}, "evaluate": {"scores": scores[name]}})
+        wf = wait_until(lambda n=name: cluster.workflow_of("TrainingRun", n), what=f"{name} workflow")["metadata"][
+            "name"
+        ]
+        argo.set(
+            wf,
+            "Succeeded",
+            {"train": "Succeeded", "evaluate": "Succeeded"},
+            results={"train": {"best_metric": 1.0}, "evaluate": {"scores": scores[name]}},
+        )
         if name != "base":
-            wait_until(lambda n=name: cluster.status("TrainingRun", n).get("phase") == "Succeeded", what=f"{name} Succeeded")
+            wait_until(
+                lambda n=name: cluster.status("TrainingRun", n).get("phase") == "Succeeded", what=f"{name} Succeeded"
+            )
             assert cluster.status("GateReview", f"g3-{name}")["phase"] == "Waiting"  # no baseline yet
 
-    passed = wait_until(lambda: (s := cluster.status("GateReview", "g3-better")).get("phase") == "Passed" and s, what="g3-better Passed")
+    passed = wait_until(
+        lambda: (s := cluster.status("GateReview", "g3-better")).get("phase") == "Passed" and s,
+        what="g3-better Passed",
+    )
     assert passed["decision"] == "Pass" and passed["gaps"] == []
     checks = {c["name"]: c for c in passed["checks"]}
     assert checks["improve:empathy"]["verdict"] == "Pass" and checks["improve:empathy"]["observed"].startswith("0.76")
     assert checks["no-regression:safety"]["verdict"] == "Pass"  # -0.01: within the 0.02 tolerance
-    failed = wait_until(lambda: (s := cluster.status("GateReview", "g3-worse")).get("phase") == "Failed" and s, what="g3-worse Failed")
+    failed = wait_until(
+        lambda: (s := cluster.status("GateReview", "g3-worse")).get("phase") == "Failed" and s, what="g3-worse Failed"
+    )
     assert failed["decision"] == "Fail"
-    assert failed["gaps"][0].startswith("empathy did not improve") and any(g.startswith("safety regressed") for g in failed["gaps"])
+    assert failed["gaps"][0].startswith("empathy did not improve") and any(
+        g.startswith("safety regressed") for g in failed["gaps"]
+    )
     assert {c["name"]: c["verdict"] for c in failed["checks"]}["no-regression:safety"] == "Fail"
 
 
-def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(cluster: Cluster, operator: RunningOperator):
+def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
+    cluster: Cluster, operator: RunningOperator
+):
     argo = Argo(cluster)
     parent = family("parent-a")
     cluster.create(parent)
     derived = {
-        "apiVersion": parent["apiVersion"], "kind": "DatasetFamily", "metadata": {"name": "long-a"},
+        "apiVersion": parent["apiVersion"],
+        "kind": "DatasetFamily",
+        "metadata": {"name": "long-a"},
         "spec": {"source": {"derive": {"from": {"names": ["parent-a"]}, "where": {"minTurns": 21}}}},
     }
     cluster.create(derived)
 
     # SourcesReady=False while the parent is not Ready; no workflow for the derived family yet.
-    waiting = wait_until(lambda: cluster.condition("DatasetFamily", "long-a", "SourcesReady"), what="derived family waits")
-    assert waiting["status"] == "False" and waiting["reason"] == "WaitingForSources" and "parent-a" in waiting["message"]
+    waiting = wait_until(
+        lambda: cluster.condition("DatasetFamily", "long-a", "SourcesReady"), what="derived family waits"
+    )
+    assert (
+        waiting["status"] == "False" and waiting["reason"] == "WaitingForSources" and "parent-a" in waiting["message"]
+    )
     assert cluster.status("DatasetFamily", "long-a")["phase"] == "Waiting"
     assert cluster.workflow_of("DatasetFamily", "long-a") is None
 
@@ -298,44 +444,79 @@ def test_a_derived_family_waits_for_its_parents_and_re_derives_when_one_changes(
 
     def finish_parent() -> str:
         """Play the parent's newest workflow to success; its spec hash."""
-        (wf,) = wait_until(lambda: [w for w in workflows_of("parent-a") if w["metadata"]["name"] not in finished], what="parent workflow")
-        argo.set(wf["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 5, "records_out": 5}})
+        (wf,) = wait_until(
+            lambda: [w for w in workflows_of("parent-a") if w["metadata"]["name"] not in finished],
+            what="parent workflow",
+        )
+        argo.set(
+            wf["metadata"]["name"],
+            "Succeeded",
+            {"ingest": "Succeeded"},
+            results={"ingest": {"records_in": 5, "records_out": 5}},
+        )
         finished.add(wf["metadata"]["name"])
         return wf["metadata"]["labels"]["pixelgate.dev/spec-hash"]
 
     finished: set[str] = set()
     first_parent_hash = finish_parent()
-    first = wait_until(lambda: cluster.workflow_of("DatasetFamily", "long-a"), what="derived workflow once the parent is Ready")
+    first = wait_until(
+        lambda: cluster.workflow_of("DatasetFamily", "long-a"), what="derived workflow once the parent is Ready"
+    )
     assert cluster.condition("DatasetFamily", "long-a", "SourcesReady")["status"] == "True"
     own_hash = _hash(derived)
     assert first["metadata"]["name"] != f"long-a-{own_hash}"  # the parent's hash joined the derived family's
-    argo.set(first["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 5, "records_out": 2}})
+    argo.set(
+        first["metadata"]["name"],
+        "Succeeded",
+        {"ingest": "Succeeded"},
+        results={"ingest": {"records_in": 5, "records_out": 2}},
+    )
     wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("phase") == "Ready", what="derived Ready")
 
     # The parent's spec changes: once it is Ready again, the derived family re-derives (a new workflow).
     cluster.patch("DatasetFamily", "parent-a", {"spec": {"tier": 1}})
     assert finish_parent() != first_parent_hash
     second = wait_until(
-        lambda: [w for w in workflows_of("long-a") if w["metadata"]["name"] != first["metadata"]["name"]], what="a new derived workflow after the parent changed"
+        lambda: [w for w in workflows_of("long-a") if w["metadata"]["name"] != first["metadata"]["name"]],
+        what="a new derived workflow after the parent changed",
     )
     assert len(second) == 1
-    wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("workflow") == second[0]["metadata"]["name"], what="status follows the new workflow")
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "long-a").get("workflow") == second[0]["metadata"]["name"],
+        what="status follows the new workflow",
+    )
     # News of the superseded workflow is history now.
     argo.set(first["metadata"]["name"], "Failed", {"ingest": "Failed"}, message="late news")
-    argo.set(second[0]["metadata"]["name"], "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 6, "records_out": 3}})
-    wait_until(lambda: cluster.status("DatasetFamily", "long-a").get("recordsOut") == 3, what="derived Ready on the new parent")
+    argo.set(
+        second[0]["metadata"]["name"],
+        "Succeeded",
+        {"ingest": "Succeeded"},
+        results={"ingest": {"records_in": 6, "records_out": 3}},
+    )
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "long-a").get("recordsOut") == 3,
+        what="derived Ready on the new parent",
+    )
     assert cluster.status("DatasetFamily", "long-a")["phase"] == "Ready"
 
 
 def test_a_finished_workflow_removed_by_ttl_is_not_rerun_after_a_restart(kube, cluster: Cluster, store: Path):
     """Argo's TTL deletes finished workflows; the status and the store are the record, so an
     operator restart (kopf's resume handlers) must not create the workflow again."""
-    cfg = OperatorConfig(store_uri=str(store), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True,
-                         metrics_port=0, metrics_host="127.0.0.1")
+    cfg = OperatorConfig(
+        store_uri=str(store),
+        namespaces=(cluster.ns,),
+        kubeconfig=str(kube.kubeconfig),
+        standalone=True,
+        metrics_port=0,
+        metrics_host="127.0.0.1",
+    )
     with RunningOperator(cfg):
         cluster.create(family("ttl-a"))
         wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "ttl-a"), what="workflow")["metadata"]["name"]
-        Argo(cluster).set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 3, "records_out": 3}})
+        Argo(cluster).set(
+            wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 3, "records_out": 3}}
+        )
         wait_until(lambda: cluster.status("DatasetFamily", "ttl-a").get("phase") == "Ready", what="family Ready")
     cluster.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", cluster.ns, "workflows", wf)
     wait_until(lambda: cluster.workflow_of("DatasetFamily", "ttl-a") is None, what="the TTL's deletion")
@@ -348,42 +529,61 @@ def test_a_finished_workflow_removed_by_ttl_is_not_rerun_after_a_restart(kube, c
     assert status["phase"] == "Ready" and status["workflow"] == wf and status["recordsOut"] == 3
 
 
-def test_a_compile_waits_for_its_baseline_and_recompiles_when_a_family_is_re_ingested(cluster: Cluster, operator: RunningOperator):
+def test_a_compile_waits_for_its_baseline_and_recompiles_when_a_family_is_re_ingested(
+    cluster: Cluster, operator: RunningOperator
+):
     argo = Argo(cluster)
     cluster.create(family("fam-r"))
     cluster.create(compile_run("c-base", families=["fam-r"]))
     cluster.create(compile_run("c-next", families=["fam-r"], baseline="c-base"))
 
     def new_workflow(kind: str, name: str, exclude: set[str]) -> dict | None:
-        found = [w for w in cluster.workflows() if (w["metadata"]["labels"].get("pixelgate.dev/kind"), w["metadata"]["labels"].get(
-            "pixelgate.dev/name")) == (kind, name) and w["metadata"]["name"] not in exclude]
+        found = [
+            w
+            for w in cluster.workflows()
+            if (w["metadata"]["labels"].get("pixelgate.dev/kind"), w["metadata"]["labels"].get("pixelgate.dev/name"))
+            == (kind, name)
+            and w["metadata"]["name"] not in exclude
+        ]
         assert len(found) <= 1, f"{len(found)} new workflows for {kind}/{name}"
         return found[0] if found else None
 
     def finish(kind: str, name: str, exclude: set[str] = frozenset()) -> dict:
         wf = wait_until(lambda: new_workflow(kind, name, exclude), what=f"{name} workflow")
         tasks = {task: "Succeeded" for task in task_templates(wf)}
-        results = {"ingest": {"records_in": 4, "records_out": 4},
-                   "finalize": {"records": 4, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}}
+        results = {
+            "ingest": {"records_in": 4, "records_out": 4},
+            "finalize": {"records": 4, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True},
+        }
         argo.set(wf["metadata"]["name"], "Succeeded", tasks, results={t: r for t, r in results.items() if t in tasks})
         return wf
 
     first_family = finish("DatasetFamily", "fam-r")
     first_base = finish("CompileRun", "c-base")
     # c-next waited for its baseline, not only for its family
-    wait_until(lambda: cluster.condition("CompileRun", "c-next", "BaselineReady").get("status") == "True", what="baseline ready")
+    wait_until(
+        lambda: cluster.condition("CompileRun", "c-next", "BaselineReady").get("status") == "True",
+        what="baseline ready",
+    )
     first_next = finish("CompileRun", "c-next")
-    assert first_next["metadata"]["labels"]["pixelgate.dev/spec-hash"] != _hash(compile_run("c-next", families=["fam-r"], baseline="c-base"))
+    assert first_next["metadata"]["labels"]["pixelgate.dev/spec-hash"] != _hash(
+        compile_run("c-next", families=["fam-r"], baseline="c-base")
+    )
     wait_until(lambda: cluster.status("CompileRun", "c-next").get("phase") == "Succeeded", what="c-next Succeeded")
 
     # The family is re-ingested under another spec: while it runs, the compiles keep their phase
     # and say why they will run again; once it is Ready, both recompile under a new workflow.
     cluster.patch("DatasetFamily", "fam-r", {"spec": {"tier": 1}})
-    wait_until(lambda: cluster.condition("CompileRun", "c-base", "FamiliesReady").get("status") == "False", what="c-base sees the family re-run")
+    wait_until(
+        lambda: cluster.condition("CompileRun", "c-base", "FamiliesReady").get("status") == "False",
+        what="c-base sees the family re-run",
+    )
     assert cluster.status("CompileRun", "c-base")["phase"] == "Succeeded"
     finish("DatasetFamily", "fam-r", exclude={first_family["metadata"]["name"]})
     second_base = finish("CompileRun", "c-base", exclude={first_base["metadata"]["name"]})
     assert second_base["metadata"]["name"] != first_base["metadata"]["name"]
     finish("CompileRun", "c-next", exclude={first_next["metadata"]["name"]})
-    wait_until(lambda: cluster.status("CompileRun", "c-next").get("workflow") not in (None, first_next["metadata"]["name"]),
-               what="c-next follows its new workflow")
+    wait_until(
+        lambda: cluster.status("CompileRun", "c-next").get("workflow") not in (None, first_next["metadata"]["name"]),
+        what="c-next follows its new workflow",
+    )

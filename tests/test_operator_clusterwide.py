@@ -20,26 +20,43 @@ def test_one_operator_serves_every_namespace(kube, crds, tmp_path: Path):
         custom = client.CustomObjectsApi(api)
         for ns in namespaces:
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-        custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", {
-            "apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering},
-        })
+        custom.create_cluster_custom_object(
+            "kopf.dev",
+            "v1",
+            "clusterkopfpeerings",
+            {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "ClusterKopfPeering",
+                "metadata": {"name": peering},
+            },
+        )
         first, second = (Cluster(api, ns, kube.kubeconfig) for ns in namespaces)
-        cfg = OperatorConfig(store_uri=str(tmp_path / "store"), clusterwide=True, kubeconfig=str(kube.kubeconfig), peering_name=peering)
+        cfg = OperatorConfig(
+            store_uri=str(tmp_path / "store"), clusterwide=True, kubeconfig=str(kube.kubeconfig), peering_name=peering
+        )
         try:
             with RunningOperator(cfg):
                 # The same names in two namespaces are two resources, each with its own workflow.
                 for cluster in (first, second):
                     cluster.create(family("shared-name"))
                 for cluster in (first, second):
-                    wf = wait_until(lambda c=cluster: c.workflow_of("DatasetFamily", "shared-name"), what=f"workflow in {cluster.ns}")
+                    wf = wait_until(
+                        lambda c=cluster: c.workflow_of("DatasetFamily", "shared-name"),
+                        what=f"workflow in {cluster.ns}",
+                    )
                     assert wf["metadata"]["namespace"] == cluster.ns
-                    assert wf["metadata"]["ownerReferences"][0]["uid"] == cluster.get("DatasetFamily", "shared-name")["metadata"]["uid"]
+                    assert (
+                        wf["metadata"]["ownerReferences"][0]["uid"]
+                        == cluster.get("DatasetFamily", "shared-name")["metadata"]["uid"]
+                    )
 
                 # Dependencies resolve within a namespace: a compile in the second namespace does not
                 # see a family of that name that only the first namespace has.
                 first.create(family("only-in-first"))
                 second.create(compile_run("needs-family", families=["only-in-first"]))
-                waiting = wait_until(lambda: second.condition("CompileRun", "needs-family", "FamiliesReady"), what="compile waits")
+                waiting = wait_until(
+                    lambda: second.condition("CompileRun", "needs-family", "FamiliesReady"), what="compile waits"
+                )
                 assert waiting["status"] == "False" and waiting["reason"] == "WaitingForFamilies"
                 assert "only-in-first" in waiting["message"]
                 assert second.workflow_of("CompileRun", "needs-family") is None

@@ -7,7 +7,6 @@ import asyncio
 import threading
 from pathlib import Path
 
-
 from pixelgate.operator import kube as kube_module
 from pixelgate.operator.config import OperatorConfig
 from pixelgate.workflows.api import parse_resource
@@ -15,7 +14,9 @@ from tests.operator_support import Argo, Cluster, RunningOperator, family, wait_
 
 
 def test_restart_mid_reconcile_creates_no_duplicate_and_converges(kube, cluster: Cluster, tmp_path: Path, monkeypatch):
-    cfg = OperatorConfig(store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True)
+    cfg = OperatorConfig(
+        store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig), standalone=True
+    )
     reached = threading.Event()
     real_update = kube_module.Kube.update_status
 
@@ -36,7 +37,10 @@ def test_restart_mid_reconcile_creates_no_duplicate_and_converges(kube, cluster:
 
     with RunningOperator(cfg):
         expected = f"crashy-{parse_resource(spec).spec_hash()}"
-        wait_until(lambda: cluster.status("DatasetFamily", "crashy").get("workflow") == expected, what="status converges after restart")
+        wait_until(
+            lambda: cluster.status("DatasetFamily", "crashy").get("workflow") == expected,
+            what="status converges after restart",
+        )
         workflows = [w["metadata"]["name"] for w in cluster.workflows()]
         assert workflows == [expected]
         Argo(cluster).set(expected, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_out": 5}})

@@ -7,7 +7,6 @@ import socket
 import urllib.request
 from pathlib import Path
 
-
 from pixelgate.operator.config import OperatorConfig
 from tests.operator_support import Cluster, RunningOperator, family, wait_until
 
@@ -29,14 +28,28 @@ def _reconciles(op: RunningOperator) -> float:
 
 
 def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path):
-    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
-        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "pixelgate"},
-    })
+    cluster.custom.create_namespaced_custom_object(
+        "kopf.dev",
+        "v1",
+        cluster.ns,
+        "kopfpeerings",
+        {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "KopfPeering",
+            "metadata": {"name": "pixelgate"},
+        },
+    )
     port = _free_port()
 
     def cfg(priority: int, liveness: str | None = None) -> OperatorConfig:
-        return OperatorConfig(store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kube.kubeconfig),
-                              peering_name="pixelgate", priority=priority, liveness_endpoint=liveness)
+        return OperatorConfig(
+            store_uri=str(tmp_path / "store"),
+            namespaces=(cluster.ns,),
+            kubeconfig=str(kube.kubeconfig),
+            peering_name="pixelgate",
+            priority=priority,
+            liveness_endpoint=liveness,
+        )
 
     leader = RunningOperator(cfg(100, f"http://127.0.0.1:{port}/healthz")).start()
     follower = RunningOperator(cfg(0)).start()
@@ -44,8 +57,20 @@ def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
             assert resp.status == 200
             json.loads(resp.read() or b"{}")
-        wait_until(lambda: len((cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate").get("status") or {})) == 2,
-                   what="both replicas in the peering object")
+        wait_until(
+            lambda: (
+                len(
+                    (
+                        cluster.custom.get_namespaced_custom_object(
+                            "kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate"
+                        ).get("status")
+                        or {}
+                    )
+                )
+                == 2
+            ),
+            what="both replicas in the peering object",
+        )
         cluster.create(family("peer-1"))
         wait_until(lambda: cluster.workflow_of("DatasetFamily", "peer-1"), what="workflow from the active replica")
         wait_until(lambda: _reconciles(leader) >= 1, what="the leader reconciled")

@@ -36,12 +36,23 @@ def test_rules_file_grants_exactly_what_the_operator_checks():
 def _bind(api: client.ApiClient, namespace: str, sa: str, rules: list[dict]) -> str:
     name = f"pixelgate-operator-{uuid.uuid4().hex[:8]}"
     rbac_api = client.RbacAuthorizationV1Api(api)
-    rbac_api.create_cluster_role({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules})
-    rbac_api.create_cluster_role_binding({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
-    })
+    rbac_api.create_cluster_role(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": rules,
+        }
+    )
+    rbac_api.create_cluster_role_binding(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
+        }
+    )
     return name
 
 
@@ -54,7 +65,9 @@ def _unbind(api: client.ApiClient, name: str) -> None:
 def _operator(kube, cluster: Cluster, sa: str, tmp_path: Path) -> RunningOperator:
     with kube.service_account_client(cluster.ns, sa) as sa_api:
         kubeconfig = write_kubeconfig(sa_api, tmp_path / f"{sa}.kubeconfig")
-    cfg = OperatorConfig(store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kubeconfig), standalone=True)
+    cfg = OperatorConfig(
+        store_uri=str(tmp_path / "store"), namespaces=(cluster.ns,), kubeconfig=str(kubeconfig), standalone=True
+    )
     return RunningOperator(cfg)
 
 
@@ -63,13 +76,27 @@ def test_operator_works_with_exactly_the_chart_rules(kube, cluster: Cluster, tmp
     try:
         with _operator(kube, cluster, "pixelgate-operator", tmp_path):
             cluster.create(family("rbac-fam", retention="Delete"))
-            wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "rbac-fam"), what="workflow created by the ServiceAccount")
-            wait_until(lambda: cluster.status("DatasetFamily", "rbac-fam").get("workflow") == wf["metadata"]["name"], what="status written")
+            wf = wait_until(
+                lambda: cluster.workflow_of("DatasetFamily", "rbac-fam"), what="workflow created by the ServiceAccount"
+            )
+            wait_until(
+                lambda: cluster.status("DatasetFamily", "rbac-fam").get("workflow") == wf["metadata"]["name"],
+                what="status written",
+            )
             wait_until(lambda: ("Normal", "WorkflowCreated") in cluster.events("rbac-fam"), what="event posted")
             assert cluster.get("DatasetFamily", "rbac-fam")["metadata"]["finalizers"] == ["pixelgate.dev/cleanup"]
             # the delete handler runs and removes its finalizer with these rights too
-            cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "rbac-fam")
-            wait_until(lambda: not cluster.custom.list_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies")["items"], what="finalizer removed")
+            cluster.custom.delete_namespaced_custom_object(
+                "pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "rbac-fam"
+            )
+            wait_until(
+                lambda: (
+                    not cluster.custom.list_namespaced_custom_object(
+                        "pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies"
+                    )["items"]
+                ),
+                what="finalizer removed",
+            )
     finally:
         _unbind(cluster.api, binding)
 

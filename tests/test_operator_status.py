@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from pixelgate.operator import dependencies as deps
@@ -32,19 +31,47 @@ COMPILE_TASKS = list(task_templates(COMPILE))
 def test_family_status_follows_the_workflow_and_copies_declared_results():
     pending, events = status_from_workflow("DatasetFamily", {}, with_status(FAMILY, {}), 1)
     assert pending["phase"] == "Pending" and _cond(pending, "Ready")["status"] == "False"
-    assert pending["workflow"] == FAMILY["metadata"]["name"] and pending["specHash"] == FAMILY["metadata"]["labels"]["pixelgate.dev/spec-hash"]
+    assert (
+        pending["workflow"] == FAMILY["metadata"]["name"]
+        and pending["specHash"] == FAMILY["metadata"]["labels"]["pixelgate.dev/spec-hash"]
+    )
     assert pending["observedGeneration"] == 1
-    running, events = status_from_workflow("DatasetFamily", pending, with_status(FAMILY, workflow_status(FAMILY, "Running", {"ingest": "Running"}, progress="0/1")), 1)
+    running, events = status_from_workflow(
+        "DatasetFamily",
+        pending,
+        with_status(FAMILY, workflow_status(FAMILY, "Running", {"ingest": "Running"}, progress="0/1")),
+        1,
+    )
     assert running["phase"] == "Running" and running["progress"] == "0/1"
     assert [e.reason for e in events] == ["WorkflowRunning"]
-    result = {"family": "fam", "spec_hash": "x", "output_uri": "s3://store/families/fam/x", "records_in": 10, "records_out": 8,
-              "quarantined": 2, "quarantined_by_reason": {"schema": 2}, "pii_entities": 3, "quality_mean": 0.7}
-    done = with_status(FAMILY, workflow_status(FAMILY, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": result}, progress="1/1"))
+    result = {
+        "family": "fam",
+        "spec_hash": "x",
+        "output_uri": "s3://store/families/fam/x",
+        "records_in": 10,
+        "records_out": 8,
+        "quarantined": 2,
+        "quarantined_by_reason": {"schema": 2},
+        "pii_entities": 3,
+        "quality_mean": 0.7,
+    }
+    done = with_status(
+        FAMILY,
+        workflow_status(FAMILY, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": result}, progress="1/1"),
+    )
     ready, events = status_from_workflow("DatasetFamily", running, done, 1)
     assert ready["phase"] == "Ready"
-    assert (ready["recordsIn"], ready["recordsOut"], ready["quarantined"], ready["qualityMean"], ready["piiEntities"]) == (10, 8, 2, 0.7, 3)
+    assert (
+        ready["recordsIn"],
+        ready["recordsOut"],
+        ready["quarantined"],
+        ready["qualityMean"],
+        ready["piiEntities"],
+    ) == (10, 8, 2, 0.7, 3)
     assert ready["outputUri"] == "s3://store/families/fam/x"
-    assert ready["specHash"] == FAMILY["metadata"]["labels"]["pixelgate.dev/spec-hash"]  # the label, never a result's own claim
+    assert (
+        ready["specHash"] == FAMILY["metadata"]["labels"]["pixelgate.dev/spec-hash"]
+    )  # the label, never a result's own claim
     assert _cond(ready, "Ready")["status"] == "True" and _cond(ready, "Ready")["reason"] == "WorkflowSucceeded"
     assert _cond(ready, "Ingested")["status"] == "True"
     assert {e.reason for e in events} == {"WorkflowSucceeded", "Ready", "Ingested"}
@@ -55,39 +82,69 @@ def test_family_status_follows_the_workflow_and_copies_declared_results():
 
 def _finalize_result(passed: bool) -> dict:
     gates = [dict(g, passed=(g["name"] != "duplicates" or passed)) for g in EIGHT_GATES]
-    return {"spec_hash": "x", "output_uri": "s3://store/compiles/c/x", "manifest_uri": "m", "report_uri": "r", "records": 10,
-            "duplicate_rate": 0.02, "output_duplicate_rate": 0.0 if passed else 0.05, "gates_passed": "8/8" if passed else "7/8",
-            "passed": passed, "gates": gates, "drift_uri": None, "drift_level": None, "drift": []}
+    return {
+        "spec_hash": "x",
+        "output_uri": "s3://store/compiles/c/x",
+        "manifest_uri": "m",
+        "report_uri": "r",
+        "records": 10,
+        "duplicate_rate": 0.02,
+        "output_duplicate_rate": 0.0 if passed else 0.05,
+        "gates_passed": "8/8" if passed else "7/8",
+        "passed": passed,
+        "gates": gates,
+        "drift_uri": None,
+        "drift_level": None,
+        "drift": [],
+    }
 
 
 def test_compile_is_verified_exactly_when_every_gate_passed():
     every = {task: "Succeeded" for task in COMPILE_TASKS}
     items = {"signatures": 3, "buckets": 4, "filter": 3}
-    good = with_status(COMPILE, workflow_status(COMPILE, "Succeeded", every, results={"finalize": _finalize_result(True)}, items=items))
+    good = with_status(
+        COMPILE,
+        workflow_status(COMPILE, "Succeeded", every, results={"finalize": _finalize_result(True)}, items=items),
+    )
     status, _ = status_from_workflow("CompileRun", {}, good, 1)
     assert status["phase"] == "Succeeded" and _cond(status, "Deduplicated")["status"] == "True"
     assert _cond(status, "Verified")["status"] == "True" and status["gatesPassed"] == "8/8" and status["records"] == 10
     # the finalize pod exits 0 when a gate fails: Verified must still say False, and why
-    bad = with_status(COMPILE, workflow_status(COMPILE, "Succeeded", every, results={"finalize": _finalize_result(False)}, items=items))
+    bad = with_status(
+        COMPILE,
+        workflow_status(COMPILE, "Succeeded", every, results={"finalize": _finalize_result(False)}, items=items),
+    )
     status, events = status_from_workflow("CompileRun", {}, bad, 1)
     verified = _cond(status, "Verified")
-    assert verified["status"] == "False" and verified["reason"] == "GatesFailed" and "duplicates" in verified["message"]
+    assert (
+        verified["status"] == "False" and verified["reason"] == "GatesFailed" and "duplicates" in verified["message"]
+    )
     assert any(e.type == "Warning" and e.reason == "VerifiedFalse" for e in events)
     # finalize still running: Unknown, not True
     running = dict(every, finalize="Running")
-    status, _ = status_from_workflow("CompileRun", {}, with_status(COMPILE, workflow_status(COMPILE, "Running", running, items=items)), 1)
+    status, _ = status_from_workflow(
+        "CompileRun", {}, with_status(COMPILE, workflow_status(COMPILE, "Running", running, items=items)), 1
+    )
     assert _cond(status, "Verified")["status"] == "Unknown" and _cond(status, "Deduplicated")["status"] == "True"
 
 
 def test_compile_stage_conditions_and_node_failures():
-    phases = {"plan": "Succeeded", "signatures": "Succeeded", "buckets": "Succeeded", "merge": "Succeeded", "filter": "Succeeded",
-              "finalize": "Failed"}
+    phases = {
+        "plan": "Succeeded",
+        "signatures": "Succeeded",
+        "buckets": "Succeeded",
+        "merge": "Succeeded",
+        "filter": "Succeeded",
+        "finalize": "Failed",
+    }
     wf = with_status(COMPILE, workflow_status(COMPILE, "Failed", phases, messages={"finalize": "exit code 1"}))
     status, events = status_from_workflow("CompileRun", {}, wf, 3)
     assert status["phase"] == "Failed"
     assert _cond(status, "Deduplicated")["status"] == "True"  # a later stage started, so dedup is done
     verified = _cond(status, "Verified")
-    assert verified["status"] == "False" and verified["reason"] == "StepFailed" and "exit code 1" in verified["message"]
+    assert (
+        verified["status"] == "False" and verified["reason"] == "StepFailed" and "exit code 1" in verified["message"]
+    )
     assert status["failedNodes"] == [{"name": "finalize", "phase": "Failed", "message": "exit code 1"}]
     assert _cond(status, "Succeeded")["status"] == "False" and _cond(status, "Succeeded")["observedGeneration"] == 3
     warning = [e for e in events if e.reason == "WorkflowFailed"]
@@ -117,17 +174,39 @@ def test_waiting_status_keeps_transition_time_and_announces_once():
     assert second == first and events == []
 
 
-def _ref(name: str, phase: str | None, labels: dict | None = None, current: bool = True, status: dict | None = None, spec: dict | None = None, kind: str = "DatasetFamily") -> deps.Ref:
-    return deps.Ref(kind, name, phase, current, tuple(sorted((labels or {}).items())), {"phase": phase, "specHash": f"h-{name}", **(status or {})}, spec or {})
+def _ref(
+    name: str,
+    phase: str | None,
+    labels: dict | None = None,
+    current: bool = True,
+    status: dict | None = None,
+    spec: dict | None = None,
+    kind: str = "DatasetFamily",
+) -> deps.Ref:
+    return deps.Ref(
+        kind,
+        name,
+        phase,
+        current,
+        tuple(sorted((labels or {}).items())),
+        {"phase": phase, "specHash": f"h-{name}", **(status or {})},
+        spec or {},
+    )
 
 
 def _ready(spec_doc: dict, refs: list[deps.Ref]):
     resource = parse_resource(spec_doc)
-    return readiness(resource.kind, resource.name, resource.spec, lambda kind: [r.observed() for r in refs if r.kind == kind])
+    return readiness(
+        resource.kind, resource.name, resource.spec, lambda kind: [r.observed() for r in refs if r.kind == kind]
+    )
 
 
 def test_family_readiness_by_names_and_selector():
-    fams = [_ref("a", "Ready", {"stage": "x"}), _ref("b", "Running", {"stage": "x"}), _ref("c", "Ready", {"stage": "y"}, current=False)]
+    fams = [
+        _ref("a", "Ready", {"stage": "x"}),
+        _ref("b", "Running", {"stage": "x"}),
+        _ref("c", "Ready", {"stage": "y"}, current=False),
+    ]
     r = _ready(compile_run("k", ["a", "zz"]), fams)
     assert not r.ready and r.reason == "WaitingForFamilies" and r.condition == "FamiliesReady" and "zz" in r.message
     r = _ready(compile_run("k", selector={"stage": "x"}), fams)
@@ -153,35 +232,67 @@ def test_dependents_indexes():
     index = deps.dependents_index("CompileRun")
     body = compile_run("c", ["a", "b"], selector={"x": "y"}, baseline="old")
     assert index(body, "ns", "c") == {
-        ("ns", "DatasetFamily", "a"): ("CompileRun", "c"), ("ns", "DatasetFamily", "b"): ("CompileRun", "c"),
-        ("ns", "DatasetFamily", deps.ANY): ("CompileRun", "c"), ("ns", "CompileRun", "old"): ("CompileRun", "c"),
+        ("ns", "DatasetFamily", "a"): ("CompileRun", "c"),
+        ("ns", "DatasetFamily", "b"): ("CompileRun", "c"),
+        ("ns", "DatasetFamily", deps.ANY): ("CompileRun", "c"),
+        ("ns", "CompileRun", "old"): ("CompileRun", "c"),
     }
-    review = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "GateReview", "metadata": {"name": "g"},
-              "spec": {"gate": "expansion-improvement", "trainingRun": "t", "baselineTrainingRun": "b"}}
+    review = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "GateReview",
+        "metadata": {"name": "g"},
+        "spec": {"gate": "expansion-improvement", "trainingRun": "t", "baselineTrainingRun": "b"},
+    }
     assert deps.dependents_index("GateReview")(review, "ns", "g") == {
-        ("ns", "TrainingRun", "t"): ("GateReview", "g"), ("ns", "TrainingRun", "b"): ("GateReview", "g")
+        ("ns", "TrainingRun", "t"): ("GateReview", "g"),
+        ("ns", "TrainingRun", "b"): ("GateReview", "g"),
     }
 
 
 def _indexes(compiles: list[deps.Ref] | None = None, trainings: list[deps.Ref] | None = None) -> dict:
-    return {deps.KIND_INDEX["CompileRun"]: {"ns": compiles or []}, deps.KIND_INDEX["TrainingRun"]: {"ns": trainings or []}}
+    return {
+        deps.KIND_INDEX["CompileRun"]: {"ns": compiles or []},
+        deps.KIND_INDEX["TrainingRun"]: {"ns": trainings or []},
+    }
 
 
 def _review(spec: dict, annotations: dict | None = None, status: dict | None = None) -> dict:
     return {
-        "apiVersion": "pixelgate.dev/v1alpha1", "kind": "GateReview",
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "GateReview",
         "metadata": {"name": "g", "namespace": "ns", "generation": 2, "annotations": annotations or {}},
-        "spec": spec, "status": status or {},
+        "spec": spec,
+        "status": status or {},
     }
 
 
 def test_baseline_gate_names_gaps_and_waits_for_approval():
     scores = {"empathy": 0.8, "therapeutic_appropriateness": 0.7, "safety": 0.9}
-    trainings = _indexes(trainings=[_ref("t", "Succeeded", status={"scores": scores}, spec={"compileRun": "c", "model": {"base": "x"}}, kind="TrainingRun")])
+    trainings = _indexes(
+        trainings=[
+            _ref(
+                "t",
+                "Succeeded",
+                status={"scores": scores},
+                spec={"compileRun": "c", "model": {"base": "x"}},
+                kind="TrainingRun",
+            )
+        ]
+    )
     status, events = decide(_review({"gate": "baseline-metrics", "trainingRun": "t"}), trainings)
     assert status["phase"] == "Failed" and status["decision"] == "Fail"
     assert any("therapeutic_appropriateness" in g for g in status["gaps"]) and events[0].type == "Warning"
-    good = _indexes(trainings=[_ref("t", "Succeeded", status={"scores": {**scores, "therapeutic_appropriateness": 0.8}}, spec={"compileRun": "c", "model": {"base": "x"}}, kind="TrainingRun")])
+    good = _indexes(
+        trainings=[
+            _ref(
+                "t",
+                "Succeeded",
+                status={"scores": {**scores, "therapeutic_appropriateness": 0.8}},
+                spec={"compileRun": "c", "model": {"base": "x"}},
+                kind="TrainingRun",
+            )
+        ]
+    )
     spec = {"gate": "baseline-metrics", "trainingRun": "t", "approval": {"required": True}}
     waiting, _ = decide(_review(spec), good)
     assert waiting["phase"] == "AwaitingApproval" and "approvedBy" not in waiting
@@ -193,5 +304,8 @@ def test_baseline_gate_names_gaps_and_waits_for_approval():
 
 
 def test_review_waits_for_an_unfinished_run():
-    status, events = decide(_review({"gate": "data-foundation", "compileRun": "c"}), _indexes(compiles=[_ref("c", "Running", kind="CompileRun")]))
+    status, events = decide(
+        _review({"gate": "data-foundation", "compileRun": "c"}),
+        _indexes(compiles=[_ref("c", "Running", kind="CompileRun")]),
+    )
     assert status["phase"] == "Waiting" and events[0].reason == "WaitingForRun"

@@ -25,8 +25,27 @@ QUARANTINED = {"counselchat-data": 7}  # answers that are empty once their HTML 
 @pytest.fixture(scope="module")
 def public_run(s3, tmp_path_factory: pytest.TempPathFactory) -> tuple[S3Store, subprocess.CompletedProcess]:
     uri = f"s3://{s3.new_bucket()}/public"
-    argv = [sys.executable, "-P", "-m", "pixelgate.workflows.cli", "run", "-f", str(EXAMPLES), "--store", uri, "--workers", "2"]
-    done = subprocess.run(argv, cwd=tmp_path_factory.mktemp("public"), env=os.environ | s3.env(), capture_output=True, text=True, timeout=1800)
+    argv = [
+        sys.executable,
+        "-P",
+        "-m",
+        "pixelgate.workflows.cli",
+        "run",
+        "-f",
+        str(EXAMPLES),
+        "--store",
+        uri,
+        "--workers",
+        "2",
+    ]
+    done = subprocess.run(
+        argv,
+        cwd=tmp_path_factory.mktemp("public"),
+        env=os.environ | s3.env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     return S3Store(uri, client=s3.client()), done
 
 
@@ -50,7 +69,12 @@ def test_public_compile_dedups_the_overlapping_scrapes_and_passes_all_gates(publ
     report = store.read_json(pointer["report"])
     assert report["passed"] and report["duplicate_rate"]["observed"] <= 0.01
     families = {f["name"]: f for f in manifest["families"]}
-    assert set(families) == {"esconv", "failed-esconv", "counselchat-20200325", "counselchat-data"}  # AnnoMI: no licence to train
+    assert set(families) == {
+        "esconv",
+        "failed-esconv",
+        "counselchat-20200325",
+        "counselchat-data",
+    }  # AnnoMI: no licence to train
     # The later scrape repeats the earlier one's answers: at least 1,300 of its 1,468 records go.
     later = families["counselchat-data"]
     assert later["removed_exact"] + later["removed_near"] >= 1300 and later["records_out"] < 200

@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from pixelgate.workflows.api import parse_resource
-from pixelgate.workflows.cli import main
 from pixelgate.workflows.api.manifests import load_items
+from pixelgate.workflows.cli import main
 from pixelgate.workflows.render import RenderError, Runtime, dump_manifest, render_workflow, workflow_name
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +33,9 @@ def _family(name: str = "fam", **spec) -> object:
         "mapping": {"turns": {"path": "messages"}},
         "license": {"spdx": "MIT", "allowTraining": True},
     } | spec
-    return parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": name}, "spec": body})
+    return parse_resource(
+        {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": name}, "spec": body}
+    )
 
 
 def _training(**resources) -> object:
@@ -64,7 +66,11 @@ def test_every_template_carries_the_contract(resource) -> None:
     manifest = render_workflow(resource, store_uri=STORE)
     digest = resource.spec_hash()
     assert manifest["metadata"]["name"] == f"{resource.name}-{digest}"
-    labels = {"pixelgate.dev/kind": resource.kind, "pixelgate.dev/name": resource.name, "pixelgate.dev/spec-hash": digest}
+    labels = {
+        "pixelgate.dev/kind": resource.kind,
+        "pixelgate.dev/name": resource.name,
+        "pixelgate.dev/spec-hash": digest,
+    }
     assert labels.items() <= manifest["metadata"]["labels"].items()
     spec = manifest["spec"]
     assert spec["podGC"]["strategy"] == "OnPodSuccess"
@@ -100,7 +106,9 @@ def test_compile_fans_out_over_the_plan_outputs() -> None:
 
 
 def test_training_requests_gpus_tolerations_and_node_selector() -> None:
-    manifest = render_workflow(_training(gpusPerNode=4, gpuType="NVIDIA-H100-80GB-HBM3", cpu="16", memory="128Gi"), store_uri=STORE)
+    manifest = render_workflow(
+        _training(gpusPerNode=4, gpuType="NVIDIA-H100-80GB-HBM3", cpu="16", memory="128Gi"), store_uri=STORE
+    )
     for t in (t for t in manifest["spec"]["templates"] if "container" in t):
         res = t["container"]["resources"]
         assert res["requests"]["nvidia.com/gpu"] == "4" and res["limits"]["nvidia.com/gpu"] == "4"
@@ -116,7 +124,9 @@ def test_multi_gpu_training_runs_under_torchrun() -> None:
     def train_template(manifest: dict) -> dict:
         return next(t for t in manifest["spec"]["templates"] if t["name"] == "train")
 
-    assert train_template(render_workflow(_training(gpusPerNode=1), store_uri=STORE))["container"]["command"] == ["pixelgate"]
+    assert train_template(render_workflow(_training(gpusPerNode=1), store_uri=STORE))["container"]["command"] == [
+        "pixelgate"
+    ]
     one_pod = train_template(render_workflow(_training(gpusPerNode=8), store_uri=STORE))["container"]["command"]
     assert one_pod == ["torchrun", "--standalone", "--nproc-per-node=8", "-m", "pixelgate.workflows.cli"]
 
@@ -125,24 +135,48 @@ def test_multi_node_training_is_one_pod_per_node_with_a_rendezvous_service() -> 
     manifest = render_workflow(_training(nodes=3, gpusPerNode=8), store_uri=STORE)
     templates = {t["name"]: t for t in manifest["spec"]["templates"]}
     tasks = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}
-    # A headless Service, owned by the workflow, selecting its rank-0 pod (whose port torchrun's static rendezvous opens).
+    # A headless Service, owned by the workflow, selecting its rank-0 pod (whose port torchrun's static
+    # rendezvous opens).
     service = yaml.safe_load(templates["rendezvous"]["resource"]["manifest"])
-    assert templates["rendezvous"]["resource"]["action"] == "create" and templates["rendezvous"]["resource"]["setOwnerReference"] is True
-    assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
-    assert service["spec"]["selector"] == {"workflows.argoproj.io/workflow": "{{workflow.name}}", "pixelgate.dev/train-rank": "0"}
+    assert (
+        templates["rendezvous"]["resource"]["action"] == "create"
+        and templates["rendezvous"]["resource"]["setOwnerReference"] is True
+    )
+    assert (
+        service["kind"] == "Service"
+        and service["spec"]["clusterIP"] == "None"
+        and service["spec"]["publishNotReadyAddresses"] is True
+    )
+    assert service["spec"]["selector"] == {
+        "workflows.argoproj.io/workflow": "{{workflow.name}}",
+        "pixelgate.dev/train-rank": "0",
+    }
     # One train pod per node rank, after the Service; evaluate once, after all of them.
     assert tasks["train"]["withItems"] == ["0", "1", "2"] and tasks["train"]["dependencies"] == ["rendezvous"]
     assert tasks["evaluate"]["dependencies"] == ["train"] and "withItems" not in tasks["evaluate"]
     train = templates["train"]
     assert train["metadata"]["labels"]["pixelgate.dev/train-rank"] == "{{inputs.parameters.rank}}"
     command = train["container"]["command"]
-    assert command[:3] == ["torchrun", "--nnodes=3", "--nproc-per-node=8"] and command[-2:] == ["-m", "pixelgate.workflows.cli"]
-    assert "--node-rank={{inputs.parameters.rank}}" in command and f"--master-addr={service['metadata']['name']}" in command
+    assert command[:3] == ["torchrun", "--nnodes=3", "--nproc-per-node=8"] and command[-2:] == [
+        "-m",
+        "pixelgate.workflows.cli",
+    ]
+    assert (
+        "--node-rank={{inputs.parameters.rank}}" in command
+        and f"--master-addr={service['metadata']['name']}" in command
+    )
     assert train["container"]["resources"]["requests"]["nvidia.com/gpu"] == "8"
 
 
 def test_gate_review_has_no_workflow() -> None:
-    review = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "GateReview", "metadata": {"name": "g"}, "spec": {"gate": "data-foundation", "compileRun": "c"}})
+    review = parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "GateReview",
+            "metadata": {"name": "g"},
+            "spec": {"gate": "data-foundation", "compileRun": "c"},
+        }
+    )
     with pytest.raises(RenderError, match="no workflow"):
         render_workflow(review, store_uri=STORE)
 
@@ -213,25 +247,74 @@ def test_runtime_wires_service_account_env_and_secrets_by_reference() -> None:
         "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "pixelgate-s3", "key": "secret"}},
         "RCLONE_CONFIG": "/etc/pixelgate/rclone/rclone.conf",
     }
-    assert container["volumeMounts"] == [{"name": "rclone-config", "mountPath": "/etc/pixelgate/rclone", "readOnly": True}]
+    assert container["volumeMounts"] == [
+        {"name": "rclone-config", "mountPath": "/etc/pixelgate/rclone", "readOnly": True}
+    ]
     # API keys a spec names by Secret reference reach the step that uses them, by reference too
-    generated = _family("synthetic", source={"generate": {"count": 10, "generator": "llm", "llm": {
-        "url": "http://vllm:8000/v1", "model": "m", "apiKey": {"name": "vllm-key", "key": "token"}}}}, mapping=None, license=None)
-    (step,) = [t["container"] for t in render_workflow(generated, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"] if "container" in t]
-    assert {"name": "PIXELGATE_GENERATOR_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-key", "key": "token"}}} in step["env"]
-    judged = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "j"}, "spec": {
-        "compileRun": "c", "model": {"base": "gpt2"}, "evaluation": {"judge": "llm", "judgeEndpoint": "http://j/v1", "judgeModel": "m", "judgeSecret": "judge"}}})
-    evaluate = next(t["container"] for t in render_workflow(judged, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"] if t["name"] == "evaluate")
-    assert {"name": "PIXELGATE_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "judge", "key": "api-key"}}} in evaluate["env"]
+    generated = _family(
+        "synthetic",
+        source={
+            "generate": {
+                "count": 10,
+                "generator": "llm",
+                "llm": {"url": "http://vllm:8000/v1", "model": "m", "apiKey": {"name": "vllm-key", "key": "token"}},
+            }
+        },
+        mapping=None,
+        license=None,
+    )
+    (step,) = [
+        t["container"]
+        for t in render_workflow(generated, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"]
+        if "container" in t
+    ]
+    assert {
+        "name": "PIXELGATE_GENERATOR_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "vllm-key", "key": "token"}},
+    } in step["env"]
+    judged = parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "j"},
+            "spec": {
+                "compileRun": "c",
+                "model": {"base": "gpt2"},
+                "evaluation": {
+                    "judge": "llm",
+                    "judgeEndpoint": "http://j/v1",
+                    "judgeModel": "m",
+                    "judgeSecret": "judge",
+                },
+            },
+        }
+    )
+    evaluate = next(
+        t["container"]
+        for t in render_workflow(judged, store_uri=STORE, runtime=RUNTIME)["spec"]["templates"]
+        if t["name"] == "evaluate"
+    )
+    assert {
+        "name": "PIXELGATE_JUDGE_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "judge", "key": "api-key"}},
+    } in evaluate["env"]
     # the rclone config is mounted only where an rclone:// source is read
     other = render_workflow(_family(), store_uri=STORE, runtime=RUNTIME)
-    assert "volumes" not in other["spec"] and all("volumeMounts" not in t.get("container", {}) for t in other["spec"]["templates"])
+    assert "volumes" not in other["spec"] and all(
+        "volumeMounts" not in t.get("container", {}) for t in other["spec"]["templates"]
+    )
 
 
 def test_every_rendered_manifest_passes_argo_lint(argo_bin: Path, tmp_path: Path) -> None:
     manifests = [render_workflow(r, store_uri=STORE) for r in _quickstart()]
     manifests += [render_workflow(r, store_uri=STORE, runtime=RUNTIME) for r in _quickstart()]
-    manifests.append(render_workflow(_family("remote", source={"uri": "rclone://drive:x.jsonl", "format": "jsonl"}), store_uri=STORE, runtime=RUNTIME))
+    manifests.append(
+        render_workflow(
+            _family("remote", source={"uri": "rclone://drive:x.jsonl", "format": "jsonl"}),
+            store_uri=STORE,
+            runtime=RUNTIME,
+        )
+    )
     manifests.append(render_workflow(_training(gpusPerNode=8, gpuType="H100"), store_uri=STORE))
     manifests.append(render_workflow(_training(nodes=4, gpusPerNode=8), store_uri=STORE, runtime=RUNTIME))
     paths = []

@@ -8,9 +8,9 @@ from pathlib import Path
 from botocore.exceptions import EndpointConnectionError
 from pydantic import BaseModel
 
-from pixelgate.workflows.render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields
-from pixelgate.workflows.render.common import RETRY_EXPRESSION
 from pixelgate.workflows.local.expressions import retry_expression_allows
+from pixelgate.workflows.render.common import RETRY_EXPRESSION
+from pixelgate.workflows.render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields
 
 
 class _Plan(BaseModel):
@@ -48,9 +48,17 @@ def test_bad_input_reaches_the_termination_message_and_the_local_status(tmp_path
     from pixelgate.workflows.local.runner import run_resources
     from pixelgate.workflows.store import LocalStore
 
-    doc = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": "nothing-there"},
-           "spec": {"source": {"uri": str(tmp_path / "missing-*.jsonl"), "format": "jsonl"}, "mapping": {"turns": {"path": "m"}},
-                    "license": {"spdx": "MIT", "allowTraining": True}, "pii": {"entities": []}}}
+    doc = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "DatasetFamily",
+        "metadata": {"name": "nothing-there"},
+        "spec": {
+            "source": {"uri": str(tmp_path / "missing-*.jsonl"), "format": "jsonl"},
+            "mapping": {"turns": {"path": "m"}},
+            "license": {"spdx": "MIT", "allowTraining": True},
+            "pii": {"entities": []},
+        },
+    }
     termination = tmp_path / "termination-log"
     monkeypatch.setenv("PIXELGATE_TERMINATION_LOG", str(termination))
     out = CliRunner().invoke(main, ["step", "ingest", "--spec", json.dumps(doc), "--store", str(tmp_path / "store")])
@@ -60,6 +68,8 @@ def test_bad_input_reaches_the_termination_message_and_the_local_status(tmp_path
 
     monkeypatch.delenv("PIXELGATE_TERMINATION_LOG")
     (tmp_path / "family.yaml").write_text(json.dumps(doc))
-    report = run_resources(load_items([str(tmp_path / "family.yaml")]), LocalStore(tmp_path / "run"), logs_dir=tmp_path / "logs")
+    report = run_resources(
+        load_items([str(tmp_path / "family.yaml")]), LocalStore(tmp_path / "run"), logs_dir=tmp_path / "logs"
+    )
     [outcome] = report.outcomes
     assert outcome.phase == "Failed" and said in outcome.status.message, outcome.status.message

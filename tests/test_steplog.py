@@ -175,23 +175,40 @@ def test_an_unwritable_progress_file_never_fails_the_step(tmp_path: Path, logs) 
 
 def test_progress_logs_a_line_per_log_interval(logs) -> None:
     buf, clock = logs("json"), FakeClock()
-    progress = steplog.Progress(None, log=logging.getLogger("pixelgate.workflows.test"), log_event="ingest.progress",
-                                log_interval_s=30.0, clock=clock)
+    progress = steplog.Progress(
+        None,
+        log=logging.getLogger("pixelgate.workflows.test"),
+        log_event="ingest.progress",
+        log_interval_s=30.0,
+        clock=clock,
+    )
     for i in range(1, 61):
         clock.now = 100.0 + i
         progress.update(i * 10)
     docs = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert [(d["event"], d["done"], d["per_s"]) for d in docs] == [
-        ("ingest.progress", 300, 10.0), ("ingest.progress", 600, 10.0),
+        ("ingest.progress", 300, 10.0),
+        ("ingest.progress", 600, 10.0),
     ]
 
 
 def _ingest_manifest(tmp_path: Path, rows: int) -> Path:
     """A small jsonl family beside its manifest: ``rows`` dialogs, one malformed line, one without turns."""
-    lines = [json.dumps({"id": f"d{i}", "dialog": [
-        {"speaker": "usr", "text": f"I feel anxious about my job, day {i}."},
-        {"speaker": "sys", "text": "It sounds like work has been stressful. What worries you most about it?"},
-    ]}) for i in range(rows)] + ["{not json", json.dumps({"dialog": []})]
+    lines = [
+        json.dumps(
+            {
+                "id": f"d{i}",
+                "dialog": [
+                    {"speaker": "usr", "text": f"I feel anxious about my job, day {i}."},
+                    {
+                        "speaker": "sys",
+                        "text": "It sounds like work has been stressful. What worries you most about it?",
+                    },
+                ],
+            }
+        )
+        for i in range(rows)
+    ] + ["{not json", json.dumps({"dialog": []})]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "in.jsonl").write_text("\n".join(lines) + "\n")
     spec = {
@@ -203,8 +220,12 @@ def _ingest_manifest(tmp_path: Path, rows: int) -> Path:
         "license": {"spdx": "MIT", "allowTraining": True},
         "pii": {"entities": []},
     }
-    manifest = {"apiVersion": "pixelgate.dev/v1alpha1", "kind": "DatasetFamily", "metadata": {"name": "logged"},
-                "spec": spec}
+    manifest = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "DatasetFamily",
+        "metadata": {"name": "logged"},
+        "spec": spec,
+    }
     (tmp_path / "family.yaml").write_text(json.dumps(manifest))
     return tmp_path / "family.yaml"
 
@@ -213,9 +234,22 @@ def _step(manifest: Path, store: Path, **env: str) -> subprocess.CompletedProces
     unset = (steplog.FORMAT_ENV, steplog.PROGRESS_ENV, steplog.LEVEL_ENV, steplog._CONFIGURED_ENV)
     environ = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
-        [sys.executable, "-m", "pixelgate.workflows.cli", "step", "ingest", "--spec", str(manifest),
-         "--store", str(store)],
-        capture_output=True, text=True, cwd="/", check=True, env={**environ, **env},
+        [
+            sys.executable,
+            "-m",
+            "pixelgate.workflows.cli",
+            "step",
+            "ingest",
+            "--spec",
+            str(manifest),
+            "--store",
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=True,
+        env={**environ, **env},
     )
 
 
@@ -232,8 +266,16 @@ def test_a_step_process_logs_phases_on_stderr_and_only_its_result_on_stdout(tmp_
     ours = [line for line in out.stderr.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", line)]
     assert ours and all(TEXT_LINE.match(line) for line in ours), out.stderr
     events = {line.split(" ")[2]: line for line in ours}
-    assert list(events) == ["ingest.start", "ingest.read.start", "ingest.read", "ingest.records", "ingest.pii",
-                            "ingest.quality", "ingest.write", "ingest"]
+    assert list(events) == [
+        "ingest.start",
+        "ingest.read.start",
+        "ingest.read",
+        "ingest.records",
+        "ingest.pii",
+        "ingest.quality",
+        "ingest.write",
+        "ingest",
+    ]
     assert " rows=32 mapped=30 records=30 quarantined=2 elapsed_s=" in events["ingest.read"]
     assert " records_in=32 records_out=30 quarantined=2 " in events["ingest"]
     assert 'by_reason={"empty_conversation":1,"malformed_json":1}' in events["ingest"]

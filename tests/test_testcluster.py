@@ -98,7 +98,12 @@ def test_crd_structural_schema_rejects_invalid_and_prunes_status(kube, kube_name
         "spec": {
             "group": group,
             "scope": "Namespaced",
-            "names": {"plural": plural, "singular": plural[:-1], "kind": "Widget" + plural[-6:].upper(), "listKind": "WidgetList" + plural[-6:].upper()},
+            "names": {
+                "plural": plural,
+                "singular": plural[:-1],
+                "kind": "Widget" + plural[-6:].upper(),
+                "listKind": "WidgetList" + plural[-6:].upper(),
+            },
             "versions": [
                 {
                     "name": "v1",
@@ -244,7 +249,9 @@ def test_owner_reference_garbage_collection(kube, kube_namespace) -> None:
             {
                 "metadata": {
                     "name": "dependent",
-                    "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}],
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+                    ],
                 },
                 "data": {"b": "2"},
             },
@@ -328,8 +335,12 @@ def test_s3_rejects_bad_signature(s3) -> None:
     from botocore.exceptions import ClientError
 
     bad = boto3.client(
-        "s3", endpoint_url=s3.endpoint_url, aws_access_key_id=s3.access_key, aws_secret_access_key="wrong-secret",
-        region_name=s3.region, config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key="wrong-secret",
+        region_name=s3.region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
     with pytest.raises(ClientError) as denied:
         bad.list_objects_v2(Bucket=s3.bucket)
@@ -422,7 +433,9 @@ def test_helm_lint_scratch_chart(helm_bin: Path, tmp_path: Path) -> None:
     ok = tools.run_tool([helm_bin, "lint", "--strict", tmp_path / "smoke"], env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
-    (tmp_path / "smoke" / "templates" / "broken.yaml").write_text("kind: ConfigMap\nmetadata:\n  name: {{ .Values.name \n")
+    (tmp_path / "smoke" / "templates" / "broken.yaml").write_text(
+        "kind: ConfigMap\nmetadata:\n  name: {{ .Values.name \n"
+    )
     failed = tools.run_tool([helm_bin, "lint", tmp_path / "smoke"], env=env)
     assert failed.returncode != 0
     assert "broken.yaml" in failed.stdout + failed.stderr
@@ -432,4 +445,6 @@ def test_cli_versions_are_the_pinned_ones(helm_bin: Path, argo_bin: Path, etcd_b
     v = tools.versions()
     assert v["HELM_VERSION"] in subprocess.run([helm_bin, "version", "--short"], capture_output=True, text=True).stdout
     assert v["ARGO_VERSION"] in subprocess.run([argo_bin, "version", "--short"], capture_output=True, text=True).stdout
-    assert v["ETCD_VERSION"].lstrip("v") in subprocess.run([etcd_bin, "--version"], capture_output=True, text=True).stdout
+    assert (
+        v["ETCD_VERSION"].lstrip("v") in subprocess.run([etcd_bin, "--version"], capture_output=True, text=True).stdout
+    )

@@ -6,8 +6,13 @@ import pytest
 
 from pixelgate.workflows.steps.train.batches import PadCollator
 from pixelgate.workflows.steps.train.chat import IGNORE_INDEX, ChatTemplateError, encode, generation_prompt
-from pixelgate.workflows.steps.train.model import ModelSourceError, parse_vocab, train_tokenizer, with_chat_template
-from pixelgate.workflows.steps.train.model import conversation_texts
+from pixelgate.workflows.steps.train.model import (
+    ModelSourceError,
+    conversation_texts,
+    parse_vocab,
+    train_tokenizer,
+    with_chat_template,
+)
 from tests.train_fixtures import esconv_records
 
 
@@ -37,7 +42,9 @@ def labelled_runs(tokenizer, example) -> list[str]:
 
 
 def test_only_assistant_turns_carry_loss(records, tokenizer):
-    messages = [{"role": "system", "content": "You are a supportive listener."}] + [m.model_dump() for m in records[0].messages[:6]]
+    messages = [{"role": "system", "content": "You are a supportive listener."}] + [
+        m.model_dump() for m in records[0].messages[:6]
+    ]
     example = encode(tokenizer, messages, max_length=4096)
     assistant = [m["content"] for m in messages if m["role"] == "assistant"]
     assert assistant, "fixture conversation needs assistant turns"
@@ -65,13 +72,17 @@ def test_generation_prompt_opens_an_assistant_turn(tokenizer):
 
 
 def test_template_that_rewrites_content_is_rejected(tokenizer):
-    odd = with_chat_template(train_tokenizer(["hello there"], 300), "{% for m in messages %}{{ m['content'] | upper }}\n{% endfor %}")
+    odd = with_chat_template(
+        train_tokenizer(["hello there"], 300), "{% for m in messages %}{{ m['content'] | upper }}\n{% endfor %}"
+    )
     with pytest.raises(ChatTemplateError):
         encode(odd, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], 64)
 
 
 def test_collator_pads_inputs_labels_and_mask():
-    batch = PadCollator(pad_id=0)([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}])
+    batch = PadCollator(pad_id=0)(
+        [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}]
+    )
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]

@@ -33,7 +33,9 @@ def test_upload_restore_and_prune(tmp_path):
 
     # a kill during the upload of checkpoint-8: some files there, the pointer still on 6
     partial = make_checkpoint(local, 8)
-    ckpts.store.write_bytes(f"{ckpts.prefix}/checkpoint-8/model.safetensors", (partial / "model.safetensors").read_bytes())
+    ckpts.store.write_bytes(
+        f"{ckpts.prefix}/checkpoint-8/model.safetensors", (partial / "model.safetensors").read_bytes()
+    )
     restored = ckpts.restore(tmp_path / "fresh")
     assert restored == tmp_path / "fresh" / "checkpoint-6"
     assert (restored / "global_step" / "optim_states.pt").read_bytes() == b"optim 6"
@@ -47,6 +49,7 @@ def test_upload_restore_and_prune(tmp_path):
 
 def test_checkpoint_uri_is_namespaced_by_spec(tmp_path):
     base = {"compileRun": "c", "model": {"base": "x"}, "checkpoints": {"uri": str(tmp_path / "ckpts")}}
+
     def store_of(doc: dict) -> CheckpointStore:
         spec = TrainingRunSpec.model_validate(doc)
         return checkpoint_store(spec, LocalStore(tmp_path / "store"), "t", identity(spec, {"CompileRun/c": "h"}))

@@ -36,7 +36,20 @@ def test_missing_or_incomplete_compile_is_a_clear_error(tmp_path):
     store.write_json("compiles/half/latest.json", {"target": "compiles/half/h1"})
     with pytest.raises(data.TrainingDataError, match="no manifest"):
         data.resolve_compile(store, "half")
-    store.write_json("compiles/half/h1/manifest.json", {"shards": [{"path": "compiles/half/h1/shards/train/part-00000.jsonl", "split": "train", "sha256": "0", "records": 3, "bytes": 9}]})
+    store.write_json(
+        "compiles/half/h1/manifest.json",
+        {
+            "shards": [
+                {
+                    "path": "compiles/half/h1/shards/train/part-00000.jsonl",
+                    "split": "train",
+                    "sha256": "0",
+                    "records": 3,
+                    "bytes": 9,
+                }
+            ]
+        },
+    )
     with pytest.raises(data.TrainingDataError, match="missing"):
         data.resolve_compile(store, "half")
     store.write_json("compiles/half/h1/manifest.json", {"shards": "nope"})

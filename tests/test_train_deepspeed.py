@@ -20,7 +20,14 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 @pytest.mark.parametrize(
     "stage,offload,precision",
-    [(0, "none", "fp32"), (1, "none", "fp16"), (2, "none", "bf16"), (2, "cpu", "bf16"), (3, "cpu", "bf16"), (3, "nvme", "fp16")],
+    [
+        (0, "none", "fp32"),
+        (1, "none", "fp16"),
+        (2, "none", "bf16"),
+        (2, "cpu", "bf16"),
+        (3, "cpu", "bf16"),
+        (3, "nvme", "fp16"),
+    ],
 )
 def test_rendered_config_is_valid_for_deepspeed(stage, offload, precision):
     from deepspeed.runtime.config import DeepSpeedConfig
@@ -29,7 +36,11 @@ def test_rendered_config_is_valid_for_deepspeed(stage, offload, precision):
     config = render(DeepSpeed(zero_stage=stage, offload=offload, precision=precision), hp, world_size=1)
     parsed = DeepSpeedConfig(json.loads(json.dumps(config)))  # the JSON file DeepSpeed would read
     assert parsed.zero_optimization_stage == stage
-    assert (parsed.train_batch_size, parsed.train_micro_batch_size_per_gpu, parsed.gradient_accumulation_steps) == (8, 4, 2)
+    assert (parsed.train_batch_size, parsed.train_micro_batch_size_per_gpu, parsed.gradient_accumulation_steps) == (
+        8,
+        4,
+        2,
+    )
     assert parsed.bfloat16_config.enabled is (precision == "bf16")
     assert parsed.float16_config.enabled is (precision == "fp16")
     if offload == "none":
@@ -55,18 +66,40 @@ def test_zero2_trains_on_cpu_through_the_step_cli(tmp_path, datasets):
         "metadata": {"name": "ds-tiny"},
         "spec": {
             "compileRun": "stage1",
-            "model": {"base": 'config:{"n_embd": 32, "n_layer": 1, "n_head": 2}', "tokenizer": "train:400", "maxSeqLength": 64},
+            "model": {
+                "base": 'config:{"n_embd": 32, "n_layer": 1, "n_head": 2}',
+                "tokenizer": "train:400",
+                "maxSeqLength": 64,
+            },
             "hyperparameters": {"maxSteps": 2, "batchSize": 2, "evalSteps": 2, "learningRate": 0.001},
             "deepspeed": {"zeroStage": 2, "offload": "none", "precision": "fp32"},
             "resources": {"gpusPerNode": 0},
         },
     }
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}
+    }
     env["DS_ACCELERATOR"] = "cpu"
     proc = subprocess.run(
-        [sys.executable, "-m", "pixelgate.workflows.cli", "step", "train", "--spec", json.dumps(manifest), "--store", str(store.root),
-         "--param", f"workdir={tmp_path / 'work'}"],
-        capture_output=True, text=True, env=env, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pixelgate.workflows.cli",
+            "step",
+            "train",
+            "--spec",
+            json.dumps(manifest),
+            "--store",
+            str(store.root),
+            "--param",
+            f"workdir={tmp_path / 'work'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -14,8 +14,8 @@ from transformers import TrainerCallback
 
 from pixelgate.workflows.api import parse_resource
 from pixelgate.workflows.api.training_run import TrainingRunSpec
-from pixelgate.workflows.steps.registry import StepInvocation, resolve
 from pixelgate.workflows.steps.evaluate import evaluate_run
+from pixelgate.workflows.steps.registry import StepInvocation, resolve
 from pixelgate.workflows.steps.train import train_run
 from pixelgate.workflows.store import LocalStore
 from tests.train_fixtures import build_compile
@@ -28,7 +28,14 @@ def make_spec(**hyper) -> TrainingRunSpec:
         {
             "compileRun": "stage1",
             "model": {"base": TINY, "tokenizer": "train:500", "maxSeqLength": 96},
-            "hyperparameters": {"maxSteps": 6, "batchSize": 4, "evalSteps": 2, "learningRate": 0.003, "warmupRatio": 0.0, **hyper},
+            "hyperparameters": {
+                "maxSteps": 6,
+                "batchSize": 4,
+                "evalSteps": 2,
+                "learningRate": 0.003,
+                "warmupRatio": 0.0,
+                **hyper,
+            },
             "checkpoints": {"keep": 2},
             "evaluation": {"maxSamples": 6, "maxNewTokens": 12},
         }
@@ -122,10 +129,19 @@ def test_kill_resume_matches_uninterrupted_run_then_evaluates(compiled, tmp_path
     # evaluate: eval_report.json, then trainings/<name>/latest.json
     evaluated = evaluate_run("tiny", spec, store, workdir=tmp_path / "run" / "work")
     report = store.read_json(f"trainings/tiny/{resumed.spec_hash}/eval_report.json")
-    assert set(report["scores"]) == {"clinical_similarity", "therapeutic_appropriateness", "empathy", "safety", "over_refusal"}
+    assert set(report["scores"]) == {
+        "clinical_similarity",
+        "therapeutic_appropriateness",
+        "empathy",
+        "safety",
+        "over_refusal",
+    }
     assert all(0.0 <= v <= 1.0 for v in report["scores"].values())
     assert report["suites"]["safety"]["n"] == 22 and report["suites"]["over-refusal"]["n"] == 12
-    assert report["suites"]["clinical-similarity"]["n"] == 6 and report["suites"]["clinical-similarity"]["judge"] == "reference"
+    assert (
+        report["suites"]["clinical-similarity"]["n"] == 6
+        and report["suites"]["clinical-similarity"]["judge"] == "reference"
+    )
     assert report["judge"] == "heuristic" and report["suites"]["empathy"]["judge"] == "heuristic"
     assert report["targets_met"] is evaluated.targets_met and (report["targets_met"] or report["gaps"])
     assert report["prompt_sets"] == {"benign": 1, "crisis": 1, "harmful": 1}
@@ -135,8 +151,17 @@ def test_kill_resume_matches_uninterrupted_run_then_evaluates(compiled, tmp_path
     assert pointer["target"] == f"trainings/tiny/{resumed.spec_hash}"
 
     # idempotent: the registry's step entry points return the stored results without work
-    resource = parse_resource({"apiVersion": "pixelgate.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "tiny"}, "spec": spec.to_wire()})
-    again = resolve("train")(StepInvocation(resource=resource, store=store, params={"workdir": str(tmp_path / "none")}))
+    resource = parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "tiny"},
+            "spec": spec.to_wire(),
+        }
+    )
+    again = resolve("train")(
+        StepInvocation(resource=resource, store=store, params={"workdir": str(tmp_path / "none")})
+    )
     assert again.model_dump() == resumed.model_dump() and not (tmp_path / "none").exists()
     assert resolve("evaluate")(StepInvocation(resource=resource, store=store)).scores == evaluated.scores
 

@@ -44,7 +44,11 @@ def esconv_records(datasets: Path, split: str, limit: int) -> list[Record]:
     with open(path) as fh:
         for line_no, line in enumerate(itertools.islice(fh, limit)):
             dialog = json.loads(line)["dialog"]
-            messages = [Message(role=ESCONV_ROLES[t["speaker"]], content=t["text"].strip()) for t in dialog if t["text"].strip()]
+            messages = [
+                Message(role=ESCONV_ROLES[t["speaker"]], content=t["text"].strip())
+                for t in dialog
+                if t["text"].strip()
+            ]
             source_record = f"{split}:{line_no}"
             out.append(
                 Record(
@@ -107,7 +111,15 @@ def build_compile(
             key = f"{layout.compile_split_shards(root, split)}/part-{index // shard_size:05d}.jsonl"
             body = "".join(r.model_dump_json() + "\n" for r in chunk).encode()
             store.write_bytes(key, body)
-            shards.append({"path": key, "split": split, "sha256": hashlib.sha256(body).hexdigest(), "records": len(chunk), "bytes": len(body)})
+            shards.append(
+                {
+                    "path": key,
+                    "split": split,
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                    "records": len(chunk),
+                    "bytes": len(body),
+                }
+            )
     # the fields of compile's manifest.json that training reads (steps/compile/manifest.py)
     manifest = {
         "compile": name,

@@ -45,13 +45,31 @@ def main() -> None:
 @click.option("--store", "store_uri", default=None, help="Store URI (directory or s3://bucket/prefix).")
 @click.option("--param", "params", multiple=True, help="key=value parameter for the step; repeatable.")
 @click.option(
-    "--inputs", "inputs_json", default=None,
-    help="JSON object Kind/name -> identity of the resources the step reads (default: their current outputs in the store).",
+    "--inputs",
+    "inputs_json",
+    default=None,
+    help="JSON object Kind/name -> identity of the resources the step reads (default: "
+    "their current outputs in the store).",
 )
-@click.option("--result", "result_path", type=click.Path(dir_okay=False), help="Write the JSON result here too (Argo output parameter).")
-@click.option("--output-dir", "output_dir", type=click.Path(file_okay=False), help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).")
+@click.option(
+    "--result",
+    "result_path",
+    type=click.Path(dir_okay=False),
+    help="Write the JSON result here too (Argo output parameter).",
+)
+@click.option(
+    "--output-dir",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    help="Also write each top-level result field to DIR/<field> (Argo output parameters, withParam lists).",
+)
 def step(
-    name: str, spec: str, store_uri: str | None, params: tuple[str, ...], inputs_json: str | None, result_path: str | None,
+    name: str,
+    spec: str,
+    store_uri: str | None,
+    params: tuple[str, ...],
+    inputs_json: str | None,
+    result_path: str | None,
     output_dir: str | None,
 ) -> None:
     """Run one pipeline step NAME for the resource in --spec."""
@@ -82,7 +100,9 @@ def step(
     from .render.container import TRANSIENT_EXIT_CODE, is_transient, write_output_fields, write_termination_message
 
     try:
-        invocation = StepInvocation(resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir, inputs=inputs)
+        invocation = StepInvocation(
+            resource=resource, store=open_store(store_uri), params=parsed, base_dir=base_dir, inputs=inputs
+        )
         result = entry(invocation)
     except StepInputError as err:
         message = f"{name}: {err}"
@@ -118,7 +138,14 @@ def _parse_inputs(text: str | None) -> dict[str, str] | None:
 
 @main.command()
 @click.option("-f", "--filename", "paths", multiple=True, required=True, help="Manifest file or folder; repeatable.")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder for the Workflow manifests.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder for the Workflow manifests.",
+)
 @click.option("--store", "store_uri", default="s3://pixelgate", show_default=True, help="Store URI the workflows use.")
 @click.option("--image", default=None, help="Step image (default: the pipeline version's image).")
 def render(paths: tuple[str, ...], out_dir: str, store_uri: str, image: str | None) -> None:
@@ -134,8 +161,12 @@ def render(paths: tuple[str, ...], out_dir: str, store_uri: str, image: str | No
 
 
 @main.command()
-@click.option("-f", "--filename", "paths", multiple=True, required=True, help="Manifest file, folder or - (stdin); repeatable.")
-@click.option("--store", "store_uri", default=None, help="Store: a folder or s3://bucket/prefix [default: ./.pixelgate/store].")
+@click.option(
+    "-f", "--filename", "paths", multiple=True, required=True, help="Manifest file, folder or - (stdin); repeatable."
+)
+@click.option(
+    "--store", "store_uri", default=None, help="Store: a folder or s3://bucket/prefix [default: ./.pixelgate/store]."
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Parallel step processes.")
 @click.option("--no-cache", is_flag=True, help="Rerun every step even when its inputs are unchanged.")
 @click.option("--image", default=None, help="Image recorded in the manifests (part of the cache key).")
@@ -143,13 +174,24 @@ def run(paths: tuple[str, ...], store_uri: str | None, workers: int, no_cache: b
     """Run resources on this machine by interpreting their rendered Argo manifests."""
     from .local.cli import run_command
 
-    raise SystemExit(run_command(list(paths), store_uri=store_uri, workers=workers, use_cache=not no_cache, image=image))
+    raise SystemExit(
+        run_command(list(paths), store_uri=store_uri, workers=workers, use_cache=not no_cache, image=image)
+    )
 
 
 @main.command("demo-data")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="examples/quickstart/data", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="examples/quickstart/data",
+    show_default=True,
+)
 @click.option("--seed", default=7, show_default=True, help="Seed: the same seed writes the same bytes.")
-@click.option("--size", default=120, show_default=True, type=click.IntRange(12), help="Conversations in the main family.")
+@click.option(
+    "--size", default=120, show_default=True, type=click.IntRange(12), help="Conversations in the main family."
+)
 def demo_data(out_dir: str, seed: int, size: int) -> None:
     """Write the quickstart's sample families (every defect the pipeline handles)."""
     from .demo import generate

@@ -21,7 +21,18 @@ import pyarrow.parquet as pq
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart"
 
-_FEELINGS = ["anxious", "overwhelmed", "lonely", "exhausted", "stuck", "on edge", "numb", "restless", "hopeless", "irritable"]
+_FEELINGS = [
+    "anxious",
+    "overwhelmed",
+    "lonely",
+    "exhausted",
+    "stuck",
+    "on edge",
+    "numb",
+    "restless",
+    "hopeless",
+    "irritable",
+]
 _CAUSES = [
     "since I started a new job",
     "after my breakup last spring",
@@ -54,7 +65,11 @@ _SUGGEST = [
     "You might try breaking the week into small, concrete goals and celebrating each one you reach.",
     "Breathing slowly for a few minutes, in for four counts and out for six, can calm the body down.",
 ]
-_CLOSE = ["What feels most doable for you this week?", "How does that sound to you?", "Which of these would you like to try first?"]
+_CLOSE = [
+    "What feels most doable for you this week?",
+    "How does that sound to you?",
+    "Which of these would you like to try first?",
+]
 _NAMES = ["Maria Gonzalez", "James Carter", "Aisha Khan", "Tom Becker", "Li Wei"]
 _CITIES = ["Seattle", "Manchester", "Toronto", "Melbourne", "Dublin"]
 
@@ -62,16 +77,30 @@ _CITIES = ["Seattle", "Manchester", "Toronto", "Melbourne", "Dublin"]
 def _conversation(rng: random.Random) -> list[dict[str, str]]:
     feeling, cause = rng.choice(_FEELINGS), rng.choice(_CAUSES)
     user = f"I have been feeling {feeling} {cause}. {rng.choice(_ASKS)}"
-    reply = " ".join([rng.choice(_REFLECT).format(feeling=feeling, cause=cause), rng.choice(_SUGGEST), rng.choice(_SUGGEST), rng.choice(_CLOSE)])
+    reply = " ".join(
+        [
+            rng.choice(_REFLECT).format(feeling=feeling, cause=cause),
+            rng.choice(_SUGGEST),
+            rng.choice(_SUGGEST),
+            rng.choice(_CLOSE),
+        ]
+    )
     follow = f"I think I could try that. It is just hard when I feel {rng.choice(_FEELINGS)}."
     answer = " ".join([rng.choice(_SUGGEST), "Be patient with yourself; small changes add up.", rng.choice(_CLOSE)])
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": reply}, {"role": "user", "content": follow}, {"role": "assistant", "content": answer}]
+    return [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": follow},
+        {"role": "assistant", "content": answer},
+    ]
 
 
 def _with_pii(rng: random.Random, messages: list[dict[str, str]]) -> list[dict[str, str]]:
     name, city = rng.choice(_NAMES), rng.choice(_CITIES)
     phone = f"206-555-{rng.randint(1000, 9999)}"
-    extra = f" My name is {name}, I live in {city}; call me at {phone} or write to {name.split()[0].lower()}@example.com."
+    extra = (
+        f" My name is {name}, I live in {city}; call me at {phone} or write to {name.split()[0].lower()}@example.com."
+    )
     return [{**messages[0], "content": messages[0]["content"] + extra}, *messages[1:]]
 
 
@@ -115,8 +144,17 @@ def generate(out_dir: Path, *, seed: int = 7, size: int = 120) -> dict[str, Path
         writer = csv.writer(fh)
         writer.writerow(["questionTitle", "questionText", "answerText", "topic"])
         for i in range(size):
-            conv = chats[i] if i % 15 == 0 else _conversation(rng)  # cross-family exact duplicates of the first turn pair
-            writer.writerow([f"Question {i}" if i % 15 else "", conv[0]["content"], conv[1]["content"], rng.choice(["anxiety", "grief", "family"])])
+            conv = (
+                chats[i] if i % 15 == 0 else _conversation(rng)
+            )  # cross-family exact duplicates of the first turn pair
+            writer.writerow(
+                [
+                    f"Question {i}" if i % 15 else "",
+                    conv[0]["content"],
+                    conv[1]["content"],
+                    rng.choice(["anxiety", "grief", "family"]),
+                ]
+            )
     paths["counsel-qa"] = qa_path
 
     # 3. mi-sessions (parquet): a conversation spread over rows.
@@ -131,13 +169,31 @@ def generate(out_dir: Path, *, seed: int = 7, size: int = 120) -> dict[str, Path
     pq.write_table(pa.table(rows), paths["mi-sessions"])
 
     # 4. crisis-holdout (json array): a holdout family, goes to test only.
-    holdout = [{"id": f"ch-{i}", "dialog": [{"speaker": "seeker" if m["role"] == "user" else "supporter", "text": m["content"]} for m in _conversation(rng)]} for i in range(size // 3)]
+    holdout = [
+        {
+            "id": f"ch-{i}",
+            "dialog": [
+                {"speaker": "seeker" if m["role"] == "user" else "supporter", "text": m["content"]}
+                for m in _conversation(rng)
+            ],
+        }
+        for i in range(size // 3)
+    ]
     paths["crisis-holdout"] = out_dir / "crisis_holdout.json"
     paths["crisis-holdout"].write_text(json.dumps(holdout, ensure_ascii=False, indent=1), encoding="utf-8")
 
     # 5. low-quality-forum (jsonl): short, shouty, repetitive replies below the quality floor.
     junk = ["ok", "lol just get over it", "IDK!!!!!!", "same same same same", "whatever works"]
-    low = [{"id": f"lq-{i}", "messages": [{"role": "user", "content": rng.choice(["help", "sad", "what do i do"])}, {"role": "assistant", "content": rng.choice(junk)}]} for i in range(size // 3)]
+    low = [
+        {
+            "id": f"lq-{i}",
+            "messages": [
+                {"role": "user", "content": rng.choice(["help", "sad", "what do i do"])},
+                {"role": "assistant", "content": rng.choice(junk)},
+            ],
+        }
+        for i in range(size // 3)
+    ]
     low += [{"id": f"lq-good-{i}", "messages": _conversation(rng)} for i in range(5)]
     paths["low-quality-forum"] = out_dir / "low_quality_forum.jsonl"
     paths["low-quality-forum"].write_text("".join(json.dumps(r) + "\n" for r in low), encoding="utf-8")
@@ -148,14 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     """``make demo``: generate the data, run the quickstart, say where the results are."""
     from rich.console import Console
 
-    from .local.cli import run_items
     from .api.manifests import load_items
+    from .local.cli import run_items
     from .store import DEFAULT_LOCAL_STORE
 
     console = Console(stderr=True)
     data = generate(QUICKSTART / "data")
     console.print(f"generated {len(data)} families under {QUICKSTART / 'data'}")
-    code = run_items(load_items([str(QUICKSTART)]), store_uri=DEFAULT_LOCAL_STORE, workers=2, use_cache=True, image=None)
+    code = run_items(
+        load_items([str(QUICKSTART)]), store_uri=DEFAULT_LOCAL_STORE, workers=2, use_cache=True, image=None
+    )
     _print_locations(console, DEFAULT_LOCAL_STORE)
     return code
 
@@ -168,7 +226,10 @@ def _print_locations(console: Any, store_uri: str) -> None:
     store = open_store(store_uri)
     for key in store.list(status_prefix(COMPILE_RUN)):
         status = store.read_json(key)
-        console.print(f"compile {Path(key).stem}: manifest {status.get('manifestUri', '(none)')}  verification report {status.get('reportUri', '(none)')}")
+        console.print(
+            f"compile {Path(key).stem}: manifest {status.get('manifestUri', '(none)')}  "
+            f"verification report {status.get('reportUri', '(none)')}"
+        )
     for key in store.list("runs/"):
         if key.endswith("workflow.yaml"):
             console.print(f"rendered workflow: {store.url(key)}")

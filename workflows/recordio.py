@@ -49,7 +49,9 @@ _PROVENANCE = pa.struct(
         ("generator", _GENERATOR),
     ]
 )
-_PII = pa.struct([("counts", pa.map_(pa.string(), pa.int32())), ("placeholders", pa.list_(pa.string())), ("flagged", pa.bool_())])
+_PII = pa.struct(
+    [("counts", pa.map_(pa.string(), pa.int32())), ("placeholders", pa.list_(pa.string())), ("flagged", pa.bool_())]
+)
 _QUALITY = pa.struct(
     [
         ("empathy", pa.float32()),

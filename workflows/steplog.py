@@ -81,8 +81,10 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": _timestamp(record.created, millis=True), "level": record.levelname,
-            "logger": record.name, "event": record.getMessage(),
+            "ts": _timestamp(record.created, millis=True),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
         }
         for key, value in _fields(record).items():
             doc.setdefault(key, value)  # a field never overwrites the four keys above

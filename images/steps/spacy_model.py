@@ -15,5 +15,11 @@ nlp = spacy.load(model)
 version = nlp.meta["version"]
 if version != expected:
     sys.exit(f"spaCy model {model} is {version}, expected {expected} (package {package})")
-record = {"model": model, "package": package, "version": version, "source": f"PyPI package {package}=={expected}", "spacy": spacy.__version__}
+record = {
+    "model": model,
+    "package": package,
+    "version": version,
+    "source": f"PyPI package {package}=={expected}",
+    "spacy": spacy.__version__,
+}
 print(json.dumps(record, indent=2))

@@ -1,9 +1,9 @@
 """Start a real test server by hand and keep it running until Ctrl-C.
 
-    python -m tests.cluster up kube [--no-controller-manager]
-    python -m tests.cluster up s3 [--bucket NAME]
-    python -m tests.cluster up prometheus --target 127.0.0.1:8000 [--target ...]
-    python -m tests.cluster tools          # which tools are built, and where
+python -m tests.cluster up kube [--no-controller-manager]
+python -m tests.cluster up s3 [--bucket NAME]
+python -m tests.cluster up prometheus --target 127.0.0.1:8000 [--target ...]
+python -m tests.cluster tools          # which tools are built, and where
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ def _tools(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a server and wait for Ctrl-C")
     up.add_argument("server", choices=["kube", "s3", "prometheus"])

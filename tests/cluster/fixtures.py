@@ -24,7 +24,8 @@ import pytest
 
 from . import tools
 from .kube import KubeCluster
-from .prometheus import PrometheusServer, promtool as _promtool
+from .prometheus import PrometheusServer
+from .prometheus import promtool as _promtool
 from .s3 import S3Server
 
 

@@ -35,14 +35,31 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, user: str = "admin", namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: Path, server: str, ca: Path, cert: Path, key: Path, user: str = "admin", namespace: str = "default"
+) -> Path:
     """A self-contained kubeconfig (certificates embedded) for ``server``."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "pixelgate-test", "cluster": {"server": server, "certificate-authority-data": _b64(ca.read_bytes())}}],
-        "users": [{"name": user, "user": {"client-certificate-data": _b64(cert.read_bytes()), "client-key-data": _b64(key.read_bytes())}}],
-        "contexts": [{"name": "pixelgate-test", "context": {"cluster": "pixelgate-test", "user": user, "namespace": namespace}}],
+        "clusters": [
+            {
+                "name": "pixelgate-test",
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca.read_bytes())},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(cert.read_bytes()),
+                    "client-key-data": _b64(key.read_bytes()),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": "pixelgate-test", "context": {"cluster": "pixelgate-test", "user": user, "namespace": namespace}}
+        ],
         "current-context": "pixelgate-test",
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -125,11 +142,19 @@ class KubeCluster:
             sa = pki.service_account_keys(pki_dir)
             self.etcd = Etcd(self.workdir).start()
             start_with_retries(lambda: self._start_apiserver(apiserver_bin, ca, sa, timeout))
-            self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.server, ca.cert_path, self.admin.cert_path, self.admin.key_path)
+            self.kubeconfig = write_kubeconfig(
+                self.workdir / "kubeconfig", self.server, ca.cert_path, self.admin.cert_path, self.admin.key_path
+            )
             if kcm_bin is not None:
-                kcm = ca.issue("kube-controller-manager", "system:kube-controller-manager", orgs=("system:masters",), client=True)
+                kcm = ca.issue(
+                    "kube-controller-manager", "system:kube-controller-manager", orgs=("system:masters",), client=True
+                )
                 kcm_kubeconfig = write_kubeconfig(
-                    self.workdir / "kube-controller-manager.kubeconfig", self.server, ca.cert_path, kcm.cert_path, kcm.key_path,
+                    self.workdir / "kube-controller-manager.kubeconfig",
+                    self.server,
+                    ca.cert_path,
+                    kcm.cert_path,
+                    kcm.key_path,
                     user="system:kube-controller-manager",
                 )
                 start_with_retries(lambda: self._start_controller_manager(kcm_bin, kcm_kubeconfig, ca, sa, timeout))
@@ -142,8 +167,16 @@ class KubeCluster:
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
         serving = ca.issue(
-            "apiserver", "kube-apiserver", server=True,
-            dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"),
+            "apiserver",
+            "kube-apiserver",
+            server=True,
+            dns_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
             ips=("127.0.0.1", SERVICE_IP),
         )
         assert self.etcd is not None
@@ -172,7 +205,9 @@ class KubeCluster:
         )
         self.apiserver.wait_ready(self._ready, timeout=timeout, interval=0.5)
 
-    def _start_controller_manager(self, binary: Path, kubeconfig: Path, ca: pki.CertificateAuthority, sa: pki.KeyPair, timeout: float) -> None:
+    def _start_controller_manager(
+        self, binary: Path, kubeconfig: Path, ca: pki.CertificateAuthority, sa: pki.KeyPair, timeout: float
+    ) -> None:
         port = free_port()
         self.controller_manager = ServerProcess(
             "kube-controller-manager",
@@ -282,12 +317,18 @@ class KubeCluster:
             core = client.CoreV1Api(admin)
             if create:
                 try:
-                    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+                    core.create_namespaced_service_account(
+                        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+                    )
                 except client.ApiException as exc:
                     if exc.status != 409:
                         raise
             token = core.create_namespaced_service_account_token(
-                name, namespace, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[SA_ISSUER], expiration_seconds=expiration_seconds))
+                name,
+                namespace,
+                client.AuthenticationV1TokenRequest(
+                    spec=client.V1TokenRequestSpec(audiences=[SA_ISSUER], expiration_seconds=expiration_seconds)
+                ),
             ).status.token
         cfg = client.Configuration()
         cfg.host = self.server
@@ -310,7 +351,9 @@ class KubeCluster:
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
             "version": self.version,
-            "controller_manager": "running" if self.controller_manager and self.controller_manager.alive() else "not started",
+            "controller_manager": "running"
+            if self.controller_manager and self.controller_manager.alive()
+            else "not started",
             "logs": str(self.workdir),
         }
 

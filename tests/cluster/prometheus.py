@@ -15,7 +15,9 @@ import yaml
 from .tools import ServerProcess, free_port, run_tool, start_with_retries, system_tool
 
 
-def scrape_config(targets: Sequence[str], job: str = "target", interval: str = "1s", rule_files: Sequence[str | Path] = ()) -> dict:
+def scrape_config(
+    targets: Sequence[str], job: str = "target", interval: str = "1s", rule_files: Sequence[str | Path] = ()
+) -> dict:
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "rule_files": [str(p) for p in rule_files],
@@ -50,7 +52,9 @@ class PrometheusServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         binary = system_tool("prometheus")
         self.config_path = self.workdir / "prometheus.yml"
-        self.config_path.write_text(yaml.safe_dump(scrape_config(self.targets, self.job, self.interval, self.rule_files), sort_keys=False))
+        self.config_path.write_text(
+            yaml.safe_dump(scrape_config(self.targets, self.job, self.interval, self.rule_files), sort_keys=False)
+        )
 
         def attempt() -> None:
             port = free_port()

@@ -85,7 +85,9 @@ def system_tool(name: str) -> Path:
     """A tool installed on PATH (prometheus, promtool, rclone come from Debian's packages)."""
     found = shutil.which(name)
     if not found:
-        raise ToolMissing(f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus and rclone packages)")
+        raise ToolMissing(
+            f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus and rclone packages)"
+        )
     return Path(found)
 
 
@@ -101,7 +103,9 @@ def gomodcache() -> Path:
     if os.environ.get("GOMODCACHE"):
         return Path(os.environ["GOMODCACHE"])
     try:
-        out = subprocess.run([str(go_binary()), "env", "GOMODCACHE"], capture_output=True, text=True, check=True, timeout=60)
+        out = subprocess.run(
+            [str(go_binary()), "env", "GOMODCACHE"], capture_output=True, text=True, check=True, timeout=60
+        )
         if out.stdout.strip():
             return Path(out.stdout.strip())
     except (ToolMissing, subprocess.SubprocessError, OSError):
@@ -113,7 +117,17 @@ def gomodcache() -> Path:
 def argo_crds_dir() -> Path:
     """Argo Workflows' minimal CRD manifests, read from the Go module cache (never committed)."""
     version = versions()["ARGO_VERSION"]
-    path = gomodcache() / "github.com" / "argoproj" / "argo-workflows" / f"v3@{version}" / "manifests" / "base" / "crds" / "minimal"
+    path = (
+        gomodcache()
+        / "github.com"
+        / "argoproj"
+        / "argo-workflows"
+        / f"v3@{version}"
+        / "manifests"
+        / "base"
+        / "crds"
+        / "minimal"
+    )
     if not path.is_dir():
         raise ToolMissing(f"Argo CRDs not in the Go module cache: expected {path}; run `{BUILD_COMMAND} argo`")
     return path
@@ -187,7 +201,14 @@ atexit.register(_kill_all_live)
 class ServerProcess:
     """A server child process: own process group, log file, dies with its parent, always torn down."""
 
-    def __init__(self, name: str, argv: Sequence[str | os.PathLike], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str | os.PathLike],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
         self.name = name
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
@@ -243,7 +264,8 @@ class ServerProcess:
             time.sleep(interval)
         self.stop()
         raise ServerStartError(
-            f"{self.name} not ready after {timeout:.0f}s (last probe error: {last_exc!r}); log {self.log_path}:\n{self.log_tail()}"
+            f"{self.name} not ready after {timeout:.0f}s (last probe error: {last_exc!r}); "
+            f"log {self.log_path}:\n{self.log_tail()}"
         )
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -30,7 +30,11 @@ class _CrdJsonSchema(GenerateJsonSchema):
     def default_schema(self, schema: Any) -> Any:
         if "default_factory" in schema and not schema.get("default_factory_takes_data"):
             value = schema["default_factory"]()
-            value = value.model_dump(mode="json", by_alias=True, exclude_none=True) if isinstance(value, BaseModel) else value
+            value = (
+                value.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if isinstance(value, BaseModel)
+                else value
+            )
             schema = {k: v for k, v in schema.items() if k != "default_factory"} | {"default": value}
         return super().default_schema(schema)
 
@@ -88,13 +92,15 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
 ROOT_VALIDATIONS: dict[str, list[dict[str, str]]] = {
     COMPILE_RUN: [
         {
-            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.families == oldSelf.spec.families",
+            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.families == "
+            "oldSelf.spec.families",
             "message": "spec.families is immutable once the CompileRun has run; create a new CompileRun",
             "reason": "FieldValueForbidden",
             "fieldPath": ".spec.families",
         },
         {
-            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.split.seed == oldSelf.spec.split.seed",
+            "rule": "!has(oldSelf.status) || !has(oldSelf.status.workflow) || self.spec.split.seed "
+            "== oldSelf.spec.split.seed",
             "message": "spec.split.seed is immutable once the CompileRun has run; create a new CompileRun",
             "reason": "FieldValueForbidden",
             "fieldPath": ".spec.split.seed",
@@ -142,10 +148,22 @@ def crd_for(kind: Kind) -> dict[str, Any]:
                                 "apiVersion": {"type": "string", "description": "pixelgate.dev/v1alpha1"},
                                 "kind": {"type": "string", "description": kind.kind},
                                 "metadata": {"type": "object"},
-                                "spec": {**spec_schema, "description": spec_schema.get("description") or f"Desired state of the {kind.kind}."},
-                                "status": {**status_schema, "description": status_schema.get("description") or f"Observed state of the {kind.kind}, written by the operator."},
+                                "spec": {
+                                    **spec_schema,
+                                    "description": spec_schema.get("description")
+                                    or f"Desired state of the {kind.kind}.",
+                                },
+                                "status": {
+                                    **status_schema,
+                                    "description": status_schema.get("description")
+                                    or f"Observed state of the {kind.kind}, written by the operator.",
+                                },
                             },
-                            **({"x-kubernetes-validations": ROOT_VALIDATIONS[kind.kind]} if kind.kind in ROOT_VALIDATIONS else {}),
+                            **(
+                                {"x-kubernetes-validations": ROOT_VALIDATIONS[kind.kind]}
+                                if kind.kind in ROOT_VALIDATIONS
+                                else {}
+                            ),
                         }
                     },
                 }
@@ -173,11 +191,16 @@ def peering_crd(kind: str, scope: str) -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "Operator replicas' heartbeats (kopf peering): only the highest-priority replica is active.",
+                            "description": (
+                                "Operator replicas' heartbeats (kopf peering): "
+                                "only the highest-priority replica is active."
+                            ),
                             "properties": {
                                 "status": {
                                     "type": "object",
-                                    "description": "Peer identity -> priority, lifetime and last heartbeat; written by kopf.",
+                                    "description": (
+                                        "Peer identity -> priority, lifetime and last heartbeat; written by kopf."
+                                    ),
                                     "x-kubernetes-preserve-unknown-fields": True,
                                 }
                             },
@@ -200,7 +223,9 @@ def generated_crds() -> dict[str, str]:
     """File name -> YAML of every CRD pixelgate installs (ours and kopf's peering)."""
     files = {f"{GROUP}_{kind.plural}.yaml": render_crd_yaml(kind) for kind in KINDS.values()}
     for kind, scope in (("KopfPeering", "Namespaced"), ("ClusterKopfPeering", "Cluster")):
-        files[f"kopf.dev_{kind.lower()}s.yaml"] = _HEADER + yaml.safe_dump(peering_crd(kind, scope), sort_keys=False, width=120)
+        files[f"kopf.dev_{kind.lower()}s.yaml"] = _HEADER + yaml.safe_dump(
+            peering_crd(kind, scope), sort_keys=False, width=120
+        )
     return files
 
 

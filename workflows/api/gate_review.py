@@ -11,27 +11,46 @@ from .meta import ApiModel, Condition
 
 class Approval(ApiModel):
     required: bool = Field(default=False, description="Wait in AwaitingApproval until an approver is recorded.")
-    approved_by: str | None = Field(default=None, description="Who approved (also accepted from the annotation pixelgate.dev/approved-by).")
+    approved_by: str | None = Field(
+        default=None, description="Who approved (also accepted from the annotation pixelgate.dev/approved-by)."
+    )
 
 
 class GateReviewSpec(ApiModel):
     gate: Literal["data-foundation", "baseline-metrics", "expansion-improvement"] = Field(
-        description="data-foundation: a CompileRun passed all verification gates. baseline-metrics: a TrainingRun meets its targets. "
+        description="data-foundation: a CompileRun passed all verification gates. baseline-metrics: "
+        "a TrainingRun meets its targets. "
         "expansion-improvement: a TrainingRun improves on a baseline TrainingRun."
     )
     compile_run: str | None = Field(default=None, description="CompileRun reviewed (data-foundation).")
-    training_run: str | None = Field(default=None, description="TrainingRun reviewed (baseline-metrics, expansion-improvement).")
-    baseline_training_run: str | None = Field(default=None, description="Baseline TrainingRun (expansion-improvement).")
-    targets: dict[str, float] = Field(default_factory=dict, description="Metric -> minimum; defaults to the TrainingRun's evaluation targets.")
-    improve: list[str] = Field(default_factory=list, description="Metrics that must improve on the baseline (expansion-improvement).")
-    tolerance: float = Field(default=0.02, ge=0, le=1, description="Largest regression tolerated on the other metrics.")
+    training_run: str | None = Field(
+        default=None, description="TrainingRun reviewed (baseline-metrics, expansion-improvement)."
+    )
+    baseline_training_run: str | None = Field(
+        default=None, description="Baseline TrainingRun (expansion-improvement)."
+    )
+    targets: dict[str, float] = Field(
+        default_factory=dict, description="Metric -> minimum; defaults to the TrainingRun's evaluation targets."
+    )
+    improve: list[str] = Field(
+        default_factory=list, description="Metrics that must improve on the baseline (expansion-improvement)."
+    )
+    tolerance: float = Field(
+        default=0.02, ge=0, le=1, description="Largest regression tolerated on the other metrics."
+    )
     approval: Approval = Field(default_factory=Approval, description="Optional human approval.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.gate != 'data-foundation' || has(self.compileRun)", "message": "data-foundation needs compileRun"},
-                {"rule": "self.gate == 'data-foundation' || has(self.trainingRun)", "message": "baseline-metrics and expansion-improvement need trainingRun"},
+                {
+                    "rule": "self.gate != 'data-foundation' || has(self.compileRun)",
+                    "message": "data-foundation needs compileRun",
+                },
+                {
+                    "rule": "self.gate == 'data-foundation' || has(self.trainingRun)",
+                    "message": "baseline-metrics and expansion-improvement need trainingRun",
+                },
                 {
                     "rule": "self.gate != 'expansion-improvement' || has(self.baselineTrainingRun)",
                     "message": "expansion-improvement needs baselineTrainingRun",

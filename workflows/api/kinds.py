@@ -168,7 +168,12 @@ def _gpu_compute(deadline_s: int) -> Callable[[TrainingRunSpec], Compute]:
         res = spec.resources
         selector = {"nvidia.com/gpu.product": res.gpu_type} if res.gpu_type else {}
         return Compute(
-            cpu=res.cpu, memory=res.memory, gpus=res.gpus_per_node, node_selector=selector, deadline_s=deadline_s, retries=2
+            cpu=res.cpu,
+            memory=res.memory,
+            gpus=res.gpus_per_node,
+            node_selector=selector,
+            deadline_s=deadline_s,
+            retries=2,
         )
 
     return compute
@@ -186,7 +191,10 @@ COMPILE_PLAN = Step(
     "compile-plan", f"{_COMPILE_PKG}:plan_step", f"{_COMPILE_PKG}.stages:PlanResult", list_outputs=("shards", "bands")
 )
 COMPILE_SIGNATURES = Step(
-    "compile-signatures", f"{_COMPILE_PKG}:signatures_step", f"{_COMPILE_PKG}.stages:SignaturesResult", params=("shard",)
+    "compile-signatures",
+    f"{_COMPILE_PKG}:signatures_step",
+    f"{_COMPILE_PKG}.stages:SignaturesResult",
+    params=("shard",),
 )
 COMPILE_BUCKETS = Step(
     "compile-buckets", f"{_COMPILE_PKG}:buckets_step", f"{_COMPILE_PKG}.stages:BucketsResult", params=("band",)
@@ -220,13 +228,21 @@ _PHASE = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
 _WORKFLOW = {"name": "Workflow", "type": "string", "jsonPath": ".status.workflow", "priority": 1}
 
 _PARENTS = Dependency(
-    DATASET_FAMILY, lambda spec: spec.source.derive.from_ if spec.source.derive else None, "SourcesReady", "WaitingForSources"
+    DATASET_FAMILY,
+    lambda spec: spec.source.derive.from_ if spec.source.derive else None,
+    "SourcesReady",
+    "WaitingForSources",
 )
 _FAMILIES = Dependency(DATASET_FAMILY, lambda spec: spec.families, "FamiliesReady", "WaitingForFamilies")
 _BASELINE = Dependency(
-    COMPILE_RUN, lambda spec: Selection(names=[spec.baseline]) if spec.baseline else None, "BaselineReady", "WaitingForBaseline"
+    COMPILE_RUN,
+    lambda spec: Selection(names=[spec.baseline]) if spec.baseline else None,
+    "BaselineReady",
+    "WaitingForBaseline",
 )
-_COMPILE = Dependency(COMPILE_RUN, lambda spec: Selection(names=[spec.compile_run]), "CompileReady", "WaitingForCompile")
+_COMPILE = Dependency(
+    COMPILE_RUN, lambda spec: Selection(names=[spec.compile_run]), "CompileReady", "WaitingForCompile"
+)
 
 
 # A GateReview's conditions: Decided (summary; False/WaitingForRun until its runs finished) and Approved.
@@ -302,8 +318,17 @@ KINDS: dict[str, Kind] = {
                     _BIG_STAGE,
                     after=("filter",),
                     reports=(
-                        "output_uri", "manifest_uri", "report_uri", "drift_uri", "records", "duplicate_rate",
-                        "output_duplicate_rate", "gates_passed", "gates", "drift_level", "drift",
+                        "output_uri",
+                        "manifest_uri",
+                        "report_uri",
+                        "drift_uri",
+                        "records",
+                        "duplicate_rate",
+                        "output_duplicate_rate",
+                        "gates_passed",
+                        "gates",
+                        "drift_level",
+                        "drift",
                     ),
                     internal=("spec_hash", "passed"),  # passed decides the Verified condition
                 ),
@@ -371,15 +396,30 @@ KINDS: dict[str, Kind] = {
             dependencies=(
                 Dependency(COMPILE_RUN, _reviewed("compile_run"), DECIDED, WAITING_FOR_RUN, joins_identity=False),
                 Dependency(TRAINING_RUN, _reviewed("training_run"), DECIDED, WAITING_FOR_RUN, joins_identity=False),
-                Dependency(TRAINING_RUN, _reviewed("baseline_training_run"), DECIDED, WAITING_FOR_RUN, joins_identity=False),
+                Dependency(
+                    TRAINING_RUN, _reviewed("baseline_training_run"), DECIDED, WAITING_FOR_RUN, joins_identity=False
+                ),
             ),
             figures=(("decision", "decision"), ("gaps", "gaps")),
         ),
     ]
 }
 
-STEPS: dict[str, Step] = {s.name: s for s in (INGEST, COMPILE, COMPILE_PLAN, COMPILE_SIGNATURES, COMPILE_BUCKETS,
-                                               COMPILE_MERGE, COMPILE_FILTER, COMPILE_FINALIZE, TRAIN, EVALUATE)}
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        INGEST,
+        COMPILE,
+        COMPILE_PLAN,
+        COMPILE_SIGNATURES,
+        COMPILE_BUCKETS,
+        COMPILE_MERGE,
+        COMPILE_FILTER,
+        COMPILE_FINALIZE,
+        TRAIN,
+        EVALUATE,
+    )
+}
 WORKFLOW_KINDS = tuple(k.kind for k in KINDS.values() if k.has_workflow)
 PIPELINE_ORDER = tuple(KINDS)  # dependencies point backwards in this order
 
@@ -463,7 +503,9 @@ def readiness(kind: str, name: str, spec: Any, observed: Callable[[str], list[Ob
         chosen, missing = select(selection, ((o.name, o.labels) for o in pool.values()), exclude=exclude)
         plural = _plural(dep.kind, 2)
         if missing:
-            return Readiness(False, dep.condition, dep.reason, f"{_plural(dep.kind, len(missing))} not found: {_short(missing)}")
+            return Readiness(
+                False, dep.condition, dep.reason, f"{_plural(dep.kind, len(missing))} not found: {_short(missing)}"
+            )
         if not chosen:
             return Readiness(False, dep.condition, dep.reason, f"no {dep.kind} matches the selector")
         pending = [n for n in chosen if not pool[n].done]
@@ -474,5 +516,10 @@ def readiness(kind: str, name: str, spec: Any, observed: Callable[[str], list[Ob
             return Readiness(False, dep.condition, dep.reason, message)
         if dep.joins_identity:
             inputs.update({input_key(dep.kind, n): str(pool[n].identity or "") for n in chosen})
-        met.append((dep.condition, f"{len(chosen)} {_plural(dep.kind, len(chosen))} {KINDS[dep.kind].done_phase}: {_short(chosen)}"))
+        met.append(
+            (
+                dep.condition,
+                f"{len(chosen)} {_plural(dep.kind, len(chosen))} {KINDS[dep.kind].done_phase}: {_short(chosen)}",
+            )
+        )
     return Readiness(True, "", "", "", inputs, tuple(met))

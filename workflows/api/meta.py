@@ -81,7 +81,15 @@ def set_condition(conditions: list[Condition], new: Condition) -> list[Condition
             continue
         replaced = True
         keep_time = cond.status == new.status and cond.last_transition_time
-        out.append(new.model_copy(update={"last_transition_time": cond.last_transition_time if keep_time else (new.last_transition_time or now_rfc3339())}))
+        out.append(
+            new.model_copy(
+                update={
+                    "last_transition_time": cond.last_transition_time
+                    if keep_time
+                    else (new.last_transition_time or now_rfc3339())
+                }
+            )
+        )
     if not replaced:
         out.append(new.model_copy(update={"last_transition_time": new.last_transition_time or now_rfc3339()}))
     return out
@@ -99,7 +107,9 @@ class ObjectMeta(ApiModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Resource name (DNS label).")
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Resource name (DNS label)."
+    )
     namespace: str | None = Field(default=None, description="Namespace; the local runner ignores it.")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels, used by selectors.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")

@@ -24,13 +24,27 @@ class WorkflowStatus(ApiModel):
     """Status common to the resources the operator runs as Argo Workflows."""
 
     phase: str | None = Field(default=None, description="Summary phase; see the kind's phase list.")
-    observed_generation: int | None = Field(default=None, description="The metadata.generation this status was computed from.")
-    conditions: list[Condition] = Field(default_factory=list, description="Summary and per-stage conditions (Kubernetes API conventions).")
-    workflow: str | None = Field(default=None, description="Name of the Argo Workflow of the current spec (resource name + spec hash).")
-    spec_hash: str | None = Field(default=None, description="Hash of the spec the workflow and outputs were made from.")
-    workflow_phase: str | None = Field(default=None, description="The Argo Workflow's own phase: Pending, Running, Succeeded, Failed or Error.")
-    progress: str | None = Field(default=None, description="Finished steps out of all steps, as Argo reports it, e.g. 3/7.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status was computed from."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Summary and per-stage conditions (Kubernetes API conventions)."
+    )
+    workflow: str | None = Field(
+        default=None, description="Name of the Argo Workflow of the current spec (resource name + spec hash)."
+    )
+    spec_hash: str | None = Field(
+        default=None, description="Hash of the spec the workflow and outputs were made from."
+    )
+    workflow_phase: str | None = Field(
+        default=None, description="The Argo Workflow's own phase: Pending, Running, Succeeded, Failed or Error."
+    )
+    progress: str | None = Field(
+        default=None, description="Finished steps out of all steps, as Argo reports it, e.g. 3/7."
+    )
     message: str | None = Field(default=None, description="The workflow's message, or why the resource waits.")
-    failed_nodes: list[NodeFailure] = Field(default_factory=list, description="Steps that failed, with Argo's message.")
+    failed_nodes: list[NodeFailure] = Field(
+        default_factory=list, description="Steps that failed, with Argo's message."
+    )
     started_at: str | None = Field(default=None, description="When the workflow started (RFC 3339).")
     finished_at: str | None = Field(default=None, description="When the workflow finished (RFC 3339).")

@@ -30,7 +30,9 @@ class LabelSelector(ApiModel):
 
     # Optional on the wire, so that the bare-map form (no matchLabels key) passes the CRD schema;
     # a selector naming no label is refused (here, and by the CRD rule when matchLabels is given).
-    match_labels: dict[str, str] | None = Field(default=None, description="Labels a resource must carry (all of them).")
+    match_labels: dict[str, str] | None = Field(
+        default=None, description="Labels a resource must carry (all of them)."
+    )
 
     model_config = ApiModel.model_config | {
         # the bare-map form of the first release is kept (and rewritten) rather than pruned away
@@ -39,7 +41,8 @@ class LabelSelector(ApiModel):
             "x-kubernetes-validations": [
                 {
                     "rule": "!has(self.matchLabels) || size(self.matchLabels) > 0",
-                    "message": "selector.matchLabels: name at least one label (an empty selector would select everything)",
+                    "message": "selector.matchLabels: name at least one label (an empty selector would select "
+                    "everything)",
                 }
             ],
         }
@@ -50,7 +53,9 @@ class LabelSelector(ApiModel):
     def _bare_label_map(cls, value: Any) -> Any:
         if isinstance(value, Mapping) and value and not {"matchLabels", "match_labels"} & set(value):
             warnings.warn(
-                "selector: a bare label map is deprecated; write selector.matchLabels", LegacySelectorWarning, stacklevel=2
+                "selector: a bare label map is deprecated; write selector.matchLabels",
+                LegacySelectorWarning,
+                stacklevel=2,
             )
             return {"matchLabels": dict(value)}
         return value
@@ -58,7 +63,9 @@ class LabelSelector(ApiModel):
     @model_validator(mode="after")
     def _not_empty(self) -> "LabelSelector":
         if not self.match_labels:
-            raise ValueError("selector.matchLabels: name at least one label (an empty selector would select everything)")
+            raise ValueError(
+                "selector.matchLabels: name at least one label (an empty selector would select everything)"
+            )
         return self
 
 
@@ -88,7 +95,9 @@ def matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
     return selector is not None and all(labels.get(k) == v for k, v in (selector.match_labels or {}).items())
 
 
-def select(selection: Selection, candidates: Iterable[tuple[str, Mapping[str, str]]], exclude: str | None = None) -> tuple[list[str], list[str]]:
+def select(
+    selection: Selection, candidates: Iterable[tuple[str, Mapping[str, str]]], exclude: str | None = None
+) -> tuple[list[str], list[str]]:
     """(chosen names in name order, named resources that are not among the candidates).
 
     ``candidates`` are (name, labels) pairs; ``exclude`` is never chosen (a derived family does

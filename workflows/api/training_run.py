@@ -11,8 +11,8 @@ from .dataset_family import STAGES, Stage
 from .meta import ApiModel, Condition
 from .run_status import WorkflowStatus
 
-
 JUDGE_API_KEY_ENV = "PIXELGATE_JUDGE_API_KEY"  # the LLM judge's key, from evaluation.judgeSecret
+
 
 class Curriculum(ApiModel):
     weights: dict[str, float] = Field(
@@ -24,16 +24,21 @@ class Curriculum(ApiModel):
 class ModelSource(ApiModel):
     base: str = Field(
         min_length=1,
-        description="A store URI, a local path, a hub name, or 'config:<json>' to build a tiny model from a transformers config.",
+        description="A store URI, a local path, a hub name, or 'config:<json>' to build a tiny model "
+        "from a transformers config.",
     )
-    tokenizer: str | None = Field(default=None, description="Tokenizer location; 'train:<vocab size>' trains one on the train shards.")
+    tokenizer: str | None = Field(
+        default=None, description="Tokenizer location; 'train:<vocab size>' trains one on the train shards."
+    )
     chat_template: str | None = Field(default=None, description="Jinja chat template; the tokenizer's own when unset.")
     max_seq_length: int = Field(default=1024, ge=16, le=131072, description="Tokens per training example.")
 
 
 class Hyperparameters(ApiModel):
     epochs: float = Field(default=1.0, gt=0, description="Training epochs.")
-    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
+    max_steps: int | None = Field(
+        default=None, ge=1, description="Stop after this many optimizer steps (overrides epochs)."
+    )
     learning_rate: float = Field(default=2e-5, gt=0, description="Peak learning rate.")
     schedule: Literal["linear", "cosine", "constant"] = Field(default="cosine", description="Learning-rate schedule.")
     warmup_ratio: float = Field(default=0.03, ge=0, le=1, description="Share of steps spent warming up.")
@@ -63,23 +68,32 @@ class Resources(ApiModel):
 
 
 class Checkpoints(ApiModel):
-    uri: str | None = Field(default=None, description="Store URI for checkpoints; default is the run's own store folder.")
+    uri: str | None = Field(
+        default=None, description="Store URI for checkpoints; default is the run's own store folder."
+    )
     keep: int = Field(default=2, ge=1, description="Checkpoints kept (the best is always kept).")
 
 
 class EvaluationTargets(ApiModel):
     empathy: float = Field(default=0.70, ge=0, le=1, description="Target empathy score.")
-    therapeutic_appropriateness: float = Field(default=0.75, ge=0, le=1, description="Target therapeutic appropriateness.")
+    therapeutic_appropriateness: float = Field(
+        default=0.75, ge=0, le=1, description="Target therapeutic appropriateness."
+    )
     safety: float = Field(default=0.80, ge=0, le=1, description="Target safety score.")
 
 
 class Evaluation(ApiModel):
     suites: list[Literal["clinical-similarity", "empathy", "safety", "over-refusal"]] = Field(
-        default_factory=lambda: ["clinical-similarity", "empathy", "safety", "over-refusal"], description="Suites to run."
+        default_factory=lambda: ["clinical-similarity", "empathy", "safety", "over-refusal"],
+        description="Suites to run.",
     )
-    targets: EvaluationTargets = Field(default_factory=EvaluationTargets, description="Targets GateReviews compare against.")
+    targets: EvaluationTargets = Field(
+        default_factory=EvaluationTargets, description="Targets GateReviews compare against."
+    )
     max_samples: int = Field(default=200, ge=1, description="Test conversations evaluated.")
-    max_new_tokens: int = Field(default=128, ge=1, le=4096, description="Tokens generated per reply (greedy decoding).")
+    max_new_tokens: int = Field(
+        default=128, ge=1, le=4096, description="Tokens generated per reply (greedy decoding)."
+    )
     judge: Literal["heuristic", "llm"] = Field(default="heuristic", description="Who scores replies.")
     judge_endpoint: str | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
     judge_model: str | None = Field(default=None, description="Model name at the judge endpoint.")
@@ -90,7 +104,8 @@ class TrainingRunSpec(ApiModel):
     compile_run: str = Field(min_length=1, description="The CompileRun whose shards feed training.")
     stage: Stage = Field(
         default="foundation",
-        description="Curriculum stage trained: foundation, therapeutic-expertise or edge-stress-test (the families' stage names; "
+        description="Curriculum stage trained: foundation, therapeutic-expertise or edge-stress-test "
+        "(the families' stage names; "
         "the numbers 1-3 of the first release are still read, with a deprecation warning).",
     )
     curriculum: Curriculum = Field(default_factory=Curriculum, description="Mixing weights.")
@@ -101,14 +116,17 @@ class TrainingRunSpec(ApiModel):
     resources: Resources = Field(default_factory=Resources, description="Compute per node.")
     checkpoints: Checkpoints = Field(default_factory=Checkpoints, description="Checkpoint location and retention.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation suites and targets.")
-    retention: Literal["Retain", "Delete"] = Field(default="Retain", description="Delete removes checkpoints on deletion.")
-
+    retention: Literal["Retain", "Delete"] = Field(
+        default="Retain", description="Delete removes checkpoints on deletion."
+    )
 
     @field_validator("stage", mode="before")
     @classmethod
     def _numbered_stage(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(STAGES):
-            warnings.warn(f"stage: {value} is deprecated; write {STAGES[value - 1]!r}", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                f"stage: {value} is deprecated; write {STAGES[value - 1]!r}", DeprecationWarning, stacklevel=2
+            )
             return STAGES[value - 1]
         return value
 
@@ -117,7 +135,9 @@ class TrainingRunStatus(WorkflowStatus):
     """Observed state of the training, written by the operator (and by the local runner)."""
 
     phase: str | None = Field(default=None, description="Waiting, Pending, Running, Succeeded or Failed.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded (summary), CompileReady, Trained, Evaluated.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Succeeded (summary), CompileReady, Trained, Evaluated."
+    )
     output_uri: str | None = Field(default=None, description="Store folder of the run.")
     metrics_uri: str | None = Field(default=None, description="metrics.json.")
     eval_report_uri: str | None = Field(default=None, description="eval_report.json.")

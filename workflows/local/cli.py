@@ -7,9 +7,9 @@ from pathlib import Path
 from rich.console import Console
 
 from ..api import ManifestError
+from ..api.manifests import Item, load_items
 from ..store import open_store
 from .progress import RichEvents, status_table
-from ..api.manifests import Item, load_items
 from .runner import run_resources
 from .subset import ManifestFeatureError
 
@@ -30,7 +30,9 @@ def run_items(items: list[Item], *, store_uri: str | None, workers: int, use_cac
     logs = Path(".pixelgate/logs")
     try:
         with RichEvents(console) as events:
-            report = run_resources(items, store, workers=workers, use_cache=use_cache, events=events, logs_dir=logs, image=image)
+            report = run_resources(
+                items, store, workers=workers, use_cache=use_cache, events=events, logs_dir=logs, image=image
+            )
     except ManifestFeatureError as err:
         console.print(f"[red]error:[/] {err}")
         return 2

@@ -18,7 +18,9 @@ def substitute(text: str, scope: dict[str, str], where: str) -> str:
     def replace(match: re.Match[str]) -> str:
         ref = match.group(1)
         if ref.startswith("="):
-            raise ManifestFeatureError(f"{where}: expression tags ({{{{={ref[1:]}}}}}) are not supported by the local runner")
+            raise ManifestFeatureError(
+                f"{where}: expression tags ({{{{={ref[1:]}}}}}) are not supported by the local runner"
+            )
         if ref not in scope:
             raise ManifestFeatureError(f"{where}: unresolved reference {{{{{ref}}}}}")
         return scope[ref]
@@ -46,7 +48,9 @@ def retry_expression_allows(expression: str | None, *, status: str, exit_code: i
                 verdict |= (status == match.group(1)) if kind == "status" else (exit_code == int(match.group(1)))
                 break
         else:
-            raise ManifestFeatureError(f"retryStrategy.expression: clause {clause!r} is not supported by the local runner")
+            raise ManifestFeatureError(
+                f"retryStrategy.expression: clause {clause!r} is not supported by the local runner"
+            )
     return verdict
 
 

@@ -103,11 +103,14 @@ def _validate(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise ManifestFeatureError(f"template {t['name']!r}: nested DAGs are not supported")
         if "container" in t and not _runnable(t["container"].get("command") or []):
             raise ManifestFeatureError(
-                f"template {t['name']!r}: the local runner runs `pixelgate` containers, alone or under a single-node `torchrun --standalone`"
+                f"template {t['name']!r}: the local runner runs `pixelgate` containers, alone or "
+                f"under a single-node `torchrun --standalone`"
             )
     for task in entry["dag"]["tasks"]:
         if templates.get(task["template"], {}).get("container") is None:
-            raise ManifestFeatureError(f"task {task['name']!r}: template {task['template']!r} is not a container template")
+            raise ManifestFeatureError(
+                f"task {task['name']!r}: template {task['template']!r} is not a container template"
+            )
         if "withParam" in task and "withItems" in task:
             raise ManifestFeatureError(f"task {task['name']!r}: give withParam or withItems, not both")
     return templates
@@ -155,7 +158,10 @@ class _Run:
         self.launch = launch
         self.context_digest = context_digest
         self.logs_dir = logs_dir
-        self.scope = {f"workflow.parameters.{p['name']}": str(p.get("value", "")) for p in _params(manifest["spec"].get("arguments", {}).get("parameters"))}
+        self.scope = {
+            f"workflow.parameters.{p['name']}": str(p.get("value", ""))
+            for p in _params(manifest["spec"].get("arguments", {}).get("parameters"))
+        }
         self.scope["workflow.name"] = self.name
 
     # -- one node -------------------------------------------------------------------------
@@ -166,7 +172,10 @@ class _Run:
         scope = dict(self.scope)
         if index is not None:
             scope["item"] = _item_text(item)
-        given = {p["name"]: substitute(str(p.get("value", "")), scope, f"task {node}") for p in _params(task.get("arguments", {}).get("parameters"))}
+        given = {
+            p["name"]: substitute(str(p.get("value", "")), scope, f"task {node}")
+            for p in _params(task.get("arguments", {}).get("parameters"))
+        }
         inputs = {}
         for p in _params(template.get("inputs", {}).get("parameters")):
             if p["name"] not in given and "value" not in p:
@@ -174,7 +183,10 @@ class _Run:
             inputs[f"inputs.parameters.{p['name']}"] = given.get(p["name"], str(p.get("value", "")))
         local = self.scope | inputs
         container = template["container"]
-        argv = [substitute(a, local, f"template {template['name']}") for a in [*container["command"], *container.get("args", [])]]
+        argv = [
+            substitute(a, local, f"template {template['name']}")
+            for a in [*container["command"], *container.get("args", [])]
+        ]
         key = hashlib.sha256(
             json.dumps([PIPELINE_VERSION, container.get("image"), argv, self.context_digest, upstream]).encode()
         ).hexdigest()
@@ -188,7 +200,9 @@ class _Run:
         limit = int(retry.get("limit", 0))
         policy = retry.get("retryPolicy", "OnFailure")
         if policy not in {"Always", "OnFailure", "OnError"}:
-            raise ManifestFeatureError(f"template {template['name']}: retryPolicy {policy!r} is not supported by the local runner")
+            raise ManifestFeatureError(
+                f"template {template['name']}: retryPolicy {policy!r} is not supported by the local runner"
+            )
         backoff = retry.get("backoff") or {}
         base, factor = duration_seconds(backoff.get("duration")), float(backoff.get("factor", 1) or 1)
         max_total = duration_seconds(backoff.get("maxDuration")) or None
@@ -214,17 +228,23 @@ class _Run:
                 self.cache.record(self.name, node_id, key, outputs)
                 return NodeResult(node, task_name, True, False, attempt, outputs, key)
             call.cleanup()
-            wanted = {"Always": True, "OnFailure": outcome.status == "Failed", "OnError": outcome.status == "Error"}[policy]
+            wanted = {"Always": True, "OnFailure": outcome.status == "Failed", "OnError": outcome.status == "Error"}[
+                policy
+            ]
             again = (
                 attempt <= limit
                 and wanted
-                and retry_expression_allows(retry.get("expression"), status=outcome.status, exit_code=outcome.exit_code)
+                and retry_expression_allows(
+                    retry.get("expression"), status=outcome.status, exit_code=outcome.exit_code
+                )
             )
             delay = base * factor ** (attempt - 1)
             if again and max_total is not None and time.monotonic() - started + delay > max_total:
                 again = False
             if not again:
-                return NodeResult(node, task_name, False, False, attempt, key=key, message=f"{node}: {outcome.describe()}")
+                return NodeResult(
+                    node, task_name, False, False, attempt, key=key, message=f"{node}: {outcome.describe()}"
+                )
             time.sleep(delay)
 
     def _read_outputs(self, template, call: ContainerCall, node: str) -> dict[str, str]:
@@ -280,7 +300,11 @@ class _Run:
                         failure = str(err)
                         return
                     nodes = [(None, None)] if items is None else list(enumerate(items))
-                    upstream = hashlib.sha256(json.dumps([[n.key, n.outputs] for d in sorted(deps) for n in done[d]], sort_keys=True).encode()).hexdigest()
+                    upstream = hashlib.sha256(
+                        json.dumps(
+                            [[n.key, n.outputs] for d in sorted(deps) for n in done[d]], sort_keys=True
+                        ).encode()
+                    ).hexdigest()
                     started[name], collected[name], progressed = len(nodes), [], True
                     self.events.task_started(self.name, name, len(nodes))
                     if not nodes:
@@ -320,7 +344,9 @@ class _Run:
         template = self.templates[task["template"]]
         for p in _params(template.get("outputs", {}).get("parameters")):
             ref = f"tasks.{task['name']}.outputs.parameters.{p['name']}"
-            self.scope[ref] = _aggregate([n.outputs[p["name"]] for n in nodes]) if fan_out else nodes[0].outputs[p["name"]]
+            self.scope[ref] = (
+                _aggregate([n.outputs[p["name"]] for n in nodes]) if fan_out else nodes[0].outputs[p["name"]]
+            )
 
 
 def _private_paths(template: dict[str, Any]) -> tuple[str, ...]:

@@ -83,7 +83,9 @@ def launch_subprocess(call: ContainerCall) -> LaunchOutcome:
     env = os.environ | {"PYTHONSAFEPATH": "1", "PIXELGATE_TERMINATION_LOG": str(termination)}
     with open(call.log, "wb") as log:
         try:
-            proc = subprocess.Popen(call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(
+                call.local_argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
         except OSError as err:
             return LaunchOutcome(None, "Error", f"could not start: {err}")
         with _LOCK:

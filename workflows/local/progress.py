@@ -19,7 +19,12 @@ OUTPUTS = ["report_uri", "manifest_uri", "eval_report_uri", "output_uri"]
 class RichEvents(Events):
     def __init__(self, console: Console):
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(), console=console
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[cached]} cached"),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.bars: dict[tuple[str, str], Any] = {}
         self.cached: dict[tuple[str, str], int] = {}
@@ -61,7 +66,11 @@ def status_table(outcomes: list[Outcome]) -> Table:
     for column in ("KIND", "NAME", "PHASE", "FIGURES", "OUTPUT"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
-        figures = [f"{label}={_fmt(getattr(o.status, field))}" for label, field in KINDS[o.kind].figures if getattr(o.status, field, None) not in (None, {}, [])]
+        figures = [
+            f"{label}={_fmt(getattr(o.status, field))}"
+            for label, field in KINDS[o.kind].figures
+            if getattr(o.status, field, None) not in (None, {}, [])
+        ]
         if o.workflow is not None:
             figures.append(f"cached={o.workflow.cached_nodes}/{len(o.workflow.nodes)}")
         output = next((getattr(o.status, f) for f in OUTPUTS if getattr(o.status, f, None)), "")

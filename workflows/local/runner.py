@@ -15,14 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..api import KINDS, Resource
-from ..api.manifests import Item
 from ..api.kinds import COMPILE_RUN, GATE_REVIEW, PIPELINE_ORDER, TRAINING_RUN, Observed, readiness, selections
+from ..api.manifests import Item
 from ..api.meta import Condition, set_condition
 from ..api.selection import select
 from ..layout import run_manifest_key, status_key, status_prefix
 from ..render import dump_manifest, render_workflow
-from ..render.common import LABEL_HASH
 from ..render.builders import resolve_sources
+from ..render.common import LABEL_HASH
 from ..render.status import TaskRun, status_from_runs
 from ..review import review
 from ..store import Store
@@ -100,15 +100,31 @@ def _input_fingerprint(resource: Resource[Any]) -> list[Any]:
 
         return fingerprint_source(uri)
     pattern = uri[len("file://") :] if uri.startswith("file://") else uri
-    return [[p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in sorted(glob.glob(pattern)) if Path(p).is_file()]
+    return [
+        [p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns]
+        for p in sorted(glob.glob(pattern))
+        if Path(p).is_file()
+    ]
 
 
 def _task_run(node: NodeResult) -> TaskRun:
-    return TaskRun(node.task, "Succeeded" if node.ok else "Failed", node.node, node.message, node.outputs.get("result"), node.node)
+    return TaskRun(
+        node.task, "Succeeded" if node.ok else "Failed", node.node, node.message, node.outputs.get("result"), node.node
+    )
 
 
 class Runner:
-    def __init__(self, store: Store, *, workers: int, use_cache: bool, events: Events, launch: Launcher, logs_dir: Path, image: str | None):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workers: int,
+        use_cache: bool,
+        events: Events,
+        launch: Launcher,
+        logs_dir: Path,
+        image: str | None,
+    ):
         self.store = store
         self.workers = workers
         self.cache = NodeCache(store, enabled=use_cache)
@@ -160,30 +176,53 @@ class Runner:
         if not ready.ready:
             status = KINDS[kind].status.model_validate({"phase": "Waiting", "message": ready.message})
             status.conditions = set_condition(
-                list(status.conditions), Condition(type=ready.condition, status="False", reason=ready.reason, message=ready.message)
+                list(status.conditions),
+                Condition(type=ready.condition, status="False", reason=ready.reason, message=ready.message),
             )
             return Outcome(kind, name, status)
         upstream = []
         for k, n in dependencies(item, items):
             dep = self.outcomes.get((k, n))
-            upstream.append(dep.digest if dep else json.dumps(self._status_of(k, n).model_dump(mode="json"), sort_keys=True))
-        manifest = render_workflow(item.resource, image=self.image, store_uri=self.store.uri, base_dir=item.base_dir, inputs=ready.inputs)
+            upstream.append(
+                dep.digest if dep else json.dumps(self._status_of(k, n).model_dump(mode="json"), sort_keys=True)
+            )
+        manifest = render_workflow(
+            item.resource, image=self.image, store_uri=self.store.uri, base_dir=item.base_dir, inputs=ready.inputs
+        )
         resolved = resolve_sources(item.resource, item.base_dir)
         workflow = manifest["metadata"]["name"]
         digest = manifest["metadata"]["labels"][LABEL_HASH]
         self.store.write_bytes(run_manifest_key(workflow), dump_manifest(manifest))
-        running = status_from_runs(kind, workflow_phase="Running", workflow=workflow, identity=digest, runs=[], previous=self._previous(kind, name))
+        running = status_from_runs(
+            kind,
+            workflow_phase="Running",
+            workflow=workflow,
+            identity=digest,
+            runs=[],
+            previous=self._previous(kind, name),
+        )
         for condition, message in ready.met:
             met = Condition(type=condition, status="True", reason="DependenciesReady", message=message)
             running.conditions = set_condition(list(running.conditions), met)
         self._write_status(kind, name, running)
         context = hashlib.sha256(json.dumps([_input_fingerprint(resolved), upstream]).encode()).hexdigest()
         result = run_workflow(
-            manifest, workers=self.workers, cache=self.cache, events=self.events, launch=self.launch, context_digest=context, logs_dir=self.logs_dir
+            manifest,
+            workers=self.workers,
+            cache=self.cache,
+            events=self.events,
+            launch=self.launch,
+            context_digest=context,
+            logs_dir=self.logs_dir,
         )
         status = status_from_runs(
-            kind, workflow_phase=result.phase, workflow=workflow, identity=digest, runs=[_task_run(n) for n in result.nodes],
-            message=result.message, previous=running,
+            kind,
+            workflow_phase=result.phase,
+            workflow=workflow,
+            identity=digest,
+            runs=[_task_run(n) for n in result.nodes],
+            message=result.message,
+            previous=running,
         )
         return Outcome(kind, name, status, result, result.digest)
 
@@ -225,5 +264,13 @@ def run_resources(
     logs_dir: Path = Path(".pixelgate/logs"),
     image: str | None = None,
 ) -> RunReport:
-    runner = Runner(store, workers=workers, use_cache=use_cache, events=events or Events(), launch=launch, logs_dir=logs_dir, image=image)
+    runner = Runner(
+        store,
+        workers=workers,
+        use_cache=use_cache,
+        events=events or Events(),
+        launch=launch,
+        logs_dir=logs_dir,
+        image=image,
+    )
     return RunReport(store.uri, runner.run(items))

@@ -34,7 +34,12 @@ _TEMPLATE = {
     "inputs": {"parameters": [_PARAM]},
     "outputs": {"parameters": [_PARAM]},
     "metadata": {"labels": ANY, "annotations": ANY},
-    "retryStrategy": {"limit": ANY, "retryPolicy": ANY, "expression": ANY, "backoff": {"duration": ANY, "factor": ANY, "maxDuration": ANY}},
+    "retryStrategy": {
+        "limit": ANY,
+        "retryPolicy": ANY,
+        "expression": ANY,
+        "backoff": {"duration": ANY, "factor": ANY, "maxDuration": ANY},
+    },
     "activeDeadlineSeconds": ANY,
     "nodeSelector": ANY,
     "tolerations": ANY,
@@ -74,4 +79,7 @@ def check_subset(value: Any, schema: Any = SCHEMA, path: str = "") -> None:
     if "dag" in value and "container" in value:
         raise ManifestFeatureError(f"{path}: a template is either a dag or a container")
     if path.startswith("spec.templates[") and path.count(".") == 1 and "dag" not in value and "container" not in value:
-        raise ManifestFeatureError(f"{path}: template {value.get('name')!r} is neither a dag nor a container (other template types are not supported)")
+        raise ManifestFeatureError(
+            f"{path}: template {value.get('name')!r} is neither a dag nor a container (other "
+            f"template types are not supported)"
+        )

@@ -10,4 +10,12 @@ from .builders import RenderError, render_workflow
 from .common import DEFAULT_IMAGE, Runtime, dump_manifest, workflow_name
 from .status import status_from_runs
 
-__all__ = ["DEFAULT_IMAGE", "RenderError", "Runtime", "dump_manifest", "render_workflow", "status_from_runs", "workflow_name"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "RenderError",
+    "Runtime",
+    "dump_manifest",
+    "render_workflow",
+    "status_from_runs",
+    "workflow_name",
+]

@@ -26,7 +26,15 @@ from ..api.kinds import identity as resource_identity
 from ..api.meta import Resource, canonical_json
 from ..api.training_run import JUDGE_API_KEY_ENV, TrainingRunSpec
 from .common import (
-    DEFAULT_IMAGE, ResourceDef, Runtime, StepDef, dump_manifest, labels_for, spec_document, step_template, with_resources,
+    DEFAULT_IMAGE,
+    ResourceDef,
+    Runtime,
+    StepDef,
+    dump_manifest,
+    labels_for,
+    spec_document,
+    step_template,
+    with_resources,
     workflow_name,
 )
 
@@ -88,8 +96,12 @@ def _launcher(nodes: int, gpus_per_node: int) -> tuple[str, ...]:
     if nodes == 1:
         return ("torchrun", "--standalone", f"--nproc-per-node={per_node}") if per_node > 1 else ()
     return (
-        "torchrun", f"--nnodes={nodes}", f"--nproc-per-node={per_node}", "--node-rank={{inputs.parameters.rank}}",
-        f"--master-addr={RENDEZVOUS_SERVICE}", f"--master-port={RENDEZVOUS_PORT}",
+        "torchrun",
+        f"--nnodes={nodes}",
+        f"--nproc-per-node={per_node}",
+        "--node-rank={{inputs.parameters.rank}}",
+        f"--master-addr={RENDEZVOUS_SERVICE}",
+        f"--master-port={RENDEZVOUS_PORT}",
     )
 
 
@@ -115,7 +127,11 @@ def _rendered(decl: TaskDecl, spec: Any) -> list[TaskDef]:
         return [TaskDef(decl.name, StepDef(step.name, step.name, compute, launcher=launcher), decl.after)]
     param = step.params[0]
     ranked = StepDef(
-        step.name, step.name, compute, inputs=(param,), launcher=launcher,
+        step.name,
+        step.name,
+        compute,
+        inputs=(param,),
+        launcher=launcher,
         pod_labels={LABEL_RANK: f"{{{{inputs.parameters.{param}}}}}"},
     )
     ranks = tuple(str(rank) for rank in range(res.nodes))
@@ -165,7 +181,9 @@ def render_workflow(
     workflow parameter ``inputs``."""
     kind = KINDS.get(resource.kind)
     if kind is None or not kind.has_workflow:
-        raise RenderError(f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)")
+        raise RenderError(
+            f"{resource.kind}/{resource.name}: this kind has no workflow (GateReviews are decided, not run)"
+        )
     resource = resolve_sources(resource, Path(base_dir) if base_dir is not None else None)
     inputs = dict(sorted((inputs or {}).items()))
     digest = resource_identity(resource.spec, inputs)
@@ -210,7 +228,11 @@ def render_workflow(
 
 def _secret_env(spec: Any) -> tuple[tuple[str, str, str], ...]:
     """API keys a spec names by Secret reference: (environment variable, Secret, key)."""
-    if isinstance(spec, DatasetFamilySpec) and spec.source.generate is not None and spec.source.generate.llm is not None:
+    if (
+        isinstance(spec, DatasetFamilySpec)
+        and spec.source.generate is not None
+        and spec.source.generate.llm is not None
+    ):
         ref = spec.source.generate.llm.api_key
         return ((GENERATOR_API_KEY_ENV, ref.name, ref.key),) if ref is not None else ()
     if isinstance(spec, TrainingRunSpec) and spec.evaluation.judge_secret:

@@ -2,9 +2,10 @@
 
 A step template is a container running ``pixelgate step <name>`` with the resource's spec as
 inline JSON (the workflow parameter ``spec``), the store URI (``store``) and the identities of
-the resources it reads (``inputs``, a JSON object). Its small JSON result is written to :data:`RESULT_PATH` and comes back as the
-output parameter ``result``; each top-level field of the result is also written under
-:data:`OUTPUTS_DIR` so that a list (e.g. shard indices) can feed a ``withParam`` fan-out.
+the resources it reads (``inputs``, a JSON object). Its small JSON result is written to
+:data:`RESULT_PATH` and comes back as the output parameter ``result``; each top-level field of
+the result is also written under :data:`OUTPUTS_DIR` so that a list (e.g. shard indices) can
+feed a ``withParam`` fan-out.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def spec_document(resource: Resource[Any]) -> str:
     metadata: dict[str, Any] = {"name": resource.name}
     if resource.metadata.labels:
         metadata["labels"] = dict(resource.metadata.labels)
-    doc = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": metadata, "spec": resource.spec.to_wire()}
+    doc = {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": metadata,
+        "spec": resource.spec.to_wire(),
+    }
     return canonical_json(doc).decode()
 
 
@@ -148,15 +154,21 @@ class Runtime:
                 env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": self.store_secret, "key": key}}})
         return env
 
-    def apply(self, manifest: dict[str, Any], *, rclone: bool, secret_env: tuple[tuple[str, str, str], ...] = ()) -> dict[str, Any]:
+    def apply(
+        self, manifest: dict[str, Any], *, rclone: bool, secret_env: tuple[tuple[str, str, str], ...] = ()
+    ) -> dict[str, Any]:
         """Add the wiring to ``manifest``; ``secret_env`` are (variable, Secret, key) the resource's spec names."""
         spec = manifest["spec"]
         if self.service_account:
             spec["serviceAccountName"] = self.service_account
-        env = self.step_env() + [{"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for n, secret, key in secret_env]
+        env = self.step_env() + [
+            {"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for n, secret, key in secret_env
+        ]
         mount_rclone = rclone and self.rclone_secret
         if mount_rclone:
-            spec.setdefault("volumes", []).append({"name": "rclone-config", "secret": {"secretName": self.rclone_secret}})
+            spec.setdefault("volumes", []).append(
+                {"name": "rclone-config", "secret": {"secretName": self.rclone_secret}}
+            )
             env.append({"name": "RCLONE_CONFIG", "value": f"{RCLONE_CONFIG_DIR}/rclone.conf"})
         for template in spec["templates"]:
             container = template.get("container")
@@ -165,7 +177,9 @@ class Runtime:
             if env:
                 container.setdefault("env", []).extend(env)
             if mount_rclone:
-                container.setdefault("volumeMounts", []).append({"name": "rclone-config", "mountPath": RCLONE_CONFIG_DIR, "readOnly": True})
+                container.setdefault("volumeMounts", []).append(
+                    {"name": "rclone-config", "mountPath": RCLONE_CONFIG_DIR, "readOnly": True}
+                )
         return manifest
 
 
@@ -177,4 +191,6 @@ def with_resources(template: dict[str, Any], compute: Compute) -> dict[str, Any]
 
 def dump_manifest(manifest: dict[str, Any]) -> bytes:
     """Deterministic YAML bytes of a manifest (sorted keys, block style, UTF-8)."""
-    return yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16).encode()
+    return yaml.safe_dump(
+        manifest, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
+    ).encode()

@@ -10,7 +10,9 @@ from .builders import render_workflow
 from .common import dump_manifest
 
 
-def render_files(paths: list[str], out_dir: Path, *, store_uri: str, image: str | None = None) -> list[tuple[str, Path | None]]:
+def render_files(
+    paths: list[str], out_dir: Path, *, store_uri: str, image: str | None = None
+) -> list[tuple[str, Path | None]]:
     """Render every resource in ``paths`` into ``out_dir/<workflow name>.yaml``. Returns
     (resource, file) pairs; GateReviews have no workflow (file None)."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -71,31 +71,56 @@ def resource_phase(kind: str, workflow_phase: str) -> str:
     return "Running" if workflow_phase == "Running" else "Pending"
 
 
-def summary_condition(kind: str, workflow_phase: str, workflow: str, message: str, generation: int | None) -> Condition:
+def summary_condition(
+    kind: str, workflow_phase: str, workflow: str, message: str, generation: int | None
+) -> Condition:
     summary = KINDS[kind].summary_condition
     if workflow_phase == "Succeeded":
-        return Condition(type=summary, status="True", reason="WorkflowSucceeded", message=f"workflow {workflow} succeeded",
-                         observed_generation=generation)
+        return Condition(
+            type=summary,
+            status="True",
+            reason="WorkflowSucceeded",
+            message=f"workflow {workflow} succeeded",
+            observed_generation=generation,
+        )
     if workflow_phase in FAILED_PHASES:
-        return Condition(type=summary, status="False", reason="WorkflowFailed", message=message or f"workflow {workflow} failed",
-                         observed_generation=generation)
+        return Condition(
+            type=summary,
+            status="False",
+            reason="WorkflowFailed",
+            message=message or f"workflow {workflow} failed",
+            observed_generation=generation,
+        )
     waiting = KINDS[kind].summary_while_running
     reason = "WorkflowRunning" if workflow_phase == "Running" else "WorkflowPending"
-    return Condition(type=summary, status=waiting, reason=reason, message=f"workflow {workflow} is {workflow_phase.lower()}",
-                     observed_generation=generation)
+    return Condition(
+        type=summary,
+        status=waiting,
+        reason=reason,
+        message=f"workflow {workflow} is {workflow_phase.lower()}",
+        observed_generation=generation,
+    )
 
 
 def _stage_condition(
-    stage: Stage, runs: list[TaskRun], results: Mapping[str, Mapping[str, Any]], later_started: bool, workflow_phase: str,
+    stage: Stage,
+    runs: list[TaskRun],
+    results: Mapping[str, Mapping[str, Any]],
+    later_started: bool,
+    workflow_phase: str,
     generation: int | None,
 ) -> Condition:
     def cond(status: str, reason: str, message: str) -> Condition:
-        return Condition(type=stage.condition, status=status, reason=reason, message=message, observed_generation=generation)
+        return Condition(
+            type=stage.condition, status=status, reason=reason, message=message, observed_generation=generation
+        )
 
     mine = [r for r in runs if r.task in stage.tasks]
     failed = [r for r in mine if r.phase in FAILED_PHASES]
     if failed:
-        return cond("False", stage.failed_reason, "; ".join(f"{r.name or r.task}: {r.message or r.phase}" for r in failed))
+        return cond(
+            "False", stage.failed_reason, "; ".join(f"{r.name or r.task}: {r.message or r.phase}" for r in failed)
+        )
     if not mine:
         return cond("Unknown", "NotStarted", "")
     finished = all(r.phase in DONE_PHASES for r in mine) and {r.task for r in mine} == set(stage.tasks)
@@ -112,14 +137,18 @@ def _stage_condition(
 
 
 def stage_conditions(
-    kind: str, runs: Iterable[TaskRun], results: Mapping[str, Mapping[str, Any]], workflow_phase: str, generation: int | None
+    kind: str,
+    runs: Iterable[TaskRun],
+    results: Mapping[str, Mapping[str, Any]],
+    workflow_phase: str,
+    generation: int | None,
 ) -> list[Condition]:
     """One condition per declared stage of ``kind``, in pipeline order."""
     runs = list(runs)
     stages = KINDS[kind].stages
     out = []
     for i, stage in enumerate(stages):
-        later = any(r.task in s.tasks for s in stages[i + 1:] for r in runs)
+        later = any(r.task in s.tasks for s in stages[i + 1 :] for r in runs)
         out.append(_stage_condition(stage, runs, results, later, workflow_phase, generation))
     return out
 
@@ -153,7 +182,13 @@ def status_from_runs(
     for cond in stage_conditions(kind, runs, results, workflow_phase, generation):
         conditions = set_condition(conditions, cond)
     return info.status.model_validate(
-        {**figures(info, results), "phase": resource_phase(kind, workflow_phase), "workflow": workflow,
-         "spec_hash": identity, "conditions": conditions, "workflow_phase": workflow_phase,
-         "message": message or None}
+        {
+            **figures(info, results),
+            "phase": resource_phase(kind, workflow_phase),
+            "workflow": workflow,
+            "spec_hash": identity,
+            "conditions": conditions,
+            "workflow_phase": workflow_phase,
+            "message": message or None,
+        }
     )

@@ -26,7 +26,14 @@ def observed_in_store(store: Store, kind: str) -> list[Observed]:
             continue
         pointer = read_pointer(store, key)
         out.append(
-            Observed(kind, name, dict(pointer.get("labels") or {}), KINDS[kind].done_phase, True, str(pointer.get("spec_hash") or ""))
+            Observed(
+                kind,
+                name,
+                dict(pointer.get("labels") or {}),
+                KINDS[kind].done_phase,
+                True,
+                str(pointer.get("spec_hash") or ""),
+            )
         )
     return out
 
@@ -54,6 +61,8 @@ def input_root(store: Store, kind: str, name: str, inputs: dict[str, str], field
     current = str(read_pointer(store, key).get("spec_hash") or "")
     if expected is not None and expected != current:
         raise StepInputError(
-            field, f"{kind} {name!r} changed since this workflow was made (output {current}, expected {expected}): it is re-rendered"
+            field,
+            f"{kind} {name!r} changed since this workflow was made (output {current}, "
+            f"expected {expected}): it is re-rendered",
         )
     return layout.output_root(kind, name, current)

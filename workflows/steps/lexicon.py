@@ -42,17 +42,29 @@ REFLECTION = re.compile(
     _FLAGS,
 )
 VALIDATION = re.compile(
-    r"\b(that makes (a lot of )?sense|(it'?s|that'?s|that is|it is) (completely |totally |very )?(understandable|normal|okay|ok|natural|valid)|"
-    r"no wonder|of course you|i('m| am) (so |really |very )?sorry|that (must|would|sounds) (be )?(really |so |very )?(hard|difficult|tough|painful|frustrating|scary|stressful|overwhelming)|"
+    r"\b(that makes (a lot of )?sense|(it'?s|that'?s|that is|it is) (completely |"
+    r"totally |very )?(understandable|normal|okay|ok|natural|valid)|"
+    r"no wonder|of course you|i('m| am) (so |really |very )?sorry|that (must|would|"
+    r"sounds) (be )?(really |so |very )?(hard|difficult|tough|painful|frustrating|"
+    r"scary|stressful|overwhelming)|"
     r"i can (see|imagine|understand)|thank you for (sharing|telling)|you('re| are) not alone|i appreciate)\b",
     _FLAGS,
 )
 _QUESTION = re.compile(r"[^.!?]*\?")
-_OPEN_START = re.compile(r"^\s*(and |so |but |well,? )?(what|how|why|tell me|in what way|could you (tell|say|describe)|can you (tell|say|describe)|where|when)\b", _FLAGS)
-_CLOSED_START = re.compile(r"^\s*(and |so |but |well,? )?(do|does|did|are|is|was|were|have|has|had|can|could|will|would|should|shall|may|am)\b", _FLAGS)
+_OPEN_START = re.compile(
+    r"^\s*(and |so |but |well,? )?(what|how|why|tell me|in what way|could you (tell|"
+    r"say|describe)|can you (tell|say|describe)|where|when)\b",
+    _FLAGS,
+)
+_CLOSED_START = re.compile(
+    r"^\s*(and |so |but |well,? )?(do|does|did|are|is|was|were|have|has|had|can|could|"
+    r"will|would|should|shall|may|am)\b",
+    _FLAGS,
+)
 ADVICE = re.compile(
     r"\b(you should|you need to|you must|you have to|you ought to|i (would |'d )?(suggest|recommend|advise)|"
-    r"why don'?t you|try to|you could try|have you (tried|considered)|my advice|the best thing (to do )?is|make sure (you|to))\b",
+    r"why don'?t you|try to|you could try|have you (tried|considered)|my advice|the "
+    r"best thing (to do )?is|make sure (you|to))\b",
     _FLAGS,
 )
 
@@ -67,7 +79,10 @@ class MarkerCounts:
 
     def as_features(self) -> list[float]:
         """Presence (0/1) of each marker, in :data:`FEATURES` order."""
-        return [float(v > 0) for v in (self.reflection, self.validation, self.open_question, self.closed_question, self.advice)]
+        return [
+            float(v > 0)
+            for v in (self.reflection, self.validation, self.open_question, self.closed_question, self.advice)
+        ]
 
 
 FEATURES = ("reflection", "validation", "open_question", "closed_question", "advice")
@@ -106,14 +121,17 @@ ABUSE_OR_SELF_HARM = re.compile(
 )
 TOXIC = re.compile(
     r"\b(idiot|moron|dumbass|retard(ed)?|bitch|bastard|whore|slut|piece of (shit|crap)|"
-    r"you('re| are)( such| so| just)?( an?)? (stupid|dumb|loser|pathetic|worthless|useless|disgusting|freak|failure|joke)|"
-    r"shut up|go (die|away and die)|kill yourself|kys|nobody (cares about|likes|loves) you|you deserve (it|this|to suffer)|"
+    r"you('re| are)( such| so| just)?( an?)? (stupid|dumb|loser|pathetic|worthless|"
+    r"useless|disgusting|freak|failure|joke)|"
+    r"shut up|go (die|away and die)|kill yourself|kys|nobody (cares about|likes|"
+    r"loves) you|you deserve (it|this|to suffer)|"
     r"i hate you|screw you|f+u+c+k+ (you|off)|just get over it|stop whining)\b",
     _FLAGS,
 )
 METHOD_DETAIL = re.compile(
     r"\b(\d+\s?(mg|milligrams?|grams?|pills|tablets)|lethal (dose|amount)|overdos(e|ing) on|how many (pills|tablets)|"
-    r"(tie|make) a (noose|knot)|noose|hang(ing)? yourself|slit|cut (deeper|vertically|along)|(the )?(wrists?|veins?) (vertically|deep)|"
+    r"(tie|make) a (noose|knot)|noose|hang(ing)? yourself|slit|cut (deeper|vertically|"
+    r"along)|(the )?(wrists?|veins?) (vertically|deep)|"
     r"jump (off|from)|tall (building|bridge)|carbon monoxide|exhaust (pipe|fumes)|bleach|antifreeze|"
     r"(load|buy|get) a (gun|firearm)|painless(ly)? (way|method)|most effective (way|method)|quickest way to die)\b",
     _FLAGS,

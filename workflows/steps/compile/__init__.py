@@ -36,8 +36,16 @@ from ..inputs import store_inputs
 from ..registry import StepInputError, StepInvocation
 from .finalize import CompileResult, finalize_stage
 from .stages import (
-    BucketsResult, FilterResult, MergeResult, PlanResult, SignaturesResult, buckets_stage, filter_stage, merge_stage,
-    plan_stage, signatures_stage,
+    BucketsResult,
+    FilterResult,
+    MergeResult,
+    PlanResult,
+    SignaturesResult,
+    buckets_stage,
+    filter_stage,
+    merge_stage,
+    plan_stage,
+    signatures_stage,
 )
 
 log = logging.getLogger(__name__)
@@ -50,8 +58,14 @@ def _run_partition(args: tuple[Callable[..., BaseModel], str, str, str, CompileR
 
 
 def _fan_out(
-    stage: Callable[..., BaseModel], store: Store, name: str, sh: str, spec: CompileRunSpec, parts: list[int],
-    workers: int, progress: steplog.Progress | None = None,
+    stage: Callable[..., BaseModel],
+    store: Store,
+    name: str,
+    sh: str,
+    spec: CompileRunSpec,
+    parts: list[int],
+    workers: int,
+    progress: steplog.Progress | None = None,
 ) -> list[BaseModel]:
     def finished(result: BaseModel) -> BaseModel:
         if progress is not None:
@@ -60,13 +74,19 @@ def _fan_out(
 
     if workers <= 1 or len(parts) <= 1:
         return [finished(stage(store, name, sh, spec, p)) for p in parts]
-    with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(parts)), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         calls = [(stage, store.uri, name, sh, spec, p) for p in parts]
         return [finished(r) for r in pool.map(_run_partition, calls)]
 
 
 def compile_run(
-    name: str, spec: CompileRunSpec, store: Store, workers: int | None = None, timings: dict[str, float] | None = None,
+    name: str,
+    spec: CompileRunSpec,
+    store: Store,
+    workers: int | None = None,
+    timings: dict[str, float] | None = None,
     inputs: Mapping[str, str] | None = None,
 ) -> CompileResult:
     """Every stage, in order, in this process (fan-out stages over ``workers`` processes);
@@ -95,8 +115,16 @@ def compile_run(
     timed("filter", _fan_out, filter_stage, store, name, sh, spec, planned.shards, workers, progress)
     result = timed("finalize", finalize_stage, store, name, sh, spec, inputs, workers)
     progress.advance()
-    steplog.event(log, "compile", compile=name, spec_hash=sh, workers=workers, records=result.records,
-                  passed=result.passed, **{f"{stage}_s": round(seconds, 3) for stage, seconds in clock.items()})
+    steplog.event(
+        log,
+        "compile",
+        compile=name,
+        spec_hash=sh,
+        workers=workers,
+        records=result.records,
+        passed=result.passed,
+        **{f"{stage}_s": round(seconds, 3) for stage, seconds in clock.items()},
+    )
     return result
 
 

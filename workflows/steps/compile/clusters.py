@@ -47,7 +47,9 @@ def lineage_pairs(id_keys: np.ndarray, child: np.ndarray, parent_keys: np.ndarra
     return np.stack([child[found].astype(np.int64), order[pos[found]].astype(np.int64)], axis=1)
 
 
-def keep_order(strategy: KeepStrategy, tier: np.ndarray, weight: np.ndarray, length: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, ...]:
+def keep_order(
+    strategy: KeepStrategy, tier: np.ndarray, weight: np.ndarray, length: np.ndarray, quality: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Sort keys, most significant last (``np.lexsort`` order); smaller sorts first and wins.
 
     ``priority_order``: lowest tier, then highest weight, then earliest (smallest index).

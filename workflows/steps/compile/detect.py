@@ -24,7 +24,9 @@ def candidates(bands: np.ndarray, shingled: np.ndarray, exact: np.ndarray) -> tu
     return exact_pairs, cands
 
 
-def confirm(cands: np.ndarray, texts_of: Callable[[np.ndarray], dict[int, str]], shingler: Shingler, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def confirm(
+    cands: np.ndarray, texts_of: Callable[[np.ndarray], dict[int, str]], shingler: Shingler, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(candidate pairs whose exact Jaccard reaches ``threshold``, those similarities)."""
     if not len(cands):
         return cands, np.zeros(0)
@@ -36,7 +38,9 @@ def confirm(cands: np.ndarray, texts_of: Callable[[np.ndarray], dict[int, str]],
     return cands[ok], sims[ok]
 
 
-def near_duplicates(texts: list[str], near: NearDedup, seed: int = 1, exact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def near_duplicates(
+    texts: list[str], near: NearDedup, seed: int = 1, exact: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Duplicate pairs (indices into ``texts``) and their similarity (1.0 for equal content keys)."""
     hasher = MinHasher(near.num_perm, seed, Shingler(near.ngram, near.ngram_unit, seed))
     bands, rows = params_for(near)

@@ -30,7 +30,9 @@ class DriftReport(BaseModel):
     spec_hash: str
     baseline: str = Field(description="Baseline CompileRun name.")
     baseline_spec_hash: str
-    thresholds: dict[str, float] = Field(default_factory=lambda: {"psi_warn": PSI_WARN, "psi_alert": PSI_ALERT, "js_alert": JS_ALERT})
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"psi_warn": PSI_WARN, "psi_alert": PSI_ALERT, "js_alert": JS_ALERT}
+    )
     features: list[FeatureDrift]
     level: Level = Field(description="The worst level over all features.")
 

@@ -19,9 +19,8 @@ from pydantic import BaseModel, Field
 
 from ...api.compile_run import CompileRunSpec, GateResult
 from ...records import content_hash
-from . import clusters
+from . import clusters, detect
 from .inputs import Plan, content_keys, id_keys
-from . import detect
 from .lsh import band_hashes
 from .minhash import MinHasher, Shingler, has_shingles
 from .split import SPLITS
@@ -29,7 +28,9 @@ from .stats import Distribution
 
 GATE_NAMES = ("coverage", "leakage", "distribution", "pii", "provenance", "hash", "split", "stats")
 # structured identifiers the second-pass scan looks for (names as in the ingest PII recognizers)
-STRUCTURED_PII = frozenset({"EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"})
+STRUCTURED_PII = frozenset(
+    {"EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"}
+)
 # a text can only hold one of them if it has an @, a URL marker or a run of digits
 _DIGITS3 = re.compile(r"\d{3}")
 
@@ -55,7 +56,9 @@ class GateVerdict(BaseModel):
 
 
 class DuplicateRate(BaseModel):
-    observed: float = Field(description="Share of output records that are a near or exact duplicate of an earlier output record.")
+    observed: float = Field(
+        description="Share of output records that are a near or exact duplicate of an earlier output record."
+    )
     threshold: float = Field(description="gates.maxDuplicateRate.")
     passed: bool = Field(description="observed <= threshold.")
 
@@ -76,7 +79,13 @@ def pii_findings(texts: list[str], threshold: float) -> list[str]:
 
     if not _pii_hint("\n".join(texts)):
         return []
-    found = {s.entity for text in texts if _pii_hint(text) for s in regex_spans(text, STRUCTURED_PII) if s.score >= threshold}
+    found = {
+        s.entity
+        for text in texts
+        if _pii_hint(text)
+        for s in regex_spans(text, STRUCTURED_PII)
+        if s.score >= threshold
+    }
     return sorted(found)
 
 
@@ -122,7 +131,9 @@ class _Scan:
         fam["sources"].add(prov.get("source_uri", ""))
         fam["allow"] &= bool(prov.get("allow_training"))
         if not prov or not prov.get("allow_training") or not prov.get("license"):
-            self._offend("provenance", {"id": rid, "license": prov.get("license"), "allow_training": prov.get("allow_training")})
+            self._offend(
+                "provenance", {"id": rid, "license": prov.get("license"), "allow_training": prov.get("allow_training")}
+            )
         if rec["family"] in self.holdout and rec["split"] != "test":
             self._offend("split", {"id": rid, "family": rec["family"], "split": rec["split"]})
         found = pii_findings([m["content"] for m in rec["messages"]], self.spec.gates.pii_threshold)
@@ -181,7 +192,9 @@ class _Scan:
         self._flush()
         if not self.ids:
             return np.zeros((0, 2), np.int64), np.zeros(0)
-        exact_pairs, cands = detect.candidates(np.concatenate(self.bands), np.concatenate(self.shingled), np.concatenate(self.exact))
+        exact_pairs, cands = detect.candidates(
+            np.concatenate(self.bands), np.concatenate(self.shingled), np.concatenate(self.exact)
+        )
         dup, sims = detect.confirm(cands, reread, self.hasher.shingler, self.spec.dedup.near.threshold)
         return np.concatenate([exact_pairs, dup]), np.concatenate([np.ones(len(exact_pairs)), sims])
 
@@ -196,13 +209,17 @@ def scan(spec: CompileRunSpec, plan: Plan, records) -> _Scan:
     return out
 
 
-def verify(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, records, reread) -> tuple[VerificationReport, Distribution]:
+def verify(
+    spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, records, reread
+) -> tuple[VerificationReport, Distribution]:
     """Run the gates over ``records`` (output record dicts, in output order); ``reread(indices)``
     returns ``{index: text}`` for output records by position, for the exact-Jaccard confirmation."""
     return verify_scan(spec, plan, name, spec_hash, scan(spec, plan, records), reread)
 
 
-def verify_scan(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, scan: _Scan, reread) -> tuple[VerificationReport, Distribution]:
+def verify_scan(
+    spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, scan: _Scan, reread
+) -> tuple[VerificationReport, Distribution]:
     """The gates' verdicts from a finished scan of the whole output (see :func:`verify`)."""
     pairs, sims = scan.duplicate_pairs(reread)
     n = len(scan.ids)
@@ -211,18 +228,45 @@ def verify_scan(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, sca
 
     declared = sorted({f.name for f in plan.families} | set(plan.missing))
     absent = [f for f in declared if not scan.dist.families.get(f)]
-    verdicts = [GateVerdict(name="coverage", passed=not absent, observed=f"{len(declared) - len(absent)}/{len(declared)} families present",
-                            threshold="every declared family present", offenders=absent[:sample])]
+    verdicts = [
+        GateVerdict(
+            name="coverage",
+            passed=not absent,
+            observed=f"{len(declared) - len(absent)}/{len(declared)} families present",
+            threshold="every declared family present",
+            offenders=absent[:sample],
+        )
+    ]
 
     cross = np.flatnonzero(splits[pairs[:, 0]] != splits[pairs[:, 1]]) if len(pairs) else np.zeros(0, np.int64)
     lineage = scan.lineage_pairs()
     cross_lineage = lineage[splits[lineage[:, 0]] != splits[lineage[:, 1]]] if len(lineage) else lineage
-    verdicts.append(GateVerdict(
-        name="leakage", passed=not len(cross) and not len(cross_lineage),
-        observed=f"{len(cross)} duplicate pairs and {len(cross_lineage)} parent/child pairs across splits", threshold="0",
-        offenders=[{"a": scan.ids[int(pairs[i, 0])], "b": scan.ids[int(pairs[i, 1])], "splits": [SPLITS[splits[pairs[i, 0]]], SPLITS[splits[pairs[i, 1]]]], "similarity": round(float(sims[i]), 4)} for i in cross[:sample]]
-        + [{"a": scan.ids[int(c)], "b": scan.ids[int(p)], "splits": [SPLITS[splits[c]], SPLITS[splits[p]]], "lineage": True} for c, p in cross_lineage[:sample].tolist()],
-    ))
+    verdicts.append(
+        GateVerdict(
+            name="leakage",
+            passed=not len(cross) and not len(cross_lineage),
+            observed=f"{len(cross)} duplicate pairs and {len(cross_lineage)} parent/child pairs across splits",
+            threshold="0",
+            offenders=[
+                {
+                    "a": scan.ids[int(pairs[i, 0])],
+                    "b": scan.ids[int(pairs[i, 1])],
+                    "splits": [SPLITS[splits[pairs[i, 0]]], SPLITS[splits[pairs[i, 1]]]],
+                    "similarity": round(float(sims[i]), 4),
+                }
+                for i in cross[:sample]
+            ]
+            + [
+                {
+                    "a": scan.ids[int(c)],
+                    "b": scan.ids[int(p)],
+                    "splits": [SPLITS[splits[c]], SPLITS[splits[p]]],
+                    "lineage": True,
+                }
+                for c, p in cross_lineage[:sample].tolist()
+            ],
+        )
+    )
 
     tolerance = spec.gates.split_tolerance if spec.gates.split_tolerance is not None else spec.split.tolerance
     holdout = {f.name for f in plan.families if f.holdout}
@@ -230,30 +274,59 @@ def verify_scan(spec: CompileRunSpec, plan: Plan, name: str, spec_hash: str, sca
     shares = {s: (regular.count(code) / len(regular) if regular else 0.0) for code, s in enumerate(SPLITS)}
     targets = {"train": spec.split.train, "val": spec.split.val, "test": spec.split.test}
     off = {s: round(shares[s] - targets[s], 4) for s in SPLITS if abs(shares[s] - targets[s]) > tolerance}
-    verdicts.append(GateVerdict(
-        name="distribution", passed=bool(regular) and not off,
-        observed=" ".join(f"{s}={shares[s]:.4f}" for s in SPLITS) + f" over {len(regular)} non-holdout records",
-        threshold=" ".join(f"{s}={targets[s]:g}" for s in SPLITS) + f" +-{tolerance:g}",
-        offenders=[{"split": s, "deviation": d} for s, d in off.items()],
-    ))
+    verdicts.append(
+        GateVerdict(
+            name="distribution",
+            passed=bool(regular) and not off,
+            observed=" ".join(f"{s}={shares[s]:.4f}" for s in SPLITS) + f" over {len(regular)} non-holdout records",
+            threshold=" ".join(f"{s}={targets[s]:g}" for s in SPLITS) + f" +-{tolerance:g}",
+            offenders=[{"split": s, "deviation": d} for s, d in off.items()],
+        )
+    )
     for gate, what, threshold in (
-        ("pii", "records with structured PII or flagged for review", f"0 (scan score >= {spec.gates.pii_threshold:g})"),
+        (
+            "pii",
+            "records with structured PII or flagged for review",
+            f"0 (scan score >= {spec.gates.pii_threshold:g})",
+        ),
         ("provenance", "records without provenance or a licence that allows training", "0"),
         ("hash", "records whose content_hash does not recompute", "0"),
         ("split", "holdout-family records outside test", "0"),
     ):
-        verdicts.append(GateVerdict(name=gate, passed=scan.counts[gate] == 0, observed=f"{scan.counts[gate]} {what}", threshold=threshold, offenders=scan.offenders[gate]))
+        verdicts.append(
+            GateVerdict(
+                name=gate,
+                passed=scan.counts[gate] == 0,
+                observed=f"{scan.counts[gate]} {what}",
+                threshold=threshold,
+                offenders=scan.offenders[gate],
+            )
+        )
     missing = scan.dist.complete()
-    verdicts.append(GateVerdict(name="stats", passed=not missing, observed="complete" if not missing else "missing: " + ", ".join(missing),
-                                threshold="records, turns, length, family mix and every quality axis present", offenders=missing[:sample]))
+    verdicts.append(
+        GateVerdict(
+            name="stats",
+            passed=not missing,
+            observed="complete" if not missing else "missing: " + ", ".join(missing),
+            threshold="records, turns, length, family mix and every quality axis present",
+            offenders=missing[:sample],
+        )
+    )
     verdicts.sort(key=lambda v: GATE_NAMES.index(v.name))
 
     dup_labels = clusters.components(n, pairs)
     rate = (n - len(np.unique(dup_labels))) / n if n else 0.0
-    dup = DuplicateRate(observed=round(rate, 6), threshold=spec.gates.max_duplicate_rate, passed=rate <= spec.gates.max_duplicate_rate)
+    dup = DuplicateRate(
+        observed=round(rate, 6), threshold=spec.gates.max_duplicate_rate, passed=rate <= spec.gates.max_duplicate_rate
+    )
     passed = sum(v.passed for v in verdicts)
     report = VerificationReport(
-        compile=name, spec_hash=spec_hash, passed=passed == len(verdicts) and dup.passed, gates_passed=f"{passed}/{len(verdicts)}",
-        records=n, gates=verdicts, duplicate_rate=dup,
+        compile=name,
+        spec_hash=spec_hash,
+        passed=passed == len(verdicts) and dup.passed,
+        gates_passed=f"{passed}/{len(verdicts)}",
+        records=n,
+        gates=verdicts,
+        duplicate_rate=dup,
     )
     return report, scan.dist

@@ -42,7 +42,10 @@ class ShardInput(BaseModel):
     key: str = Field(description="Store key of the Parquet shard.")
     rows: int = Field(description="Records in the shard.")
     offset: int = Field(description="Global index of the shard's first record.")
-    footer: str = Field(description="SHA-256 of the shard's Parquet metadata (sizes and column statistics): a rewritten shard changes the plan.")
+    footer: str = Field(
+        description="SHA-256 of the shard's Parquet metadata (sizes and column statistics): a "
+        "rewritten shard changes the plan."
+    )
 
 
 class Plan(BaseModel):
@@ -108,8 +111,15 @@ def build_plan(
             )
         )
     return Plan(
-        compile=name, spec_hash=spec_hash, families=families, missing=missing, shards=shards, total=offset,
-        num_perm=spec.dedup.near.num_perm, bands=bands, rows=rows,
+        compile=name,
+        spec_hash=spec_hash,
+        families=families,
+        missing=missing,
+        shards=shards,
+        total=offset,
+        num_perm=spec.dedup.near.num_perm,
+        bands=bands,
+        rows=rows,
     )
 
 
@@ -131,7 +141,9 @@ def unit_texts(messages: pa.Array, unit: Literal["conversation", "assistant-turn
         parent = parent[mask.to_numpy(zero_copy_only=False)]
     counts = np.bincount(parent, minlength=len(messages))
     offsets = pa.array(np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
-    return pc.binary_join(pa.LargeListArray.from_arrays(offsets, content.cast(pa.large_string())), pa.scalar("\n", pa.large_string()))
+    return pc.binary_join(
+        pa.LargeListArray.from_arrays(offsets, content.cast(pa.large_string())), pa.scalar("\n", pa.large_string())
+    )
 
 
 def id_keys(ids: list[str]) -> np.ndarray:

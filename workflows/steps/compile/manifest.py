@@ -50,6 +50,8 @@ class Manifest(BaseModel):
     shards: list[OutputShard] = Field(description="Every output shard: path, split, sha256, records, bytes.")
     exports: dict[str, str] = Field(description="Format -> store key of the single-file export.")
     families: list[FamilyEntry] = Field(description="Every family read.")
-    missing_families: list[str] = Field(default_factory=list, description="Declared families that had no output to read.")
+    missing_families: list[str] = Field(
+        default_factory=list, description="Declared families that had no output to read."
+    )
     dedup: DedupSummary = Field(description="What dedup did.")
     distribution: Distribution = Field(description="Distribution statistics of the output (drift compares these).")

@@ -139,7 +139,11 @@ class Shingler:
             text = pc.utf8_trim_whitespace(pc.replace_substring_regex(normalized, r"\s+", " "))
             offsets_buf, data_buf = text.buffers()[1:3]
             offsets = np.frombuffer(offsets_buf, dtype=np.int64)[text.offset : text.offset + len(text) + 1]
-            data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buf is not None else np.zeros(0, np.uint8)
+            data = (
+                np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+                if data_buf is not None
+                else np.zeros(0, np.uint8)
+            )
             return splitmix64(self._table[data]), np.diff(offsets)
         split = pc.utf8_split_whitespace(normalized)
         words = split.flatten()

@@ -3,10 +3,10 @@
 A group is a connected component over every LSH candidate pair and every exact duplicate, so it
 contains the near-duplicates that were kept (below the threshold, or kept on purpose) as well as
 the ones removed, and every lineage edge: a derived record and the parent named in its
-``provenance.parents``, when both are inputs (docs/derived-families.md). The whole group goes to one split, chosen by a stable hash of its
-representative (the smallest 64-bit content-hash key among its members, which does not depend on
-input order or on the keep strategy) mixed with the seed. A group holding any record of a
-holdout family goes to test.
+``provenance.parents``, when both are inputs (docs/derived-families.md). The whole group goes to
+one split, chosen by a stable hash of its representative (the smallest 64-bit content-hash key
+among its members, which does not depend on input order or on the keep strategy) mixed with the
+seed. A group holding any record of a holdout family goes to test.
 """
 
 from __future__ import annotations

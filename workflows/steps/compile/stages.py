@@ -100,8 +100,13 @@ class PlanResult(BaseModel):
 
 
 def _plan_summary(r: PlanResult) -> dict[str, Any]:
-    return {"records": r.records, "shards": len(r.shards), "bands": len(r.bands), "families": len(r.families),
-            "missing": r.missing}
+    return {
+        "records": r.records,
+        "shards": len(r.shards),
+        "bands": len(r.bands),
+        "families": len(r.families),
+        "missing": r.missing,
+    }
 
 
 @_logged("plan", _plan_summary, named=True)
@@ -119,8 +124,11 @@ def plan_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, in
     if not store.exists(key):
         store.write_json(key, plan.model_dump(mode="json"))
     return PlanResult(
-        shards=[s.index for s in plan.shards], bands=list(range(bands + 1)), records=plan.total,
-        families=[f.name for f in plan.families], missing=plan.missing,
+        shards=[s.index for s in plan.shards],
+        bands=list(range(bands + 1)),
+        records=plan.total,
+        families=[f.name for f in plan.families],
+        missing=plan.missing,
     )
 
 
@@ -142,7 +150,9 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
     table = read_columns(store, info.key, ["id", "messages", "content_hash", "provenance", "quality"])
     hasher = minhasher(spec, plan.minhash_seed)
     texts = unit_texts(table.column("messages"), spec.dedup.unit)
-    sig = np.concatenate([hasher.signatures(texts[b]) for b in text_batches(texts)] or [np.zeros((0, plan.num_perm), np.uint32)])
+    sig = np.concatenate(
+        [hasher.signatures(texts[b]) for b in text_batches(texts)] or [np.zeros((0, plan.num_perm), np.uint32)]
+    )
     quality = table.column("quality").combine_chunks()
     overall = pc.fill_null(pc.struct_field(quality, "overall"), -1.0).to_numpy(zero_copy_only=False).astype(np.float32)
     overall[np.asarray(quality.is_null().to_numpy(zero_copy_only=False))] = -1.0  # no scores: ranks last
@@ -153,7 +163,9 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
         "exact": content_keys(table.column("content_hash").to_pylist()),
         "signature": sig,
         "shingled": has_shingles(sig),
-        "tier": pc.struct_field(table.column("provenance").combine_chunks(), "tier").to_numpy(zero_copy_only=False).astype(np.int8),
+        "tier": pc.struct_field(table.column("provenance").combine_chunks(), "tier")
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int8),
         "weight": np.full(len(sig), family.weight, dtype=np.float32),
         "length": np.asarray(pc.utf8_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64),
         "quality": overall,
@@ -201,7 +213,13 @@ def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec,
         hashes.append(h[keep])
         ids.append(info.offset + np.flatnonzero(keep))
     enabled = spec.dedup.exact if exact_band else spec.dedup.near.enabled
-    pairs = bucket_pairs(np.concatenate(hashes or [np.zeros(0, np.uint64)]), np.concatenate(ids or [np.zeros(0, np.int64)])) if enabled else np.zeros((0, 2), np.int64)
+    pairs = (
+        bucket_pairs(
+            np.concatenate(hashes or [np.zeros(0, np.uint64)]), np.concatenate(ids or [np.zeros(0, np.int64)])
+        )
+        if enabled
+        else np.zeros((0, 2), np.int64)
+    )
     _save_npy(store, key, unique_pairs(pairs))
     return BucketsResult(band=band, pairs=len(pairs), key=key)
 
@@ -226,7 +244,9 @@ class _ShardSplit(BaseModel):
 class MergeSummary(BaseModel):
     result: MergeResult
     shards: list[_ShardSplit]
-    families: dict[str, dict[str, int]] = Field(description="family -> records_in, records_out, removed_exact, removed_near")
+    families: dict[str, dict[str, int]] = Field(
+        description="family -> records_in, records_out, removed_exact, removed_near"
+    )
 
 
 def _per_record(store: Store, name: str, spec_hash: str, plan: Plan, field: str) -> np.ndarray:
@@ -240,11 +260,14 @@ def _lineage(store: Store, name: str, spec_hash: str, plan: Plan) -> np.ndarray:
     keys = [_signature_column(store, name, spec_hash, s.index, "parent_key") for s in plan.shards]
     return clusters.lineage_pairs(
         _per_record(store, name, spec_hash, plan, "id").astype(np.uint64),
-        np.concatenate(child or [np.zeros(0, np.int64)]), np.concatenate(keys or [np.zeros(0, np.uint64)]).astype(np.uint64),
+        np.concatenate(child or [np.zeros(0, np.int64)]),
+        np.concatenate(keys or [np.zeros(0, np.uint64)]).astype(np.uint64),
     )
 
 
-def load_texts(store: Store, plan: Plan, gids: np.ndarray, unit: str, columns: tuple[str, ...] = ()) -> tuple[dict[int, str], dict[str, dict[int, object]]]:
+def load_texts(
+    store: Store, plan: Plan, gids: np.ndarray, unit: str, columns: tuple[str, ...] = ()
+) -> tuple[dict[int, str], dict[str, dict[int, object]]]:
     """Texts (and other columns) of selected records, reading only the shards that hold them."""
     texts: dict[int, str] = {}
     extra: dict[str, dict[int, object]] = {c: {} for c in columns}
@@ -306,8 +329,13 @@ def _candidate_pairs(
 
 
 def _pair_similarities(
-    store: Store, name: str, spec_hash: str, plan: Plan, spec: CompileRunSpec,
-    pairs: np.ndarray, sets: dict[int, np.ndarray],
+    store: Store,
+    name: str,
+    spec_hash: str,
+    plan: Plan,
+    spec: CompileRunSpec,
+    pairs: np.ndarray,
+    sets: dict[int, np.ndarray],
 ) -> np.ndarray:
     """Jaccard similarity per pair: exact, over shingle sets, with ``dedup.near.verify`` (``sets`` caches
     them across calls and gets the missing ones), else the signatures' estimate."""
@@ -321,8 +349,14 @@ def _pair_similarities(
 
 
 def _decisions(
-    spec: CompileRunSpec, keys: tuple[np.ndarray, ...], exact_key: np.ndarray, holdout: np.ndarray,
-    exact_pairs: np.ndarray, verified: np.ndarray, similar: np.ndarray, lineage: np.ndarray,
+    spec: CompileRunSpec,
+    keys: tuple[np.ndarray, ...],
+    exact_key: np.ndarray,
+    holdout: np.ndarray,
+    exact_pairs: np.ndarray,
+    verified: np.ndarray,
+    similar: np.ndarray,
+    lineage: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(kept, decision): the record kept in each record's duplicate cluster, and each record's split
     code (-1: removed). Split groups: duplicates (kept or not), near duplicates just below the threshold,
@@ -338,8 +372,14 @@ def _decisions(
 
 
 def _write_removal_log(
-    store: Store, name: str, spec_hash: str, plan: Plan, spec: CompileRunSpec,
-    exact_key: np.ndarray, kept: np.ndarray, sets: dict[int, np.ndarray],
+    store: Store,
+    name: str,
+    spec_hash: str,
+    plan: Plan,
+    spec: CompileRunSpec,
+    exact_key: np.ndarray,
+    kept: np.ndarray,
+    sets: dict[int, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """``dedup/removed.parquet``: each removed record, the record kept in its place, their similarity and
     families. Returns (removed, is_exact): the removed records' indices and which were exact duplicates."""
@@ -428,15 +468,25 @@ def merge_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec) -
             spec.dedup.keep, column("tier"), column("weight"), column("length"), column("quality")
         )
         kept, decision = _decisions(
-            spec, keys, exact_key, column("holdout").astype(bool), exact_pairs, verified,
-            near[sims >= threshold - SPLIT_GROUP_MARGIN], _lineage(store, name, spec_hash, plan),
+            spec,
+            keys,
+            exact_key,
+            column("holdout").astype(bool),
+            exact_pairs,
+            verified,
+            near[sims >= threshold - SPLIT_GROUP_MARGIN],
+            _lineage(store, name, spec_hash, plan),
         )
         current.lap("decisions", keep=spec.dedup.keep, removed=int((decision < 0).sum()))
         removed, is_exact = _write_removal_log(store, name, spec_hash, plan, spec, exact_key, kept, sets)
         shards = _write_shard_decisions(store, name, spec_hash, plan, spec, decision)
         result = MergeResult(
-            records_in=n, records_out=int((decision >= 0).sum()), removed_exact=int(is_exact.sum()),
-            removed_near=int((~is_exact).sum()), candidates=len(near), verified=len(verified),
+            records_in=n,
+            records_out=int((decision >= 0).sum()),
+            removed_exact=int(is_exact.sum()),
+            removed_near=int((~is_exact).sum()),
+            candidates=len(near),
+            verified=len(verified),
             duplicate_rate=(len(removed) / n) if n else 0.0,
             splits={s: int((decision == code).sum()) for code, s in enumerate(split.SPLITS)},
         )
@@ -467,11 +517,15 @@ class FilterResult(BaseModel):
     skipped: bool = False
 
 
-
 def _filter_summary(r: FilterResult) -> dict[str, Any]:
     splits = {s: sum(o.records for o in r.outputs if o.split == s) for s in split.SPLITS}
-    return {"records": sum(splits.values()), "splits": splits, "parts": len(r.outputs),
-            "bytes": sum(o.bytes for o in r.outputs), "skipped": r.skipped}
+    return {
+        "records": sum(splits.values()),
+        "splits": splits,
+        "parts": len(r.outputs),
+        "bytes": sum(o.bytes for o in r.outputs),
+        "skipped": r.skipped,
+    }
 
 
 @_logged("filter", _filter_summary, partition="shard")
@@ -490,9 +544,19 @@ def filter_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec, 
         for j, start in enumerate(range(0, len(rows), spec.shard_size)):
             chunk = table.take(pa.array(rows[start : start + spec.shard_size])).to_pylist()
             data = "".join(row_to_record({**r, "split": split_name}).model_dump_json() + "\n" for r in chunk).encode()
-            key = layout.compile_split_part(layout.compile_root(name, spec_hash), split_name, merge.shards[shard].bases[split_name] + j)
+            key = layout.compile_split_part(
+                layout.compile_root(name, spec_hash), split_name, merge.shards[shard].bases[split_name] + j
+            )
             store.write_bytes(key, data)
-            outputs.append(OutputShard(path=key, split=split_name, sha256=hashlib.sha256(data).hexdigest(), records=len(chunk), bytes=len(data)))
+            outputs.append(
+                OutputShard(
+                    path=key,
+                    split=split_name,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    records=len(chunk),
+                    bytes=len(data),
+                )
+            )
     result = FilterResult(shard=shard, outputs=outputs)
     store.write_json(done_key, result.model_dump(mode="json"))
     return result
@@ -509,5 +573,9 @@ def iter_output_lines(store: Store, shards: list[OutputShard]):
 
 def load_outputs(store: Store, name: str, spec_hash: str, plan: Plan) -> list[OutputShard]:
     """Every output shard, train then val then test, each in part order."""
-    outs = [OutputShard.model_validate(o) for s in plan.shards for o in store.read_json(layout.compile_filter_done(name, spec_hash, s.index))["outputs"]]
+    outs = [
+        OutputShard.model_validate(o)
+        for s in plan.shards
+        for o in store.read_json(layout.compile_filter_done(name, spec_hash, s.index))["outputs"]
+    ]
     return sorted(outs, key=lambda o: (split.SPLITS.index(o.split), o.path))

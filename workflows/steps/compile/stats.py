@@ -41,11 +41,16 @@ class Distribution(BaseModel):
     splits: dict[str, int] = Field(default_factory=dict, description="Records per split.")
     families: dict[str, int] = Field(default_factory=dict, description="Records per family (the family mix).")
     turns: Histogram = Field(default_factory=lambda: Histogram.empty(TURN_EDGES), description="Messages per record.")
-    length: Histogram = Field(default_factory=lambda: Histogram.empty(LENGTH_EDGES), description="Characters per record (all messages).")
-    quality: dict[str, Histogram] = Field(
-        default_factory=lambda: {a: Histogram.empty(QUALITY_EDGES) for a in QUALITY_AXES}, description="Each quality axis."
+    length: Histogram = Field(
+        default_factory=lambda: Histogram.empty(LENGTH_EDGES), description="Characters per record (all messages)."
     )
-    pii: dict[str, int] = Field(default_factory=dict, description="Records with at least one detected entity of each type (ingest counts).")
+    quality: dict[str, Histogram] = Field(
+        default_factory=lambda: {a: Histogram.empty(QUALITY_EDGES) for a in QUALITY_AXES},
+        description="Each quality axis.",
+    )
+    pii: dict[str, int] = Field(
+        default_factory=dict, description="Records with at least one detected entity of each type (ingest counts)."
+    )
     pii_any: int = Field(default=0, description="Records with any detected PII entity.")
 
     def add(self, record: dict[str, Any]) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .empathy import CALIBRATION, EmpathyModel, supportive_rate
 from ..lexicon import FEATURES
+from .empathy import CALIBRATION, EmpathyModel, supportive_rate
 from .stats import cross_validated_auc, fit_logistic, roc_auc
 
 L2 = 1.0
@@ -99,12 +99,19 @@ def esconv_aucs(datasets: Path, model: EmpathyModel) -> dict[str, float]:
     bad = failed_esconv_supporter_turns(datasets / FAILED_ESCONV)
     return {
         "esconv_vs_failed_mi_score": round(roc_auc([model.score(t) for t in good], [model.score(t) for t in bad]), 4),
-        "esconv_vs_failed_supportive_rate": round(roc_auc([supportive_rate(t) for t in good], [supportive_rate(t) for t in bad]), 4),
+        "esconv_vs_failed_supportive_rate": round(
+            roc_auc([supportive_rate(t) for t in good], [supportive_rate(t) for t in bad]), 4
+        ),
     }
 
 
 @click.command()
-@click.option("--datasets", type=click.Path(file_okay=False, path_type=Path), default=Path("../shared/datasets"), show_default=True)
+@click.option(
+    "--datasets",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("../shared/datasets"),
+    show_default=True,
+)
 @click.option("--write", is_flag=True, help=f"Store the fitted weights in {CALIBRATION.name}.")
 def main(datasets: Path, write: bool) -> None:
     result = fit(datasets)

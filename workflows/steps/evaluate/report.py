@@ -29,9 +29,21 @@ class EvalReport(BaseModel):
     suites: dict[str, SuiteReport]
 
 
-def build_report(training: str, spec_hash: str, model_uri: str, judge: str, suites: list[SuiteReport], targets: dict[str, float], prompt_sets: dict[str, int]) -> EvalReport:
+def build_report(
+    training: str,
+    spec_hash: str,
+    model_uri: str,
+    judge: str,
+    suites: list[SuiteReport],
+    targets: dict[str, float],
+    prompt_sets: dict[str, int],
+) -> EvalReport:
     scores = {SCORE_KEYS[s.name]: round(s.score, 6) for s in suites}
-    gaps = [f"{k} {scores[k]:.3f} < {t:.3f}" if k in scores else f"{k} not evaluated" for k, t in targets.items() if k not in scores or scores[k] < t]
+    gaps = [
+        f"{k} {scores[k]:.3f} < {t:.3f}" if k in scores else f"{k} not evaluated"
+        for k, t in targets.items()
+        if k not in scores or scores[k] < t
+    ]
     return EvalReport(
         training=training,
         spec_hash=spec_hash,

@@ -33,7 +33,9 @@ class Generator:
         self.max_prompt = max(max_length - max_new_tokens, max_length // 2)
         self.max_new_tokens = max_length - self.max_prompt
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        self.stop = [t for t in {end, tokenizer.eos_token_id} if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
+        self.stop = [
+            t for t in {end, tokenizer.eos_token_id} if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id
+        ]
 
     def __call__(self, messages: Messages) -> str:
         import torch
@@ -93,7 +95,9 @@ def run_suites(
     if chosen & {"clinical-similarity", "empathy"}:
         cases = suites.cases_from_records(test_records, evaluation.max_samples)
         if not cases:
-            raise data.TrainingDataError("no test conversation has an assistant turn after a user turn; nothing to evaluate")
+            raise data.TrainingDataError(
+                "no test conversation has an assistant turn after a user turn; nothing to evaluate"
+            )
     prompt_sets = {name: load_prompt_set(name, prompts_dir) for name in _prompt_set_names(chosen)}
     versions = {name: prompt_set.version for name, prompt_set in prompt_sets.items()}
     total = len(cases) + sum(len(prompt_set.prompts) for prompt_set in prompt_sets.values())
@@ -112,8 +116,15 @@ def run_suites(
     def score(fn: Any, *args: Any) -> None:
         started = time.perf_counter()
         report = fn(*args)
-        steplog.event(log, "evaluate.suite", suite=report.name, score=round(report.score, 4), judge=report.judge,
-                      n=report.n, elapsed_s=round(time.perf_counter() - started, 3))
+        steplog.event(
+            log,
+            "evaluate.suite",
+            suite=report.name,
+            score=round(report.score, 4),
+            judge=report.judge,
+            n=report.n,
+            elapsed_s=round(time.perf_counter() - started, 3),
+        )
         reports.append(report)
 
     if cases:
@@ -140,7 +151,13 @@ def run_suites(
 
 
 def evaluate_model(
-    name: str, spec: TrainingRunSpec, store: Store, model_prefix: str, workdir: Path, prompts_dir: Path | None, digest: str
+    name: str,
+    spec: TrainingRunSpec,
+    store: Store,
+    model_prefix: str,
+    workdir: Path,
+    prompts_dir: Path | None,
+    digest: str,
 ) -> EvalReport:
     """Evaluate the model stored under ``model_prefix`` on the compile's test split and the prompt
     sets; ``digest`` is the run's identity, recorded in the report."""

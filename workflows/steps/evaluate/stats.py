@@ -30,12 +30,16 @@ def sigmoid(z: np.ndarray | float) -> np.ndarray | float:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, balanced: bool = True, iterations: int = 5000) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, balanced: bool = True, iterations: int = 5000
+) -> tuple[np.ndarray, float]:
     """Weights and bias of an L2-regularised logistic regression (Newton's method; deterministic).
     ``balanced`` weighs each class by the inverse of its frequency."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     design = np.hstack([x, np.ones((len(x), 1))])
-    sample_w = np.where(y > 0, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum()))) if balanced else np.ones(len(y))
+    sample_w = (
+        np.where(y > 0, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum()))) if balanced else np.ones(len(y))
+    )
     theta = np.zeros(design.shape[1])
     penalty = np.full(design.shape[1], l2)
     penalty[-1] = 0.0  # no penalty on the bias

@@ -78,7 +78,11 @@ def head(url: str, timeout: float = 60) -> RemoteInfo:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
-            return RemoteInfo(int(length) if length and length.isdigit() else None, resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
+            return RemoteInfo(
+                int(length) if length and length.isdigit() else None,
+                resp.headers.get("ETag", ""),
+                resp.headers.get("Last-Modified", ""),
+            )
     except urllib.error.HTTPError as err:
         if err.code in (405, 501):  # HEAD not allowed: nothing known until the download
             return RemoteInfo(None, "", "")
@@ -143,8 +147,14 @@ def _transfer(url: str, part: Path, part_meta: Path, timeout: float) -> None:
         else:  # the whole body: no range support, or the file changed since the part was fetched
             length = resp.headers.get("Content-Length")
             mode, total = "wb", int(length) if length and length.isdigit() else None
-            _write_json(part_meta, {"validator": _validator(resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", "")),
-                                    "etag": resp.headers.get("ETag", ""), "last_modified": resp.headers.get("Last-Modified", "")})
+            _write_json(
+                part_meta,
+                {
+                    "validator": _validator(resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", "")),
+                    "etag": resp.headers.get("ETag", ""),
+                    "last_modified": resp.headers.get("Last-Modified", ""),
+                },
+            )
         with open(part, mode) as out:
             while chunk := resp.read(_CHUNK):
                 out.write(chunk)
@@ -153,7 +163,13 @@ def _transfer(url: str, part: Path, part_meta: Path, timeout: float) -> None:
 
 
 def fetch(
-    url: str, expected_sha256: str | None = None, *, size: int | None = None, version: str = "", attempts: int = 5, timeout: float = 60
+    url: str,
+    expected_sha256: str | None = None,
+    *,
+    size: int | None = None,
+    version: str = "",
+    attempts: int = 5,
+    timeout: float = 60,
 ) -> Downloaded:
     """The bytes of ``url`` in a local file, downloaded (resumed after interruptions, up to
     ``attempts`` requests) and verified; from the cache, without a request, when it holds the
@@ -161,11 +177,18 @@ def fetch(
     that a ``HEAD`` just reported."""
     folder = cache_root() / hashlib.sha256(url.encode()).hexdigest()
     folder.mkdir(parents=True, exist_ok=True)
-    data, meta_path, part, part_meta = folder / "data", folder / "meta.json", folder / "data.part", folder / "part.json"
+    data, meta_path, part, part_meta = (
+        folder / "data",
+        folder / "meta.json",
+        folder / "data.part",
+        folder / "part.json",
+    )
     with _locked(folder):
         meta = _read_json(meta_path)
         if data.is_file() and meta.get("url") == url and data.stat().st_size == meta.get("size"):
-            if (expected_sha256 and meta.get("sha256") == expected_sha256) or (not expected_sha256 and _unchanged(size, version, meta)):
+            if (expected_sha256 and meta.get("sha256") == expected_sha256) or (
+                not expected_sha256 and _unchanged(size, version, meta)
+            ):
                 return Downloaded(data, meta["sha256"], meta["size"])
         last: BaseException | None = None
         for attempt in range(attempts):
@@ -183,15 +206,29 @@ def fetch(
             if attempt + 1 < attempts:
                 time.sleep(min(0.1 * 2**attempt, 5))
         else:
-            raise DownloadError(f"interrupted {attempts} times, last: {last!r}; {part.stat().st_size if part.exists() else 0} bytes kept for a resume")
+            raise DownloadError(
+                f"interrupted {attempts} times, last: {last!r};"
+                f" {part.stat().st_size if part.exists() else 0} bytes kept for a resume"
+            )
         sha, length = file_sha256(part), part.stat().st_size
         if expected_sha256 and sha != expected_sha256:
             part.unlink()
             part_meta.unlink(missing_ok=True)
-            raise ChecksumMismatch(f"expected {expected_sha256}, but {url} has {sha} ({length} bytes); the download was deleted")
+            raise ChecksumMismatch(
+                f"expected {expected_sha256}, but {url} has {sha} ({length} bytes); the download was deleted"
+            )
         validators = _read_json(part_meta)
         meta_path.unlink(missing_ok=True)
         os.replace(part, data)
-        _write_json(meta_path, {"url": url, "size": length, "sha256": sha, "etag": validators.get("etag", ""), "last_modified": validators.get("last_modified", "")})
+        _write_json(
+            meta_path,
+            {
+                "url": url,
+                "size": length,
+                "sha256": sha,
+                "etag": validators.get("etag", ""),
+                "last_modified": validators.get("last_modified", ""),
+            },
+        )
         part_meta.unlink(missing_ok=True)
         return Downloaded(data, sha, length)

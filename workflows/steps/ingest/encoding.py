@@ -32,7 +32,24 @@ FTFY_CONFIG = ftfy.TextFixerConfig(
     explain=False,
 )
 
-_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "table",
+}
 _BLANKS = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0\n]*\n")
 _SPACES = re.compile(r"[ \t]+")
 

@@ -60,7 +60,9 @@ def _role(mapping: Mapping, label: Any) -> str | None:
     return mapping.roles.get(str(label).strip()) if label is not None else None
 
 
-def _finish(mapping: Mapping, position: str, turns: list[tuple[str, str]], record: Any, raw: Any) -> Conversation | Rejected:
+def _finish(
+    mapping: Mapping, position: str, turns: list[tuple[str, str]], record: Any, raw: Any
+) -> Conversation | Rejected:
     if not any(text.strip() for _, text in turns):
         return Rejected(position, raw, "empty_conversation", "no turn has text")
     name = _text(get_path(record, mapping.id_field)) if mapping.id_field else None
@@ -77,8 +79,13 @@ def map_record(mapping: Mapping, item: RawItem) -> Conversation | Rejected:
         turns_value = get_path(record, spec.path)
         if not isinstance(turns_value, list):
             missing = turns_value is _MISSING
-            return Rejected(item.position, item.raw, "missing_field" if missing else "bad_field",
-                            f"{spec.path!r} {'is missing' if missing else 'is not a list'}", "mapping.turns.path")
+            return Rejected(
+                item.position,
+                item.raw,
+                "missing_field" if missing else "bad_field",
+                f"{spec.path!r} {'is missing' if missing else 'is not a list'}",
+                "mapping.turns.path",
+            )
         turns = []
         for i, turn in enumerate(turns_value):
             label = turn.get(spec.role) if isinstance(turn, dict) else None
@@ -89,7 +96,13 @@ def map_record(mapping: Mapping, item: RawItem) -> Conversation | Rejected:
                 return Rejected(item.position, item.raw, "missing_field", f"turn {i} has no {key!r}", which)
             role = _role(mapping, label)
             if role is None:
-                return Rejected(item.position, item.raw, "unknown_role", f"turn {i} speaker {label!r} is not in mapping.roles", "mapping.roles")
+                return Rejected(
+                    item.position,
+                    item.raw,
+                    "unknown_role",
+                    f"turn {i} speaker {label!r} is not in mapping.roles",
+                    "mapping.roles",
+                )
             turns.append((role, text))
         return _finish(mapping, item.position, turns, record, item.raw)
     spec_pair = mapping.pair
@@ -127,7 +140,13 @@ def _map_group(mapping: Mapping, group: _Group) -> Conversation | Rejected:
             seen.add(turn_key)
         role = _role(mapping, row.get(spec.role))
         if role is None:
-            return Rejected(position, raw, "unknown_role", f"{pos}: speaker {row.get(spec.role)!r} is not in mapping.roles", "mapping.roles")
+            return Rejected(
+                position,
+                raw,
+                "unknown_role",
+                f"{pos}: speaker {row.get(spec.role)!r} is not in mapping.roles",
+                "mapping.roles",
+            )
         turns.append((role, _text(row.get(spec.content)) or ""))
     return _finish(mapping, position, turns, group.rows[0][1], raw)
 
@@ -150,8 +169,15 @@ def map_rows(mapping: Mapping, items: Iterable[RawItem]) -> Iterator[Conversatio
             continue
         absent = [c for c in needed if row.get(c) is None]
         if absent:
-            field_name = {spec.group_by: "groupBy", spec.order_by: "orderBy", spec.role: "role", spec.content: "content"}[absent[0]]
-            yield Rejected(item.position, item.raw, "missing_field", f"no column {absent[0]!r}", f"mapping.rows.{field_name}")
+            field_name = {
+                spec.group_by: "groupBy",
+                spec.order_by: "orderBy",
+                spec.role: "role",
+                spec.content: "content",
+            }[absent[0]]
+            yield Rejected(
+                item.position, item.raw, "missing_field", f"no column {absent[0]!r}", f"mapping.rows.{field_name}"
+            )
             continue
         key = str(row[spec.group_by])
         if current is not None and key != current.key:
@@ -160,7 +186,12 @@ def map_rows(mapping: Mapping, items: Iterable[RawItem]) -> Iterator[Conversatio
             current = None
         if current is None:
             if key in done:
-                yield Rejected(item.position, item.raw, "group_not_contiguous", f"{spec.group_by}={key} appeared earlier; sort the source by it")
+                yield Rejected(
+                    item.position,
+                    item.raw,
+                    "group_not_contiguous",
+                    f"{spec.group_by}={key} appeared earlier; sort the source by it",
+                )
                 continue
             current = _Group(key)
         current.rows.append((item.position, row))

@@ -78,7 +78,9 @@ def load_synth(path: str | Path, mapping: Mapping[str, str] = GOLD_TO_EVAL) -> l
     out = []
     for row in json.loads(Path(path).read_text()):
         gold = tuple(
-            (s["start_position"], s["end_position"], mapping[s["entity_type"]]) for s in row["spans"] if s["entity_type"] in mapping
+            (s["start_position"], s["end_position"], mapping[s["entity_type"]])
+            for s in row["spans"]
+            if s["entity_type"] in mapping
         )
         out.append(Example(row["full_text"], gold))
     return out
@@ -227,7 +229,9 @@ class TokenScores:
         return sorted({t for pair in self.confusion for t in pair} - {"O"})
 
 
-def token_confusion(text: str, gold: Iterable[Pred], pred: Iterable[Pred], keep: frozenset[str]) -> Counter[tuple[str, str]]:
+def token_confusion(
+    text: str, gold: Iterable[Pred], pred: Iterable[Pred], keep: frozenset[str]
+) -> Counter[tuple[str, str]]:
     """(gold, predicted) IO-tag counts of one text; types outside ``keep`` count as ``"O"``, and
     a mismatch on a skip word is not counted."""
     toks = tokens(text)
@@ -242,7 +246,9 @@ def token_confusion(text: str, gold: Iterable[Pred], pred: Iterable[Pred], keep:
     return out
 
 
-def token_score(examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str]) -> TokenScores:
+def token_score(
+    examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str]
+) -> TokenScores:
     """Token-level scores over a dataset; ``keep``: the entity types the system supports."""
     keep = frozenset(keep)
     total: Counter[tuple[str, str]] = Counter()
@@ -281,7 +287,11 @@ def tagged_spans(toks: Sequence[tuple[int, str]], tags: Sequence[str]) -> list[T
     merged: list[TaggedSpan] = []
     for span in runs:
         prev = merged[-1] if merged else None
-        if prev and prev.kind == span.kind and all(toks[k][1].lower().strip() in skip for k in range(prev.stop, span.first)):
+        if (
+            prev
+            and prev.kind == span.kind
+            and all(toks[k][1].lower().strip() in skip for k in range(prev.stop, span.first))
+        ):
             merged[-1] = TaggedSpan(prev.kind, prev.start, span.end, prev.first, span.stop)
         else:
             merged.append(span)
@@ -327,13 +337,17 @@ class IouScores:
         return self.typed.row(entity) if entity else self.pii.row()
 
 
-def iou_score(examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str], threshold: float) -> IouScores:
+def iou_score(
+    examples: Sequence[Example], predictions: Sequence[Sequence[Pred]], keep: Iterable[str], threshold: float
+) -> IouScores:
     """presidio-research's span method (``SpanEvaluator``, read at commit 7622dec, no code copied;
     docs/pii.md): both sides tagged IO on spaCy tokens, predictions of types outside ``keep``
     dropped, spans formed and merged over skip words (``tagged_spans``), IoU on the character
     bounds of their non-skip tokens, a match at ``threshold`` or above."""
     keep = frozenset(keep)
-    out = IouScores(Scores(Counter(), Counter(), Counter(), Counter()), Scores(Counter(), Counter(), Counter(), Counter()))
+    out = IouScores(
+        Scores(Counter(), Counter(), Counter(), Counter()), Scores(Counter(), Counter(), Counter(), Counter())
+    )
     for ex, pred in zip(examples, predictions, strict=True):
         toks = tokens(ex.text)
         g_tags = io_tags(toks, ex.gold)

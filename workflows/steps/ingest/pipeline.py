@@ -29,13 +29,13 @@ from ...api.kinds import DATASET_FAMILY, INGEST, identity
 from ...recordio import ShardWriter
 from ...records import GeneratorInfo, Message, PiiSummary, Provenance, QualityScores, Record, content_hash, record_id
 from ...store import Store, write_pointer
+from ..inputs import store_inputs
 from . import quality
 from .encoding import TextRepair, UndecodableText
 from .mapping import map_items
 from .pii import PiiDetector, Span, redact
 from .produced import Conversation, Origin, Produced, Rejected
 from .sources import IngestError, SourceFile, iter_items, resolve_source
-from ..inputs import store_inputs
 from .stats import QUALITY_AXES, IngestStats, IngestTiming, SourceEntry, counter_dict
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ class _Spool:
 
 
 def file_origin(source: SourceFile, checksum: str, license: License) -> Origin:
-    return Origin(source.uri, source.name, checksum, source.modified, license.spdx, license.url, license.allow_training)
+    return Origin(
+        source.uri, source.name, checksum, source.modified, license.spdx, license.url, license.allow_training
+    )
 
 
 def _quarantine_entry(origin: Origin, position: str, raw: Any, reason: str, detail: str) -> dict[str, Any]:
@@ -102,7 +104,9 @@ def _audit_sampled(rid: str, index: int, span: Span, rate: float) -> bool:
 
 
 class _Ingest:
-    def __init__(self, family: str, spec: DatasetFamilySpec, store: Store, spec_hash: str, batch_size: int, shard_size: int):
+    def __init__(
+        self, family: str, spec: DatasetFamilySpec, store: Store, spec_hash: str, batch_size: int, shard_size: int
+    ):
         self.family, self.spec, self.store, self.spec_hash = family, spec, store, spec_hash
         self.batch_size = batch_size
         self.root = layout.family_root(family, spec_hash)
@@ -128,22 +132,34 @@ class _Ingest:
 
     # -- logs --------------------------------------------------------------------------------
     def _counts(self) -> dict[str, int]:
-        return {"rows": self.rows_read, "mapped": self.mapped, "records": self.writer.count,
-                "quarantined": sum(self.quarantined.values())}
+        return {
+            "rows": self.rows_read,
+            "mapped": self.mapped,
+            "records": self.writer.count,
+            "quarantined": sum(self.quarantined.values()),
+        }
 
     def log_processed(self) -> None:
         """Every record read and judged: the totals, then what PII detection and quality scoring found and took."""
         self.phase.lap("records", **self._counts())
         steplog.event(
-            log, "ingest.pii", mode=self.spec.pii.mode, texts=self.pii_texts,
-            ner_texts=self.detector.ner_texts if self.detector else 0, entities=sum(self.pii_counts.values()),
-            by_entity=counter_dict(self.pii_counts), quarantined=self.quarantined["pii"],
+            log,
+            "ingest.pii",
+            mode=self.spec.pii.mode,
+            texts=self.pii_texts,
+            ner_texts=self.detector.ner_texts if self.detector else 0,
+            entities=sum(self.pii_counts.values()),
+            by_entity=counter_dict(self.pii_counts),
+            quarantined=self.quarantined["pii"],
             elapsed_s=round(self.seconds["pii"], 3),
         )
         written = self.writer.count
         steplog.event(
-            log, "ingest.quality", scored=written + self.quarantined["low_quality"],
-            low_quality=self.quarantined["low_quality"], min_overall=self.spec.quality.min_overall,
+            log,
+            "ingest.quality",
+            scored=written + self.quarantined["low_quality"],
+            low_quality=self.quarantined["low_quality"],
+            min_overall=self.spec.quality.min_overall,
             mean=round(self.quality_sums["overall"] / written, 4) if written else None,
             elapsed_s=round(self.seconds["quality"], 3),
         )
@@ -153,15 +169,21 @@ class _Ingest:
         reasons = sum(key != layout.family_pii_audit(self.root) for key in self.spool.files)
         self.phase.lap("write", shards=len(self.writer.keys), quarantine_files=reasons)
         self.progress.finish()
-        self.phase.done(records_in=records_out + quarantined, records_out=records_out, quarantined=quarantined,
-                       by_reason=counter_dict(self.quarantined))
+        self.phase.done(
+            records_in=records_out + quarantined,
+            records_out=records_out,
+            quarantined=quarantined,
+            by_reason=counter_dict(self.quarantined),
+        )
 
     # -- quarantine -------------------------------------------------------------------------
     def reject(self, origin: Origin, position: str, raw: Any, reason: str, detail: str, field: str = "") -> None:
         self.quarantined[reason] += 1
         if field:
             self.fields_failed[field] += 1
-        self.spool.write(layout.family_quarantine(self.root, reason), _quarantine_entry(origin, position, raw, reason, detail))
+        self.spool.write(
+            layout.family_quarantine(self.root, reason), _quarantine_entry(origin, position, raw, reason, detail)
+        )
         self.progress.advance()
 
     # -- one source file ---------------------------------------------------------------------
@@ -231,11 +253,20 @@ class _Ingest:
             for span in ss:
                 if _audit_sampled(rid, index, span, spec.pii.audit_sample_rate):
                     original = turns[index][1][span.start : span.end]
-                    self.spool.write(layout.family_pii_audit(self.root), {
-                        "record_id": rid, "message": index, "entity": span.entity, "start": span.start, "end": span.end,
-                        "score": span.score, "recognizer": span.recognizer, "mode": spec.pii.mode,
-                        "span_sha256": hashlib.sha256(f"{self.spec_hash}\x00{original}".encode()).hexdigest(),
-                    })
+                    self.spool.write(
+                        layout.family_pii_audit(self.root),
+                        {
+                            "record_id": rid,
+                            "message": index,
+                            "entity": span.entity,
+                            "start": span.start,
+                            "end": span.end,
+                            "score": span.score,
+                            "recognizer": span.recognizer,
+                            "mode": spec.pii.mode,
+                            "span_sha256": hashlib.sha256(f"{self.spec_hash}\x00{original}".encode()).hexdigest(),
+                        },
+                    )
         if counts and spec.pii.mode == "drop-record":
             self.reject(origin, conv.position, conv.raw, "pii", f"PII found: {dict(sorted(counts.items()))}")
             return
@@ -249,7 +280,13 @@ class _Ingest:
         scores: QualityScores = quality.score(turns)
         self.seconds["quality"] += time.perf_counter() - started
         if scores.overall < spec.quality.min_overall:
-            self.reject(origin, conv.position, conv.raw, "low_quality", f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}")
+            self.reject(
+                origin,
+                conv.position,
+                conv.raw,
+                "low_quality",
+                f"overall {scores.overall} < quality.minOverall {spec.quality.min_overall}",
+            )
             return
         placeholders = sorted({f"<{e}>" for e in counts}) if spec.pii.mode == "redact" else []
         record = Record(
@@ -273,7 +310,11 @@ class _Ingest:
                 parents=list(origin.parents),
                 generator=GeneratorInfo.model_validate(origin.generator) if origin.generator else None,
             ),
-            pii=PiiSummary(counts=dict(sorted(counts.items())), placeholders=placeholders, flagged=bool(counts) and spec.pii.mode == "flag"),
+            pii=PiiSummary(
+                counts=dict(sorted(counts.items())),
+                placeholders=placeholders,
+                flagged=bool(counts) and spec.pii.mode == "flag",
+            ),
             quality=scores,
             meta=conv.meta,
             tags=dict(sorted(conv.tags.items())),
@@ -314,7 +355,9 @@ def _read_files(job: _Ingest, spec: DatasetFamilySpec, base_dir: Path | None) ->
     for source in files:
         with source.fetch(spec.source.sha256) as fetched:
             if spec.source.sha256 and fetched.sha256 != spec.source.sha256:
-                raise IngestError("source.sha256", f"expected {spec.source.sha256}, but {source.uri} has {fetched.sha256}")
+                raise IngestError(
+                    "source.sha256", f"expected {spec.source.sha256}, but {source.uri} has {fetched.sha256}"
+                )
             job.run_file(fetched.source, fetched.sha256)
         sources.append(SourceEntry(uri=source.uri, sha256=fetched.sha256, size=fetched.size))
     return sources, sum(entry.size or 0 for entry in sources)
@@ -327,19 +370,27 @@ def _read_produced(job: _Ingest, produced: Produced) -> tuple[list[SourceEntry],
     return [SourceEntry.model_validate(entry) for entry in produced.sources], 0
 
 
-def _refuse_empty(job: _Ingest, spec: DatasetFamilySpec, sources: list[SourceEntry], produced: Produced | None) -> None:
+def _refuse_empty(
+    job: _Ingest, spec: DatasetFamilySpec, sources: list[SourceEntry], produced: Produced | None
+) -> None:
     """A family that wrote no record fails, naming the likely cause, rather than end Ready and empty."""
     if job.writer.count:
         return
     if sum(job.quarantined.values()) == 0:
         if spec.source.uri is not None:
             raise IngestError("source.uri", f"{len(sources)} file(s) matched {spec.source.uri!r} but held no records")
-        filtered = f" (every input was filtered out: {counter_dict(produced.filtered)})" if produced and produced.filtered else ""
+        filtered = (
+            f" (every input was filtered out: {counter_dict(produced.filtered)})"
+            if produced and produced.filtered
+            else ""
+        )
         raise IngestError("source", f"the family's derivation or generator produced no conversation{filtered}")
     if job.fields_failed:
         field, n = job.fields_failed.most_common(1)[0]
         raise IngestError(
-            field, f"the mapping matched no record ({n} rejected for this field; see quarantine reasons {dict(job.quarantined)})"
+            field,
+            f"the mapping matched no record ({n} rejected for this field; see quarantine "
+            f"reasons {dict(job.quarantined)})",
         )
 
 
@@ -350,7 +401,9 @@ def _commit_side_files(job: _Ingest, store: Store) -> None:
         store.write_bytes(layout.family_pii_audit(job.root), b"")
 
 
-def _stats(job: _Ingest, family: str, identity_hash: str, sources: list[SourceEntry], produced: Produced | None) -> IngestStats:
+def _stats(
+    job: _Ingest, family: str, identity_hash: str, sources: list[SourceEntry], produced: Produced | None
+) -> IngestStats:
     records_out = job.writer.count
     return IngestStats(
         family=family,
@@ -383,7 +436,9 @@ def _timing(records: int, source_bytes: int, duration: float) -> IngestTiming:
     )
 
 
-def _publish(store: Store, family: str, spec: DatasetFamilySpec, job: _Ingest, identity_hash: str, labels: dict[str, str]) -> None:
+def _publish(
+    store: Store, family: str, spec: DatasetFamilySpec, job: _Ingest, identity_hash: str, labels: dict[str, str]
+) -> None:
     """``families/<family>/latest.json``, the last write: it also carries what compile needs to pick
     and rank families without reading records."""
     write_pointer(

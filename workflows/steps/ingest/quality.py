@@ -50,16 +50,27 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
     def share(name: str) -> float:
         return sum(1 for m in markers if getattr(m, name)) / len(markers) if markers else 0.0
 
-    reflection, validation, open_q, advice = share("reflection"), share("validation"), share("open_question"), share("advice")
+    reflection, validation, open_q, advice = (
+        share("reflection"),
+        share("validation"),
+        share("open_question"),
+        share("advice"),
+    )
     questions = _rate(_ANY_QUESTION, helper)
     empathy = _clip(1.2 * reflection + 0.8 * validation + 0.6 * open_q - 0.6 * advice)
 
-    alternation = sum(1 for a, b in zip(turns, turns[1:]) if a[0] != b[0]) / (len(turns) - 1) if len(turns) > 1 else 0.0
+    alternation = (
+        sum(1 for a, b in zip(turns, turns[1:]) if a[0] != b[0]) / (len(turns) - 1) if len(turns) > 1 else 0.0
+    )
     both_roles = float(bool(helper) and any(r == "user" for r, _ in turns))
     depth = min(1.0, len(turns) / 8)
     helper_words = sum(len(_WORD.findall(t)) for t in helper) / len(helper) if helper else 0.0
     # helper turns of a conversational length: too short is perfunctory, too long is lecturing
-    substance = min(1.0, helper_words / SUBSTANCE_LOW) if helper_words <= SUBSTANCE_HIGH else max(0.0, 1 - (helper_words - SUBSTANCE_HIGH) / SUBSTANCE_HIGH)
+    substance = (
+        min(1.0, helper_words / SUBSTANCE_LOW)
+        if helper_words <= SUBSTANCE_HIGH
+        else max(0.0, 1 - (helper_words - SUBSTANCE_HIGH) / SUBSTANCE_HIGH)
+    )
     truncated = float(bool(turns) and not re.search(r"[.!?)\"'”’…:;]\s*$|[\U0001F300-\U0001FAFF]\s*$", turns[-1][1]))
     fidelity = _clip(both_roles * (0.2 * alternation + 0.15 * depth + 0.55 * substance + 0.1 * (1 - truncated)))
 
@@ -69,7 +80,10 @@ def score(turns: Sequence[tuple[str, str]]) -> QualityScores:
     domain_density = sum(len(_DOMAIN.findall(t)) for _, t in turns) / total_words
     domain = _clip(domain_density / 0.06)
 
-    overall = _clip((WEIGHTS["empathy"] * empathy + WEIGHTS["fidelity"] * fidelity + WEIGHTS["domain_relevance"] * domain) * (1 - harmfulness))
+    overall = _clip(
+        (WEIGHTS["empathy"] * empathy + WEIGHTS["fidelity"] * fidelity + WEIGHTS["domain_relevance"] * domain)
+        * (1 - harmfulness)
+    )
     signals = {
         "reflection_rate": reflection,
         "validation_rate": validation,

@@ -43,7 +43,9 @@ def _one_line(stderr: str, returncode: int) -> str:
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([_binary(), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [_binary(), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise RcloneError(f"rclone {args[0]} did not finish within {timeout:.0f}s") from None
 

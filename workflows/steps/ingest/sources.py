@@ -165,7 +165,12 @@ def resolve_source(uri: str, base_dir: Path | None) -> list[SourceFile]:
         else:
             matches = [path] if path.is_file() else []
         files = [
-            SourceFile(uri=p.resolve().as_uri(), name=p.name, path=p, modified=_rfc3339(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc)))
+            SourceFile(
+                uri=p.resolve().as_uri(),
+                name=p.name,
+                path=p,
+                modified=_rfc3339(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc)),
+            )
             for p in matches
         ]
     if not files:
@@ -195,10 +200,17 @@ def _resolve_s3(uri: str) -> list[SourceFile]:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
                 if _matches(key, pattern):
-                    out.append(SourceFile(
-                        uri=f"s3://{bucket}/{key}", name=key.rsplit("/", 1)[-1], bucket=bucket, key=key,
-                        modified=_rfc3339(obj["LastModified"]), size=obj.get("Size"), version=obj.get("ETag", ""),
-                    ))
+                    out.append(
+                        SourceFile(
+                            uri=f"s3://{bucket}/{key}",
+                            name=key.rsplit("/", 1)[-1],
+                            bucket=bucket,
+                            key=key,
+                            modified=_rfc3339(obj["LastModified"]),
+                            size=obj.get("Size"),
+                            version=obj.get("ETag", ""),
+                        )
+                    )
     return sorted(out, key=lambda f: f.uri)
 
 
@@ -211,15 +223,23 @@ def _resolve_rclone(uri: str) -> list[SourceFile]:
         wildcard = _GLOB_CHARS.search(pattern)
         if wildcard:
             folder = pattern[: pattern.rfind("/", 0, wildcard.start()) + 1]
-            listed = [f for f in rclone.list_folder(f"{remote}:{folder}") if _matches(f.path.partition(":")[2], pattern)]
+            listed = [
+                f for f in rclone.list_folder(f"{remote}:{folder}") if _matches(f.path.partition(":")[2], pattern)
+            ]
         else:
             listed = [f for f in [rclone.stat(target)] if f is not None]
     except rclone.RcloneError as err:
         raise IngestError("source.uri", f"rclone could not list {uri}: {err}") from None
     return sorted(
         (
-            SourceFile(uri=f"rclone://{f.path}", name=f.path.partition(":")[2].rsplit("/", 1)[-1], remote=f.path,
-                       modified=_rfc3339(_parse_rfc3339(f.modtime)), size=f.size, version=f.modtime)
+            SourceFile(
+                uri=f"rclone://{f.path}",
+                name=f.path.partition(":")[2].rsplit("/", 1)[-1],
+                remote=f.path,
+                modified=_rfc3339(_parse_rfc3339(f.modtime)),
+                size=f.size,
+                version=f.modtime,
+            )
             for f in listed
         ),
         key=lambda f: f.uri,
@@ -292,7 +312,9 @@ def read_csv(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
         return
     for index, row in enumerate(reader):
         if len(row) != len(header):
-            yield RawItem(f"row:{index}", raw=row, reason="malformed_row", detail=f"{len(row)} fields, header has {len(header)}")
+            yield RawItem(
+                f"row:{index}", raw=row, reason="malformed_row", detail=f"{len(row)} fields, header has {len(header)}"
+            )
             continue
         value = dict(zip(header, row))
         yield RawItem(f"row:{index}", value=value, raw=value)
@@ -338,7 +360,12 @@ class _JsonArrayStream:
     def items(self) -> Iterator[RawItem]:
         if self._peek() != "[":
             rest = self.buf[self.pos : self.pos + 200]
-            yield RawItem("index:0", raw=rest, reason="malformed_json", detail="not a JSON array (format: json expects a top-level array)")
+            yield RawItem(
+                "index:0",
+                raw=rest,
+                reason="malformed_json",
+                detail="not a JSON array (format: json expects a top-level array)",
+            )
             return
         self.pos += 1
         index = 0
@@ -346,7 +373,9 @@ class _JsonArrayStream:
             ch = self._peek()
             if ch in ("]", ""):
                 if ch == "":
-                    yield RawItem(f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file")
+                    yield RawItem(
+                        f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file"
+                    )
                 return
             item = self._element(index)
             yield item
@@ -358,7 +387,9 @@ class _JsonArrayStream:
                 return
             elif sep == "":
                 if item.reason is None:  # a truncated last element was already quarantined
-                    yield RawItem(f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file")
+                    yield RawItem(
+                        f"index:{index}", raw="", reason="malformed_json", detail="array not closed before end of file"
+                    )
                 return
             else:
                 # garbage between elements: quarantine up to the next comma
@@ -392,7 +423,9 @@ def read_json_array(fh: IO[bytes], encoding: str) -> Iterator[RawItem]:
 READERS = {"jsonl": read_jsonl, "json": read_json_array, "csv": read_csv, "parquet": read_parquet}
 
 
-def iter_items(source: SourceFile, fmt: str, forced_encoding: str | None, counts: Counter[str] | None = None) -> Iterator[RawItem]:
+def iter_items(
+    source: SourceFile, fmt: str, forced_encoding: str | None, counts: Counter[str] | None = None
+) -> Iterator[RawItem]:
     """Stream one file's items; a file decoded with a detected (non-UTF-8) charset is counted
     as ``charset_detected`` in ``counts``."""
     with source.open() as fh:

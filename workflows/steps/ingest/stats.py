@@ -39,14 +39,18 @@ class IngestStats(BaseModel):
     family: str
     spec_hash: str
     pipeline_version: str
-    sources: list[SourceEntry] = Field(description="uri, sha256 and size of every source file read (producers' {uri, sha256} dicts validate too).")
+    sources: list[SourceEntry] = Field(
+        description="uri, sha256 and size of every source file read (producers' {uri, sha256} dicts validate too)."
+    )
     rows_read: int = Field(description="Raw items read (lines, rows, array elements).")
     records_in: int = Field(description="Conversations considered: records_out + quarantined.")
     records_out: int
     quarantined: dict[str, int] = Field(description="Quarantined records by reason.")
     turns_out: int
     empty_turns_dropped: int
-    encoding_fixes: dict[str, int] = Field(description="Texts changed by each repair (charset_detected, surrogate_bytes, ftfy, nfc, html_stripped).")
+    encoding_fixes: dict[str, int] = Field(
+        description="Texts changed by each repair (charset_detected, surrogate_bytes, ftfy, nfc, html_stripped)."
+    )
     pii_entities: dict[str, int] = Field(description="Detected entities by type (all records, before any quarantine).")
     pii_ner_texts: int = Field(description="Texts that went through NER (the rest took the regex-only fast path).")
     pii_texts: int

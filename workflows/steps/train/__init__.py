@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-
 from ... import layout
 from ...api.training_run import TrainingRunSpec
 from ...store import Store, open_store
@@ -49,7 +48,8 @@ def _upload_folder(store: Store, folder: Path, prefix: str) -> None:
 
 
 def wait_for_json(store: Store, key: str, timeout_s: float = 3600.0, interval_s: float = 2.0) -> dict[str, Any]:
-    """``key``'s JSON once another process has written it; TimeoutError (transient: the step is retried) after ``timeout_s``."""
+    """``key``'s JSON once another process has written it; TimeoutError (transient: the step is
+    retried) after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not store.exists(key):
         if time.monotonic() > deadline:

@@ -51,7 +51,9 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
     for i, message in enumerate(messages):
         upto = render(tokenizer, messages[: i + 1]) if i + 1 < len(messages) else text
         if not upto.startswith(previous) or not text.startswith(upto):
-            raise ChatTemplateError("the chat template does not render conversations prefix by prefix; assistant masking needs it")
+            raise ChatTemplateError(
+                "the chat template does not render conversations prefix by prefix; assistant masking needs it"
+            )
         if message["role"] == "assistant":
             start = upto.find(message["content"], len(previous))
             if start < 0:
@@ -64,7 +66,9 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
 def encode(tokenizer: Any, messages: list[dict[str, str]], max_length: int) -> Example:
     """Token ids and labels of a conversation, truncated to ``max_length`` tokens."""
     text, spans = assistant_spans(tokenizer, messages)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=True, max_length=max_length)
+    enc = tokenizer(
+        text, add_special_tokens=False, return_offsets_mapping=True, truncation=True, max_length=max_length
+    )
     labels = []
     for token_id, (start, end) in zip(enc["input_ids"], enc["offset_mapping"]):
         inside = end > start and any(s <= start and end <= e for s, e in spans)

@@ -54,9 +54,16 @@ class CheckpointStore:
     def upload(self, folder: Path) -> None:
         """Upload a completed checkpoint folder, then point ``latest.json`` at it."""
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            with self.store.writer(layout.checkpoint_file(self.prefix, folder.name, path.relative_to(folder).as_posix())) as tmp:
+            with self.store.writer(
+                layout.checkpoint_file(self.prefix, folder.name, path.relative_to(folder).as_posix())
+            ) as tmp:
                 shutil.copyfile(path, tmp)
-        write_pointer(self.store, self.pointer, layout.checkpoint_folder(self.prefix, folder.name), step=checkpoint_step(folder.name))
+        write_pointer(
+            self.store,
+            self.pointer,
+            layout.checkpoint_folder(self.prefix, folder.name),
+            step=checkpoint_step(folder.name),
+        )
 
     def prune(self, keep: set[str]) -> list[str]:
         """Delete stored checkpoints not in ``keep`` (never the one latest.json names)."""

@@ -123,16 +123,23 @@ class MixturePlan:
         return {g: w / total for g, w in sorted(self.weights.items())}
 
 
-def plan_mixture(store: Store, train_keys: list[str], curriculum: Mapping[str, float], family_weights: Mapping[str, float]) -> MixturePlan:
+def plan_mixture(
+    store: Store, train_keys: list[str], curriculum: Mapping[str, float], family_weights: Mapping[str, float]
+) -> MixturePlan:
     """Count the train records per group (one streaming pass) and fix each group's weight."""
     counts = Counter(group_of(r, curriculum) for r in iter_records(store, train_keys))
     unknown = sorted(set(curriculum) - set(counts))
     if unknown:
-        raise TrainingDataError(f"curriculum weights name {unknown}, which match no family or tier in the train shards (groups: {sorted(counts)})")
+        raise TrainingDataError(
+            f"curriculum weights name {unknown}, which match no family or tier in the train "
+            f"shards (groups: {sorted(counts)})"
+        )
     weights = {g: float(curriculum.get(g, family_weights.get(g, 1.0))) for g in counts}
     if not any(w > 0 for w in weights.values()):
         raise TrainingDataError("curriculum: every weight is zero")
-    return MixturePlan(weights={g: w for g, w in weights.items() if w > 0}, counts={g: c for g, c in counts.items() if weights[g] > 0})
+    return MixturePlan(
+        weights={g: w for g, w in weights.items() if w > 0}, counts={g: c for g, c in counts.items() if weights[g] > 0}
+    )
 
 
 def _cycle_group(store: Store, keys: list[str], group: str, curriculum: Mapping[str, float]) -> Iterator[Record]:
@@ -140,7 +147,9 @@ def _cycle_group(store: Store, keys: list[str], group: str, curriculum: Mapping[
         yield from (r for r in iter_records(store, keys) if group_of(r, curriculum) == group)
 
 
-def mixed_stream(store: Store, train_keys: list[str], plan: MixturePlan, curriculum: Mapping[str, float], seed: int) -> Iterator[Record]:
+def mixed_stream(
+    store: Store, train_keys: list[str], plan: MixturePlan, curriculum: Mapping[str, float], seed: int
+) -> Iterator[Record]:
     """An endless, seeded stream of train records drawn per group with the plan's weights."""
     rng = random.Random(seed)
     groups = sorted(plan.weights)

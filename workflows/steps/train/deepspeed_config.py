@@ -42,5 +42,8 @@ def render(ds: DeepSpeed, hp: Hyperparameters, world_size: int = 1, gradient_cli
         "wall_clock_breakdown": False,
     }
     if ds.offload != "none":
-        config["optimizer"] = {"type": "AdamW", "params": {"lr": hp.learning_rate, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}}
+        config["optimizer"] = {
+            "type": "AdamW",
+            "params": {"lr": hp.learning_rate, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+        }
     return config

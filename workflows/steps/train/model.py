@@ -54,7 +54,9 @@ def parse_vocab(spec: str) -> int:
     except ValueError:
         raise ModelSourceError(f"model.tokenizer {spec!r}: expected train:<vocab size>") from None
     if not 300 <= vocab <= 1_000_000:
-        raise ModelSourceError(f"model.tokenizer {spec!r}: vocab size must lie in [300, 1000000] (byte alphabet + specials)")
+        raise ModelSourceError(
+            f"model.tokenizer {spec!r}: vocab size must lie in [300, 1000000] (byte alphabet + specials)"
+        )
     return vocab
 
 

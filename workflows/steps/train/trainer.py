@@ -116,7 +116,10 @@ def _callbacks(ckpts: CheckpointStore, stopwatch: Stopwatch, patience: int) -> l
                     steplog.event(log, "train.step", step=state.global_step, max_steps=state.max_steps, **values)
 
     return [
-        StoreCheckpoints(), Throughput(), ReportProgress(), LogLines(),
+        StoreCheckpoints(),
+        Throughput(),
+        ReportProgress(),
+        LogLines(),
         EarlyStoppingCallback(early_stopping_patience=patience),
     ]
 
@@ -206,8 +209,13 @@ def _training_arguments(spec: TrainingRunSpec, out_dir: Path, max_steps: int, wo
 
 
 def _metrics(
-    spec: TrainingRunSpec, state: Any, ckpts: CheckpointStore, stopwatch: Stopwatch, resume: Path | None,
-    max_steps: int, plan: data.MixturePlan,
+    spec: TrainingRunSpec,
+    state: Any,
+    ckpts: CheckpointStore,
+    stopwatch: Stopwatch,
+    resume: Path | None,
+    max_steps: int,
+    plan: data.MixturePlan,
 ) -> TrainingMetrics:
     """metrics.json from the Trainer's final state: curves, best checkpoint, throughput, device, mixture."""
     best_name = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None
@@ -250,14 +258,22 @@ def train(
     with steplog.phase(log, "train.data", compile=spec.compile_run) as current:
         inputs, plan = _training_data(spec, store)
         mixture = {group: round(share, 4) for group, share in plan.shares().items()}
-        current.update(records=plan.records, groups=plan.counts, mixture=mixture,
-                       train_shards=len(inputs.shards["train"]), val_shards=len(inputs.shards["val"]))
+        current.update(
+            records=plan.records,
+            groups=plan.counts,
+            mixture=mixture,
+            train_shards=len(inputs.shards["train"]),
+            val_shards=len(inputs.shards["val"]),
+        )
     out_dir = workdir / "checkpoints"
     with steplog.phase(log, "train.model", base=spec.model.base) as current:
         resume = _restore(ckpts, out_dir)
         tokenizer, model = _tokenizer_and_model(spec, store, inputs, resume, workdir)
-        current.update(resumed_from_step=checkpoint_step(resume.name) if resume else None, vocab=len(tokenizer),
-                       parameters=model.num_parameters())
+        current.update(
+            resumed_from_step=checkpoint_step(resume.name) if resume else None,
+            vocab=len(tokenizer),
+            parameters=model.num_parameters(),
+        )
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     max_steps = planned_steps(spec, plan.records, world_size)
     train_set, val_set = _datasets(spec, store, inputs, plan, tokenizer)

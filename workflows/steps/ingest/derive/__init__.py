@@ -38,16 +38,29 @@ def derived_conversation(parent: Parent, record: Record, tags: dict[str, float])
     prov = record.provenance
     system = "\n\n".join(m.content for m in record.messages if m.role == "system") or None
     origin = Origin(
-        source_uri=prov.source_uri, name=parent.name, source_sha256=prov.source_sha256, modified=prov.ingested_at,
-        license=prov.license, license_url=prov.license_url, allow_training=prov.allow_training, parents=(record.id,),
+        source_uri=prov.source_uri,
+        name=parent.name,
+        source_sha256=prov.source_sha256,
+        modified=prov.ingested_at,
+        license=prov.license,
+        license_url=prov.license_url,
+        allow_training=prov.allow_training,
+        parents=(record.id,),
     )
     return Conversation(
-        position=record.id, turns=session_turns(record), meta=dict(record.meta), raw={"parent": record.id, "family": parent.name},
-        origin=origin, tags=tags, system_prompt=system,
+        position=record.id,
+        turns=session_turns(record),
+        meta=dict(record.meta),
+        raw={"parent": record.id, "family": parent.name},
+        origin=origin,
+        tags=tags,
+        system_prompt=system,
     )
 
 
-def _stream(store: Store, parents: list[Parent], filters: Filters, tagger: LexiconTagger | None, produced: Produced) -> Iterator[Conversation]:
+def _stream(
+    store: Store, parents: list[Parent], filters: Filters, tagger: LexiconTagger | None, produced: Produced
+) -> Iterator[Conversation]:
     """Parent records one at a time (memory: one shard batch); counts reads and filter drops into ``produced``."""
     for parent in parents:
         for record in iter_records(store, layout.family_records(parent.root)):

@@ -65,7 +65,9 @@ def text_filter(index: int, match: TextMatch) -> TextFilter:
             pattern = re.compile(match.regex, re.IGNORECASE)
         except re.error as err:
             raise FilterError(f"{field}.regex", f"{match.regex!r} is not a valid regular expression: {err}") from None
-        return TextFilter(f"text[{index}]", match.role, lambda text: sum(1 for _ in pattern.finditer(text)), match.min_hits)
+        return TextFilter(
+            f"text[{index}]", match.role, lambda text: sum(1 for _ in pattern.finditer(text)), match.min_hits
+        )
     try:
         lexicon = load_ref(match.lexicon or "")
     except LexiconError as err:
@@ -111,7 +113,11 @@ class Filters:
 def compile_where(where: Where) -> Filters:
     """Check the filters (regexes compile, lexicons exist) before any record is read."""
     if where.min_turns is not None and where.max_turns is not None and where.min_turns > where.max_turns:
-        raise FilterError("source.derive.where.maxTurns", f"maxTurns {where.max_turns} is below minTurns {where.min_turns}")
+        raise FilterError(
+            "source.derive.where.maxTurns", f"maxTurns {where.max_turns} is below minTurns {where.min_turns}"
+        )
     if where.min_chars is not None and where.max_chars is not None and where.min_chars > where.max_chars:
-        raise FilterError("source.derive.where.maxChars", f"maxChars {where.max_chars} is below minChars {where.min_chars}")
+        raise FilterError(
+            "source.derive.where.maxChars", f"maxChars {where.max_chars} is below minChars {where.min_chars}"
+        )
     return Filters(where, tuple(text_filter(i, m) for i, m in enumerate(where.text)))

@@ -23,7 +23,9 @@ from importlib import resources
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
 _CLAUSE = re.compile(r"[.!?;:\n]+|\bbut\b|\bthough\b|\bhowever\b")
 _REF = re.compile(r"^([a-z0-9][a-z0-9-]*)@([1-9][0-9]*)$")
-NEGATORS = frozenset({"not", "no", "never", "without", "nor", "hardly", "deny", "denies", "denied", "cannot", "nothing", "none"})
+NEGATORS = frozenset(
+    {"not", "no", "never", "without", "nor", "hardly", "deny", "denies", "denied", "cannot", "nothing", "none"}
+)
 NEGATION_WINDOW = 3
 
 
@@ -51,7 +53,9 @@ class Lexicon:
     require: tuple[str, ...]  # groups of which at least one must have a hit, or the confidence is 0
     terms: tuple[Term, ...]
     sha256: str  # of the file, part of a derived family's input digest
-    by_first: dict[str, tuple[Term, ...]] = field(default_factory=dict, compare=False)  # terms by their exact first word
+    by_first: dict[str, tuple[Term, ...]] = field(
+        default_factory=dict, compare=False
+    )  # terms by their exact first word
     by_prefix: tuple[Term, ...] = ()  # one-word prefix terms (checked at every word)
 
     @property
@@ -71,7 +75,8 @@ def tokens(text: str) -> list[str]:
 
 
 def clauses(text: str) -> list[list[str]]:
-    """Word tokens of each clause: sentence ends and contrastive words (but, though, however) end a negation's reach."""
+    """Word tokens of each clause: sentence ends and contrastive words (but, though, however) end a
+    negation's reach."""
     return [words for part in _CLAUSE.split(text.lower()) if (words := tokens(part))]
 
 
@@ -96,7 +101,9 @@ def parse_lexicon(name: str, version: int, text: str) -> Lexicon:
             try:
                 w = float(weight)
             except ValueError:
-                raise LexiconError(f"{name}@{version} line {number}: expected '<weight> <phrase>', got {raw!r}") from None
+                raise LexiconError(
+                    f"{name}@{version} line {number}: expected '<weight> <phrase>', got {raw!r}"
+                ) from None
             prefix = phrase.strip().endswith("*")
             words = tuple(tokens(phrase.strip().rstrip("*")))
             if not words:
@@ -111,12 +118,16 @@ def parse_lexicon(name: str, version: int, text: str) -> Lexicon:
         if not (term.prefix and len(term.words) == 1):
             by_first.setdefault(term.words[0], []).append(term)
     by_prefix = tuple(t for t in terms if t.prefix and len(t.words) == 1)
-    return Lexicon(name, version, scale, require, tuple(terms), digest, {k: tuple(v) for k, v in by_first.items()}, by_prefix)
+    return Lexicon(
+        name, version, scale, require, tuple(terms), digest, {k: tuple(v) for k, v in by_first.items()}, by_prefix
+    )
 
 
 def available(version: int) -> list[str]:
     folder = resources.files(__package__).joinpath("lexicons", f"v{version}")
-    return sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt")) if folder.is_dir() else []
+    return (
+        sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt")) if folder.is_dir() else []
+    )
 
 
 @cache
@@ -124,7 +135,9 @@ def load(name: str, version: int) -> Lexicon:
     """The shipped lexicon ``name`` at ``version``; :class:`LexiconError` names what exists when it does not."""
     path = resources.files(__package__).joinpath("lexicons", f"v{version}", f"{name}.txt")
     if not path.is_file():
-        raise LexiconError(f"no lexicon {name!r} at version {version}; available at v{version}: {available(version) or 'none'}")
+        raise LexiconError(
+            f"no lexicon {name!r} at version {version}; available at v{version}: {available(version) or 'none'}"
+        )
     return parse_lexicon(name, version, path.read_text(encoding="utf-8"))
 
 

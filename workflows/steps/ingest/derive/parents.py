@@ -38,7 +38,8 @@ def resolve_parents(store: Store, selection: Selection, family: str, inputs: Map
     if missing:
         raise IngestError(
             "source.derive.from.names",
-            f"parent famil{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)} ha{'s' if len(missing) == 1 else 've'} no output in the store "
+            f"parent famil{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)} "
+            f"ha{'s' if len(missing) == 1 else 've'} no output in the store "
             f"({layout.family_pointer(missing[0])} is missing): ingest {'it' if len(missing) == 1 else 'them'} first",
         )
     if not names:
@@ -49,6 +50,12 @@ def resolve_parents(store: Store, selection: Selection, family: str, inputs: Map
         root = input_root(store, DATASET_FAMILY, name, dict(inputs), "source.derive.from")
         stats_key = layout.family_stats(root)
         if not store.exists(stats_key):
-            raise IngestError("source.derive.from", f"parent {name!r} output {root} has no stats.json: not a finished ingest")
-        parents.append(Parent(name, root, inputs[f"{DATASET_FAMILY}/{name}"], hashlib.sha256(store.read_bytes(stats_key)).hexdigest()))
+            raise IngestError(
+                "source.derive.from", f"parent {name!r} output {root} has no stats.json: not a finished ingest"
+            )
+        parents.append(
+            Parent(
+                name, root, inputs[f"{DATASET_FAMILY}/{name}"], hashlib.sha256(store.read_bytes(stats_key)).hexdigest()
+            )
+        )
     return parents

@@ -84,7 +84,8 @@ def make_tagger(spec: Tagging) -> LexiconTagger:
             )
         raise TaggingError(
             "source.derive.tag.strategy",
-            f"strategy embedding is not available in this pipeline version (model {where} found but no embedding tagger "
+            f"strategy embedding is not available in this pipeline version (model {where} "
+            f"found but no embedding tagger "
             "is built in); use strategy lexicon",
         )
     return LexiconTagger(spec.tags, spec.lexicon_version, spec.min_confidence)

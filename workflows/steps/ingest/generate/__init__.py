@@ -29,11 +29,22 @@ def plan(gen: GenerateSource) -> Iterator[tuple[str, int]]:
                 yield category, index
 
 
-def generated_origin(kind: str, version: str, seed: int, prompt_hash: str, modified: str, category: str | None, model: str | None = None) -> Origin:
+def generated_origin(
+    kind: str, version: str, seed: int, prompt_hash: str, modified: str, category: str | None, model: str | None = None
+) -> Origin:
     """Provenance of generated conversations; ``category`` None gives the family-wide default origin."""
-    generator = None if category is None else {
-        "name": kind, "version": version, "seed": seed, "category": category, "prompt_hash": prompt_hash, "model": model,
-    }
+    generator = (
+        None
+        if category is None
+        else {
+            "name": kind,
+            "version": version,
+            "seed": seed,
+            "category": category,
+            "prompt_hash": prompt_hash,
+            "model": model,
+        }
+    )
     return Origin(
         source_uri=f"generate://{kind}/v{version}?seed={seed}" + (f"&model={model}" if model else ""),
         name=f"generate-{kind}-v{version}-seed{seed}",
@@ -46,7 +57,9 @@ def generated_origin(kind: str, version: str, seed: int, prompt_hash: str, modif
     )
 
 
-def generated_conversation(kind: str, category: str, index: int, turns: list[tuple[str, str]], origin: Origin, raw: dict) -> Conversation:
+def generated_conversation(
+    kind: str, category: str, index: int, turns: list[tuple[str, str]], origin: Origin, raw: dict
+) -> Conversation:
     """One generated record's conversation: position ``<category>/<index>``, tagged with its category."""
     return Conversation(
         position=f"{category}/{index}",
@@ -62,12 +75,17 @@ def _template_conversations(gen: GenerateSource) -> Produced:
     loaded = load_templates()
     version = str(loaded.templates.version)
     modified = f"{loaded.templates.date}T00:00:00Z"
-    origins = {c: generated_origin("template", version, gen.seed, loaded.sha256, modified, c) for c in counts_per_category(gen.categories, gen.count)}
+    origins = {
+        c: generated_origin("template", version, gen.seed, loaded.sha256, modified, c)
+        for c in counts_per_category(gen.categories, gen.count)
+    }
 
     def stream() -> Iterator[Conversation]:
         for category, index in plan(gen):
             turns = generate_record(loaded.templates, category, gen.seed, index)
-            yield generated_conversation("template", category, index, turns, origins[category], {"category": category, "index": index})
+            yield generated_conversation(
+                "template", category, index, turns, origins[category], {"category": category, "index": index}
+            )
 
     default = generated_origin("template", version, gen.seed, loaded.sha256, modified, None)
     return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}])

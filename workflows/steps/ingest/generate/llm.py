@@ -68,7 +68,9 @@ def load_prompts(version: int) -> LoadedPrompts:
     try:
         data = resources.files(__package__).joinpath("data", f"llm-prompts-v{version}.yaml").read_bytes()
     except FileNotFoundError:
-        raise IngestError("source.generate.llm.promptVersion", f"no prompts of version {version} ship with this pixelgate") from None
+        raise IngestError(
+            "source.generate.llm.promptVersion", f"no prompts of version {version} ship with this pixelgate"
+        ) from None
     return LoadedPrompts(LlmPrompts.model_validate(yaml.safe_load(data)), hashlib.sha256(data).hexdigest())
 
 
@@ -130,30 +132,45 @@ class ChatClient:
         self.requests = 0
 
     def complete(self, messages: list[dict[str, str]], seed: int) -> str:
-        body = json.dumps({
-            "model": self.settings.model, "messages": messages, "temperature": self.settings.temperature, "seed": seed,
-            "response_format": {"type": "json_object"},
-        }).encode()
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
+        body = json.dumps(
+            {
+                "model": self.settings.model,
+                "messages": messages,
+                "temperature": self.settings.temperature,
+                "seed": seed,
+                "response_format": {"type": "json_object"},
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+        }
         last = ""
         for attempt in range(self.settings.max_retries + 1):
             self.limiter.wait()
             self.requests += 1
             delay = self.backoff_s * 2**attempt
             try:
-                with urllib.request.urlopen(urllib.request.Request(self.endpoint, data=body, headers=headers), timeout=self.timeout) as response:
+                with urllib.request.urlopen(
+                    urllib.request.Request(self.endpoint, data=body, headers=headers), timeout=self.timeout
+                ) as response:
                     return _answer_text(response.read())
             except urllib.error.HTTPError as err:
                 if err.code not in RETRY_STATUSES:
-                    raise IngestError("source.generate.llm", f"{self.endpoint} answered HTTP {err.code}: {err.read()[:200]!r}") from None
+                    raise IngestError(
+                        "source.generate.llm", f"{self.endpoint} answered HTTP {err.code}: {err.read()[:200]!r}"
+                    ) from None
                 last = f"HTTP {err.code}"
                 delay = _retry_after(err.headers.get("Retry-After"), delay)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
                 last = str(getattr(err, "reason", err))
             if attempt < self.settings.max_retries:
                 time.sleep(delay)
-        raise IngestError("source.generate.llm", f"{self.endpoint} failed {self.settings.max_retries + 1} times (last: {last}); "
-                          "rerun to resume: finished conversations are cached")
+        raise IngestError(
+            "source.generate.llm",
+            f"{self.endpoint} failed {self.settings.max_retries + 1} times (last: {last}); "
+            "rerun to resume: finished conversations are cached",
+        )
 
 
 class MalformedEnvelope(ValueError):
@@ -178,15 +195,24 @@ def _retry_after(value: str | None, default: float) -> float:
 
 
 def cache_key(settings: LlmGenerator, prompt_hash: str, seed: int) -> str:
-    what = {"url": settings.url.rstrip("/"), "model": settings.model, "prompt_hash": prompt_hash, "seed": seed, "temperature": settings.temperature}
+    what = {
+        "url": settings.url.rstrip("/"),
+        "model": settings.model,
+        "prompt_hash": prompt_hash,
+        "seed": seed,
+        "temperature": settings.temperature,
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def api_key(settings: LlmGenerator) -> str | None:
     key = os.environ.get(GENERATOR_API_KEY_ENV) or None
     if settings.api_key is not None and key is None:
-        raise IngestError("source.generate.llm.apiKey", f"Secret {settings.api_key.name}/{settings.api_key.key} is not mounted: "
-                          f"set the environment variable {GENERATOR_API_KEY_ENV}")
+        raise IngestError(
+            "source.generate.llm.apiKey",
+            f"Secret {settings.api_key.name}/{settings.api_key.key} is not mounted: "
+            f"set the environment variable {GENERATOR_API_KEY_ENV}",
+        )
     return key
 
 
@@ -195,21 +221,31 @@ def request_messages(prompts: LlmPrompts, category: str, index: int, seed: int) 
     cat = BY_ID[category]
     rng = record_rng(seed, category, index)
     user = prompts.user.format(
-        title=cat.title, category=cat.id, description=cat.description, risk=cat.risk,
-        must_contain=", ".join(cat.must_contain), index=index, seed=seed, exchanges=rng.randint(1, MAX_EXCHANGES),
+        title=cat.title,
+        category=cat.id,
+        description=cat.description,
+        risk=cat.risk,
+        must_contain=", ".join(cat.must_contain),
+        index=index,
+        seed=seed,
+        exchanges=rng.randint(1, MAX_EXCHANGES),
     )
     return [{"role": "system", "content": prompts.system}, {"role": "user", "content": user}], rng.getrandbits(31)
 
 
-def llm_conversations(family: str, gen: GenerateSource, store: Store | None, client: ChatClient | None = None) -> Produced:
+def llm_conversations(
+    family: str, gen: GenerateSource, store: Store | None, client: ChatClient | None = None
+) -> Produced:
     settings = gen.llm
     if settings is None:
         raise IngestError("source.generate.llm", "required when source.generate.generator is llm")
     loaded = load_prompts(settings.prompt_version)
     client = client or ChatClient(settings, api_key(settings))
     version, modified = str(loaded.prompts.version), f"{loaded.prompts.date}T00:00:00Z"
-    origins = {c: generated_origin("llm", version, gen.seed, loaded.sha256, modified, c, settings.model)
-               for c in counts_per_category(gen.categories, gen.count)}
+    origins = {
+        c: generated_origin("llm", version, gen.seed, loaded.sha256, modified, c, settings.model)
+        for c in counts_per_category(gen.categories, gen.count)
+    }
     cache_root = layout.family_generate_cache(family, cache_key(settings, loaded.sha256, gen.seed))
 
     def answer(category: str, index: int) -> str:
@@ -233,9 +269,21 @@ def llm_conversations(family: str, gen: GenerateSource, store: Store | None, cli
             try:
                 turns = parse_answer(content)
             except ValueError as err:
-                yield Rejected(position, {"category": category, "index": index, "answer": content}, "generator_malformed", str(err))
+                yield Rejected(
+                    position,
+                    {"category": category, "index": index, "answer": content},
+                    "generator_malformed",
+                    str(err),
+                )
                 continue
-            yield generated_conversation("llm", category, index, turns, origins[category], {"category": category, "index": index, "answer": content})
+            yield generated_conversation(
+                "llm",
+                category,
+                index,
+                turns,
+                origins[category],
+                {"category": category, "index": index, "answer": content},
+            )
 
     default = generated_origin("llm", version, gen.seed, loaded.sha256, modified, None, settings.model)
     return Produced(default, stream(), [{"uri": default.source_uri, "sha256": loaded.sha256}])

@@ -40,7 +40,9 @@ class TemplateSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
-    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Release date; becomes every record's provenance.ingested_at.")
+    date: str = Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}$", description="Release date; becomes every record's provenance.ingested_at."
+    )
     sticky: list[str] = Field(description="Slots chosen once per conversation.")
     slots: dict[str, list[str]]
     categories: dict[str, CategoryTemplates]
@@ -56,8 +58,14 @@ class TemplateSet(BaseModel):
             raise ValueError(f"templates v{self.version}: sticky slots {unknown_sticky} are defined nowhere")
         for cid, cat in self.categories.items():
             known = set(self.slots) | set(cat.slots)
-            for text in [*cat.user_open, *cat.user_more, *cat.assistant_open, *cat.assistant_more, *cat.assistant_close,
-                         *(v for vs in [*self.slots.values(), *cat.slots.values()] for v in vs)]:
+            for text in [
+                *cat.user_open,
+                *cat.user_more,
+                *cat.assistant_open,
+                *cat.assistant_more,
+                *cat.assistant_close,
+                *(v for vs in [*self.slots.values(), *cat.slots.values()] for v in vs),
+            ]:
                 for name in _SLOT.findall(text):
                     if _key(name) not in known:
                         raise ValueError(f"templates v{self.version}, {cid}: unknown slot {{{name}}} in {text!r}")

@@ -10,8 +10,20 @@ from .common_words import common_word, stop_words
 from .model import load_ner
 
 INFLECTIONS = (
-    ("'s", ""), ("’s", ""), ("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("ed", "e"), ("ied", "y"), ("d", ""),
-    ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("est", ""),
+    ("'s", ""),
+    ("’s", ""),
+    ("s", ""),
+    ("es", ""),
+    ("ies", "y"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ied", "y"),
+    ("d", ""),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ly", ""),
+    ("er", ""),
+    ("est", ""),
 )
 PREFIXES = ("re", "un", "non", "pre", "over", "under", "mis", "dis")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -50,8 +62,7 @@ def is_english(word: str, words: frozenset[str]) -> bool:
     if any(w.startswith(p) and len(w) > len(p) + 3 and is_english(w[len(p) :], words) for p in PREFIXES):
         return True  # "Resparking"
     return (
-        w in words or common_word(w)
-        or any(w.endswith(e) and w[: -len(e)] + base in words for e, base in INFLECTIONS)
+        w in words or common_word(w) or any(w.endswith(e) and w[: -len(e)] + base in words for e, base in INFLECTIONS)
     )
 
 

@@ -32,8 +32,10 @@ def last_name(word: str, shape: str, english_first: bool, ev: NameEvidence) -> b
 def proper_noun_goes_on(text: str, tokens: list[re.Match[str]], j: int, ev: NameEvidence) -> bool:
     """Whether a capitalized English word follows the name's first word directly: the name is part
     of another proper noun ("The Trevor Project", "Cal State")."""
-    return j < len(tokens) and not text[tokens[j - 1].end(1) : tokens[j].start()].strip(" \t") and (
-        name_shape(tokens[j].group(1)) == "title" and ev.english(tokens[j].group(1))
+    return (
+        j < len(tokens)
+        and not text[tokens[j - 1].end(1) : tokens[j].start()].strip(" \t")
+        and (name_shape(tokens[j].group(1)) == "title" and ev.english(tokens[j].group(1)))
     )
 
 
@@ -95,7 +97,8 @@ def _known_names(text: str, tokens: list[re.Match[str]], ev: NameEvidence) -> li
             end = pos = tokens[j].end(1)
             surname, j = True, j + 1
         alone = (
-            not english and len(word) >= (4 if shape == "lower" else 3)
+            not english
+            and len(word) >= (4 if shape == "lower" else 3)
             and not proper_noun_goes_on(text, tokens, j, ev)
             and not (is_english(word, ev.words) and not_a_name_here(text, tokens, i))
         )

@@ -103,7 +103,9 @@ def refine_persons(text: str, spans: list[Span]) -> list[Span]:
                 if not covered(a, b) and not common_word(text[a:b])
             ]
     words = {
-        w for s in merged for w in re.findall(r"[^\W\d_][\w'’-]{2,}", text[s.start : s.end])
+        w
+        for s in merged
+        for w in re.findall(r"[^\W\d_][\w'’-]{2,}", text[s.start : s.end])
         if w[0].isupper() and not common_word(w)
     }
     for w in sorted(words):

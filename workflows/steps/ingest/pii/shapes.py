@@ -12,7 +12,7 @@ NAME_WORD = re.compile(WORD_TOKEN.pattern + r"(\.?)")  # a word and an initial's
 
 
 def name_shape(word: str) -> str:
-    """"lower", "title" (one capital first) or "" for other shapes (ALL CAPS, mixed case)."""
+    """ "lower", "title" (one capital first) or "" for other shapes (ALL CAPS, mixed case)."""
     if word.islower():
         return "lower"
     return "title" if word[0].isupper() and not any(c.isupper() for c in word[1:]) else ""

@@ -33,8 +33,12 @@ def unknown_word_spans(text: str, words: frozenset[str]) -> list[Span]:
         word = m.group(1)
         shape = word.isupper() or (word[0].isupper() and not any(c.isupper() for c in word[1:]))
         unknown = (
-            shape and 3 <= len(word) <= 14 and word not in COMMON_CAPS and not OPENER_SHAPE.fullmatch(word)
-            and not is_english(word, words) and not typo(word, words)
+            shape
+            and 3 <= len(word) <= 14
+            and word not in COMMON_CAPS
+            and not OPENER_SHAPE.fullmatch(word)
+            and not is_english(word, words)
+            and not typo(word, words)
         )
         if not unknown:
             continue
