@@ -226,3 +226,14 @@ def test_every_status_field_survives_a_round_trip(cluster: Cluster):
             "pixelgate.dev", "v1alpha1", cluster.ns, KINDS[kind].plural, "rt", body
         )
         assert cluster.get(kind, "rt")["status"] == status, kind
+
+
+def test_training_rules_and_stage_names(cluster: Cluster):
+    message = _rejected(lambda: cluster.create(training_run("ds", "c", deepspeed={"zeroStage": 0, "offload": "cpu"})))
+    assert "deepspeed.offload needs zeroStage >= 1" in message
+    message = _rejected(lambda: cluster.create(training_run("judge", "c", evaluation={"judge": "llm"})))
+    assert "evaluation.judge is llm: set evaluation.judgeEndpoint and evaluation.judgeModel" in message
+    assert "spec.stage" in _rejected(lambda: cluster.create(training_run("numbered", "c", stage=2)))
+    created = cluster.create(training_run("named", "c", stage="therapeutic-expertise"))
+    assert created["spec"]["stage"] == "therapeutic-expertise"
+    assert cluster.create(training_run("plain", "c"))["spec"]["stage"] == "foundation"

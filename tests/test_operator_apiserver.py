@@ -587,3 +587,23 @@ def test_a_compile_waits_for_its_baseline_and_recompiles_when_a_family_is_re_ing
         lambda: cluster.status("CompileRun", "c-next").get("workflow") not in (None, first_next["metadata"]["name"]),
         what="c-next follows its new workflow",
     )
+
+
+def test_verified_is_false_when_a_gate_failed_although_every_pod_succeeded(cluster: Cluster, operator: RunningOperator):
+    argo = Argo(cluster)
+    cluster.create(family("fam-v"))
+    cluster.create(compile_run("c-v", families=["fam-v"]))
+    cluster.create(gate_review("g-v", gate="data-foundation", compileRun="c-v"))
+    wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-v"), what="family workflow")["metadata"]["name"]
+    argo.set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 4, "records_out": 4}})
+    compile_wf = wait_until(lambda: cluster.workflow_of("CompileRun", "c-v"), what="compile workflow")
+    gates = [dict(g, passed=g["name"] != "duplicates") for g in EIGHT_GATES]
+    result = {"records": 4, "gates": gates, "gates_passed": "7/8", "passed": False, "output_duplicate_rate": 0.05}
+    tasks = {task: "Succeeded" for task in task_templates(compile_wf)}
+    argo.set(compile_wf["metadata"]["name"], "Succeeded", tasks, results={"finalize": result})
+    verified = wait_until(lambda: (c := cluster.condition("CompileRun", "c-v", "Verified")).get("status") == "False" and c,
+                          what="Verified False")
+    assert verified["reason"] == "GatesFailed" and "duplicates" in verified["message"] and "7/8" in verified["message"]
+    assert cluster.status("CompileRun", "c-v")["phase"] == "Succeeded"  # the workflow ran to its end; the report is the record
+    wait_until(lambda: ("Warning", "VerifiedFalse") in cluster.events("c-v"), what="a Warning event")
+    wait_until(lambda: cluster.status("GateReview", "g-v").get("phase") == "Failed", what="Gate 1 fails")

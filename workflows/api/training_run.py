@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .dataset_family import STAGES, Stage
 from .meta import ApiModel, Condition
@@ -58,6 +58,23 @@ class DeepSpeed(ApiModel):
     offload: Literal["none", "cpu", "nvme"] = Field(default="none", description="Optimizer/parameter offload target.")
     precision: Literal["bf16", "fp16", "fp32"] = Field(default="bf16", description="Mixed-precision mode.")
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.offload == 'none' || self.zeroStage >= 1",
+                    "message": "deepspeed.offload needs zeroStage >= 1",
+                }
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _offload_needs_zero(self) -> "DeepSpeed":
+        if self.offload != "none" and self.zero_stage == 0:
+            raise ValueError("deepspeed.offload needs zeroStage >= 1")
+        return self
+
 
 class Resources(ApiModel):
     gpus_per_node: int = Field(default=1, ge=0, le=16, description="GPUs per node; 0 trains on CPU.")
@@ -98,6 +115,23 @@ class Evaluation(ApiModel):
     judge_endpoint: str | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
     judge_model: str | None = Field(default=None, description="Model name at the judge endpoint.")
     judge_secret: str | None = Field(default=None, description="Secret holding the judge API key (key 'api-key').")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.judge != 'llm' || (has(self.judgeEndpoint) && has(self.judgeModel))",
+                    "message": "evaluation.judge is llm: set evaluation.judgeEndpoint and evaluation.judgeModel",
+                }
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _llm_judge_needs_an_endpoint(self) -> "Evaluation":
+        if self.judge == "llm" and not (self.judge_endpoint and self.judge_model):
+            raise ValueError("evaluation.judge is llm: set evaluation.judgeEndpoint and evaluation.judgeModel")
+        return self
 
 
 class TrainingRunSpec(ApiModel):

@@ -39,6 +39,7 @@ from ... import layout, steplog
 from ...api.compile_run import CompileRunSpec
 from ...recordio import row_to_record
 from ...store import Store
+from ..registry import StepInputError
 from . import clusters, split
 from .inputs import Plan, build_plan, content_keys, id_keys, read_columns, unit_texts
 from .lsh import band_hashes, bucket_pairs, params_for, unique_pairs
@@ -198,7 +199,7 @@ def buckets_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSpec,
     """Candidate pairs of one band; band ``plan.bands`` is the exact content-hash band."""
     plan = load_plan(store, name, spec_hash)
     if not 0 <= band <= plan.bands:
-        raise ValueError(f"band {band} out of range 0..{plan.bands}")
+        raise StepInputError("--param band", f"band {band} out of range 0..{plan.bands}")
     key = layout.compile_band_pairs(name, spec_hash, band)
     if store.exists(key):
         return BucketsResult(band=band, pairs=len(_load_npy(store, key)), key=key, skipped=True)

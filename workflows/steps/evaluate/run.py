@@ -57,8 +57,7 @@ class Generator:
 def make_judge(evaluation: Evaluation) -> Judge:
     if evaluation.judge == "heuristic":
         return HeuristicJudge()
-    if not evaluation.judge_endpoint or not evaluation.judge_model:
-        raise ValueError("evaluation.judge is llm: set evaluation.judgeEndpoint and evaluation.judgeModel")
+    assert evaluation.judge_endpoint and evaluation.judge_model  # the model refuses an llm judge without them
     return LLMJudge(evaluation.judge_endpoint, evaluation.judge_model, api_key=os.environ.get(JUDGE_API_KEY_ENV))
 
 

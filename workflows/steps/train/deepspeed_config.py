@@ -21,9 +21,7 @@ def render(ds: DeepSpeed, hp: Hyperparameters, world_size: int = 1, gradient_cli
     zero: dict[str, Any] = {"stage": ds.zero_stage}
     if ds.zero_stage >= 1:
         zero.update(overlap_comm=ds.zero_stage >= 2, contiguous_gradients=ds.zero_stage >= 2)
-    if ds.offload != "none":
-        if ds.zero_stage == 0:
-            raise ValueError("deepspeed.offload needs zeroStage >= 1")
+    if ds.offload != "none":  # the model refuses an offload without ZeRO
         device = {"device": ds.offload, "pin_memory": True}
         if ds.offload == "nvme":
             device["nvme_path"] = NVME_PATH
