@@ -589,7 +589,7 @@ def test_a_compile_waits_for_its_baseline_and_recompiles_when_a_family_is_re_ing
     )
 
 
-def test_verified_is_false_when_a_gate_failed_although_every_pod_succeeded(cluster: Cluster, operator: RunningOperator):
+def test_verified_is_false_when_a_gate_failed_though_every_pod_succeeded(cluster: Cluster, operator: RunningOperator):
     argo = Argo(cluster)
     cluster.create(family("fam-v"))
     cluster.create(compile_run("c-v", families=["fam-v"]))
@@ -601,9 +601,12 @@ def test_verified_is_false_when_a_gate_failed_although_every_pod_succeeded(clust
     result = {"records": 4, "gates": gates, "gates_passed": "7/8", "passed": False, "output_duplicate_rate": 0.05}
     tasks = {task: "Succeeded" for task in task_templates(compile_wf)}
     argo.set(compile_wf["metadata"]["name"], "Succeeded", tasks, results={"finalize": result})
-    verified = wait_until(lambda: (c := cluster.condition("CompileRun", "c-v", "Verified")).get("status") == "False" and c,
-                          what="Verified False")
+    verified = wait_until(
+        lambda: (c := cluster.condition("CompileRun", "c-v", "Verified")).get("status") == "False" and c,
+        what="Verified False",
+    )
     assert verified["reason"] == "GatesFailed" and "duplicates" in verified["message"] and "7/8" in verified["message"]
-    assert cluster.status("CompileRun", "c-v")["phase"] == "Succeeded"  # the workflow ran to its end; the report is the record
+    # the workflow ran to its end; the verification report is the record
+    assert cluster.status("CompileRun", "c-v")["phase"] == "Succeeded"
     wait_until(lambda: ("Warning", "VerifiedFalse") in cluster.events("c-v"), what="a Warning event")
     wait_until(lambda: cluster.status("GateReview", "g-v").get("phase") == "Failed", what="Gate 1 fails")
