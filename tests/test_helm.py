@@ -26,10 +26,22 @@ def helm(helm_bin: Path, *args: str | Path) -> subprocess.CompletedProcess:
     return run_tool([helm_bin, *args], timeout=120)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as the apiserver's strict decoding reads it: a key given twice in a mapping is an error
+    (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {repeated}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def render(helm_bin: Path, *args: str | Path) -> list[dict]:
     done = helm(helm_bin, "template", "pg", CHART, "--namespace", NS, *KUBE, *args)
     assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return [doc for doc in yaml.load_all(done.stdout, Loader=_StrictLoader) if doc]
 
 
 def by_kind(docs: list[dict], kind: str) -> list[dict]:

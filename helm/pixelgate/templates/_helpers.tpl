@@ -17,12 +17,26 @@
 {{- end }}
 {{- end }}
 
-{{- define "pixelgate.labels" -}}
+{{- /* Labels of every object, without its component. */}}
+{{- define "pixelgate.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-{{ include "pixelgate.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "pixelgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: pixelgate
+{{- end }}
+
+{{- /* The operator's objects. */}}
+{{- define "pixelgate.labels" -}}
+{{ include "pixelgate.commonLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- /* What the workflows' pods use in each watched namespace. */}}
+{{- define "pixelgate.workflowLabels" -}}
+{{ include "pixelgate.commonLabels" . }}
+app.kubernetes.io/component: workflow
 {{- end }}
 
 {{- define "pixelgate.selectorLabels" -}}
