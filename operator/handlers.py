@@ -87,7 +87,10 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         id="mirror",
     )
     async def mirror(event: dict[str, Any], body: Any, labels: Any, **kwargs: Any) -> None:
-        if event["type"] == "DELETED" or labels[LABEL_KIND] not in WORKFLOW_KINDS:
+        if labels[LABEL_KIND] not in WORKFLOW_KINDS:
+            return
+        if event["type"] == "DELETED":
+            await reconciler.workflow_deleted(dict(body), labels[LABEL_KIND], labels[LABEL_NAME])
             return
         await reconciler.mirror(dict(body), labels[LABEL_KIND], labels[LABEL_NAME], _indexes(kwargs))
 

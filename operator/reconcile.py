@@ -41,6 +41,7 @@ from .status import (
     status_from_workflow,
     task_runs,
     waiting_status,
+    workflow_deleted_status,
 )
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,19 @@ class Reconciler:
                 before = self.metrics.fact(kind, namespace, owner, "training_progress")
                 facts["training_progress"] = training_progress(workflow, before, time.time())
             self.metrics.observe(kind, namespace, owner, written["status"], **facts)
+
+    async def workflow_deleted(self, workflow: Mapping[str, Any], kind: str, owner: str) -> None:
+        """A workflow of ours is gone: if it was the owner's current, unfinished one, say so."""
+        namespace, name = workflow["metadata"]["namespace"], workflow["metadata"]["name"]
+
+        def compute(b: Mapping[str, Any]) -> tuple[dict[str, Any], list[Transition]] | None:
+            return workflow_deleted_status(kind, b.get("status") or {}, name, b["metadata"].get("generation"))
+
+        async with self.locked(kind, namespace, owner):
+            written, transitions = await self.kube.update_status(kind, namespace, owner, compute)
+        if written:
+            self.emit(written, transitions)
+            self.metrics.observe(kind, namespace, owner, written["status"])
 
     # ------------------------------------------------------------------ GateReview
 

@@ -153,6 +153,33 @@ def status_from_workflow(
     return after.to_wire(), transitions
 
 
+def workflow_deleted_status(
+    kind: str, current: dict[str, Any], workflow: str, generation: int | None
+) -> tuple[dict[str, Any], list[Transition]] | None:
+    """The resource's status once its current workflow was deleted before it finished (by hand:
+    Argo's TTL only removes finished ones): Failed, saying so. None when the deleted workflow was
+    not the current one or had finished (its status stays the record)."""
+    info = KINDS[kind]
+    before = info.status.model_validate(current or {})
+    if before.workflow != workflow or before.phase not in ("Pending", "Running"):
+        return None
+    message = (
+        f"workflow {workflow} was deleted before it finished; change the spec, or delete and re-create the "
+        f"{kind}, to run it again"
+    )
+    cond = Condition(
+        type=info.summary_condition,
+        status="False",
+        reason="WorkflowDeleted",
+        message=message,
+        observed_generation=generation,
+    )
+    after = before.model_copy(
+        update={"phase": "Failed", "message": message, "conditions": set_condition(list(before.conditions), cond)}
+    )
+    return after.to_wire(), [Transition("Warning", "WorkflowDeleted", message)]
+
+
 def waiting_status(
     kind: str, current: dict[str, Any], condition: str, reason: str, message: str, generation: int | None
 ) -> tuple[dict[str, Any], list[Transition]]:

@@ -610,3 +610,29 @@ def test_verified_is_false_when_a_gate_failed_though_every_pod_succeeded(cluster
     assert cluster.status("CompileRun", "c-v")["phase"] == "Succeeded"
     wait_until(lambda: ("Warning", "VerifiedFalse") in cluster.events("c-v"), what="a Warning event")
     wait_until(lambda: cluster.status("GateReview", "g-v").get("phase") == "Failed", what="Gate 1 fails")
+
+
+def test_a_workflow_deleted_by_hand_while_running_fails_its_resource(cluster: Cluster, operator: RunningOperator):
+    cluster.create(family("fam-gone"))
+    cluster.create(family("fam-done"))
+    argo = Argo(cluster)
+    running = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-gone"), what="workflow")["metadata"]["name"]
+    argo.set(running, "Running", {"ingest": "Running"})
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-gone").get("phase") == "Running", what="Running")
+    done = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-done"), what="workflow")["metadata"]["name"]
+    argo.set(done, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 2, "records_out": 2}})
+    wait_until(lambda: cluster.status("DatasetFamily", "fam-done").get("phase") == "Ready", what="Ready")
+    for wf in (running, done):
+        cluster.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", cluster.ns, "workflows", wf)
+
+    gone = wait_until(
+        lambda: (s := cluster.status("DatasetFamily", "fam-gone")).get("phase") == "Failed" and s, what="Failed"
+    )
+    ready = next(c for c in gone["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "WorkflowDeleted" and running in ready["message"]
+    wait_until(lambda: ("Warning", "WorkflowDeleted") in cluster.events("fam-gone"), what="a Warning event")
+    time.sleep(1)
+    assert (
+        cluster.status("DatasetFamily", "fam-done")["phase"] == "Ready"
+    )  # a finished workflow's deletion changes nothing
+    assert cluster.workflow_of("DatasetFamily", "fam-gone") is None  # and nothing is re-created behind the user's back
