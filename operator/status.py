@@ -26,6 +26,8 @@ from pixelgate.workflows.api.run_status import NodeFailure
 from pixelgate.workflows.render.common import LABEL_HASH as LABEL_SPEC_HASH
 from pixelgate.workflows.render.status import FAILED_PHASES, TaskRun, status_from_runs, task_of_template
 
+from .argo import InvalidWorkflowStatus, read_status
+
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
 
@@ -104,9 +106,15 @@ def _condition_transitions(before: list[Condition], after: list[Condition]) -> l
 def status_from_workflow(
     kind: str, current: dict[str, Any], workflow: dict[str, Any], generation: int | None
 ) -> tuple[dict[str, Any], list[Transition]]:
-    """The owner's new status (wire form) given its current status and its current workflow."""
+    """The owner's new status (wire form) given its current status and its current workflow. A
+    workflow status of the wrong shape leaves the phase as it was and says so in the summary
+    condition (reason ``InvalidWorkflowStatus``) and a Warning Event."""
     model = KINDS[kind].status
     before = model.model_validate(current or {})
+    try:
+        read_status(workflow)
+    except InvalidWorkflowStatus as err:
+        return _unreadable(kind, before, str(err), generation)
     wf_phase = argo_phase(workflow)
     wf_status = workflow.get("status") or {}
     name = workflow["metadata"]["name"]
@@ -178,6 +186,22 @@ def workflow_deleted_status(
         update={"phase": "Failed", "message": message, "conditions": set_condition(list(before.conditions), cond)}
     )
     return after.to_wire(), [Transition("Warning", "WorkflowDeleted", message)]
+
+
+def _unreadable(
+    kind: str, before: Any, message: str, generation: int | None
+) -> tuple[dict[str, Any], list[Transition]]:
+    info = KINDS[kind]
+    cond = Condition(
+        type=info.summary_condition,
+        status=info.summary_while_running,
+        reason="InvalidWorkflowStatus",
+        message=message,
+        observed_generation=generation,
+    )
+    after = before.model_copy(update={"message": message, "conditions": set_condition(list(before.conditions), cond)})
+    changed = before.message != message
+    return after.to_wire(), [Transition("Warning", "InvalidWorkflowStatus", message)] if changed else []
 
 
 def waiting_status(

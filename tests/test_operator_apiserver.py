@@ -636,3 +636,30 @@ def test_a_workflow_deleted_by_hand_while_running_fails_its_resource(cluster: Cl
         cluster.status("DatasetFamily", "fam-done")["phase"] == "Ready"
     )  # a finished workflow's deletion changes nothing
     assert cluster.workflow_of("DatasetFamily", "fam-gone") is None  # and nothing is re-created behind the user's back
+
+
+def test_a_garbage_workflow_status_shows_as_a_condition_and_a_good_one_follows(
+    cluster: Cluster, operator: RunningOperator
+):
+    cluster.create(family("fam-garbage"))
+    wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-garbage"), what="workflow")["metadata"]["name"]
+    garbage = {"phase": "Running", "nodes": ["not", "a", "map"]}
+    cluster.custom.patch_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", cluster.ns, "workflows", wf, {"status": garbage}
+    )
+    ready = wait_until(
+        lambda: (
+            (c := cluster.condition("DatasetFamily", "fam-garbage", "Ready")).get("reason") == "InvalidWorkflowStatus"
+            and c
+        ),
+        what="the condition",
+    )
+    assert "status.nodes" in ready["message"]
+    wait_until(lambda: ("Warning", "InvalidWorkflowStatus") in cluster.events("fam-garbage"), what="a Warning event")
+    Argo(cluster).set(
+        wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 1, "records_out": 1}}
+    )
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "fam-garbage").get("phase") == "Ready",
+        what="Ready after a good status",
+    )

@@ -309,3 +309,31 @@ def test_review_waits_for_an_unfinished_run():
         _indexes(compiles=[_ref("c", "Running", kind="CompileRun")]),
     )
     assert status["phase"] == "Waiting" and events[0].reason == "WaitingForRun"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"phase": 3},
+        {"phase": "Running", "nodes": ["not", "a", "map"]},
+        {
+            "phase": "Succeeded",
+            "nodes": {
+                "n": {"type": "Pod", "templateName": "ingest", "phase": "Succeeded", "outputs": {"parameters": "x"}}
+            },
+        },
+        {"phase": "Running", "progress": {"done": 1}},
+    ],
+)
+def test_a_workflow_status_of_the_wrong_shape_is_a_condition_not_an_exception(garbage):
+    before, _ = status_from_workflow(
+        "DatasetFamily", {}, with_status(FAMILY, workflow_status(FAMILY, "Running", {"ingest": "Running"})), 1
+    )
+    after, events = status_from_workflow("DatasetFamily", before, with_status(FAMILY, garbage), 1)
+    ready = _cond(after, "Ready")
+    assert (
+        ready["reason"] == "InvalidWorkflowStatus" and "cannot read" in ready["message"] and ready["status"] == "False"
+    )
+    assert after["phase"] == "Running" and [e.reason for e in events] == ["InvalidWorkflowStatus"]
+    again, events = status_from_workflow("DatasetFamily", after, with_status(FAMILY, garbage), 1)
+    assert again == after and events == []
