@@ -40,7 +40,10 @@ class WorkflowStatus(ApiModel):
         default=None, description="The Argo Workflow's own phase: Pending, Running, Succeeded, Failed or Error."
     )
     progress: str | None = Field(
-        default=None, description="Finished steps out of all steps, as Argo reports it, e.g. 3/7."
+        default=None,
+        description="Work done out of all, as Argo reports it: the sum over the steps of what each writes to its "
+        "progress file (records for ingest, stage partitions for a compile, optimizer steps for train), else 1/1 "
+        "per finished step; e.g. 42/42.",
     )
     message: str | None = Field(default=None, description="The workflow's message, or why the resource waits.")
     failed_nodes: list[NodeFailure] = Field(
