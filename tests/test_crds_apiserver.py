@@ -237,3 +237,23 @@ def test_training_rules_and_stage_names(cluster: Cluster):
     created = cluster.create(training_run("named", "c", stage="therapeutic-expertise"))
     assert created["spec"]["stage"] == "therapeutic-expertise"
     assert cluster.create(training_run("plain", "c"))["spec"]["stage"] == "foundation"
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: compile_run("ref-families", families=["../compiles/x"]), "spec.families.names[0]"),
+        (lambda: compile_run("ref-holdout", families=["a"], holdoutFamilies=["a/b"]), "spec.holdoutFamilies[0]"),
+        (lambda: compile_run("ref-baseline", families=["a"], baseline="../../.."), "spec.baseline"),
+        (lambda: training_run("ref-compile", "../compiles"), "spec.compileRun"),
+        (lambda: gate_review("ref-review", gate="data-foundation", compileRun="Upper"), "spec.compileRun"),
+        (
+            lambda: {**family("ref-parents"), "spec": {"source": {"derive": {"from": {"names": ["../x"]}}}}},
+            "spec.source.derive.from.names[0]",
+        ),
+    ],
+)
+def test_references_are_resource_names(cluster: Cluster, make, field):
+    """A reference names a resource (a DNS label): never a path into the store."""
+    message = _rejected(lambda: cluster.create(make()))
+    assert field in message and "should match" in message, message

@@ -187,6 +187,11 @@ def test_names_stay_dns_labels() -> None:
     name = render_workflow(_family(long), store_uri=STORE)["metadata"]["name"]
     assert len(name) <= 63 and name.endswith(_family(long).spec_hash())
     assert workflow_name("abc-" * 16, "0123456789").count("--") == 0
+    # two long names that share their first 52 characters, with equal specs: two workflows
+    other = "a" * 50 + "-" + "c" * 12
+    names = {render_workflow(_family(n), store_uri=STORE)["metadata"]["name"] for n in (long, other)}
+    assert len(names) == 2 and all(len(n) <= 63 for n in names)
+    assert workflow_name("short", "0123456789") == "short-0123456789"
 
 
 def test_relative_source_resolves_against_base_dir(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .meta import ApiModel, Condition
+from .meta import ApiModel, Condition, ResourceName
 from .run_status import WorkflowStatus
 from .selection import Selection
 
@@ -103,14 +103,14 @@ class CompileRunSpec(ApiModel):
     families: Selection = Field(description="Which DatasetFamilies to compile: names, a label selector, or both.")
     split: Split = Field(default_factory=Split, description="Split ratios, seed and tolerance.")
     dedup: Dedup = Field(default_factory=Dedup, description="Exact and near-duplicate removal.")
-    holdout_families: list[str] = Field(
+    holdout_families: list[ResourceName] = Field(
         default_factory=list, description="Families sent to test only, beyond those flagged holdout."
     )
     shard_size: int = Field(default=10000, ge=1, description="Records per output shard.")
     exports: list[Literal["jsonl", "parquet"]] = Field(
         default_factory=lambda: ["jsonl"], description="Export formats; jsonl is always written."
     )
-    baseline: str | None = Field(
+    baseline: ResourceName | None = Field(
         default=None,
         description="Name of an earlier CompileRun to compute drift against; the compile waits until it Succeeded.",
     )

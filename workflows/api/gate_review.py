@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .meta import ApiModel, Condition
+from .meta import ApiModel, Condition, ResourceName
 
 
 class Approval(ApiModel):
@@ -22,11 +22,11 @@ class GateReviewSpec(ApiModel):
         "a TrainingRun meets its targets. "
         "expansion-improvement: a TrainingRun improves on a baseline TrainingRun."
     )
-    compile_run: str | None = Field(default=None, description="CompileRun reviewed (data-foundation).")
-    training_run: str | None = Field(
+    compile_run: ResourceName | None = Field(default=None, description="CompileRun reviewed (data-foundation).")
+    training_run: ResourceName | None = Field(
         default=None, description="TrainingRun reviewed (baseline-metrics, expansion-improvement)."
     )
-    baseline_training_run: str | None = Field(
+    baseline_training_run: ResourceName | None = Field(
         default=None, description="Baseline TrainingRun (expansion-improvement)."
     )
     targets: dict[str, float] = Field(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -99,6 +99,11 @@ def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
+# A Kubernetes object name as a DNS label (RFC 1123): what every resource name, and so every
+# reference to one, must be. A reference such as "../compiles/x" can never reach the store layout.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+ResourceName = Annotated[str, Field(pattern=DNS_LABEL, min_length=1, max_length=63)]
+
 Phase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed", "Ready", "AwaitingApproval", "Passed"]
 
 
@@ -107,9 +112,7 @@ class ObjectMeta(ApiModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
-    name: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Resource name (DNS label)."
-    )
+    name: ResourceName = Field(description="Resource name (DNS label).")
     namespace: str | None = Field(default=None, description="Namespace; the local runner ignores it.")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels, used by selectors.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .meta import ApiModel
+from .meta import ApiModel, ResourceName
 
 
 class LegacySelectorWarning(DeprecationWarning):
@@ -72,7 +72,7 @@ class LabelSelector(ApiModel):
 class Selection(ApiModel):
     """Resources by name, by label selector, or both (the union)."""
 
-    names: list[str] = Field(default_factory=list, description="Resource names.")
+    names: list[ResourceName] = Field(default_factory=list, description="Resource names (DNS labels).")
     selector: LabelSelector | None = Field(default=None, description="A label selector (matchLabels).")
 
     model_config = ApiModel.model_config | {

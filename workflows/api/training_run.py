@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .dataset_family import STAGES, Stage
-from .meta import ApiModel, Condition
+from .meta import ApiModel, Condition, ResourceName
 from .run_status import WorkflowStatus
 
 JUDGE_API_KEY_ENV = "PIXELGATE_JUDGE_API_KEY"  # the LLM judge's key, from evaluation.judgeSecret
@@ -135,7 +135,7 @@ class Evaluation(ApiModel):
 
 
 class TrainingRunSpec(ApiModel):
-    compile_run: str = Field(min_length=1, description="The CompileRun whose shards feed training.")
+    compile_run: ResourceName = Field(description="The CompileRun whose shards feed training.")
     stage: Stage = Field(
         default="foundation",
         description="Curriculum stage trained: foundation, therapeutic-expertise or edge-stress-test "

@@ -10,6 +10,7 @@ feed a ``withParam`` fan-out.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +41,13 @@ RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) ==
 
 
 def workflow_name(resource_name: str, spec_hash: str) -> str:
-    """``<resource name>-<spec hash>``, the name cut so that the whole stays a DNS label."""
-    head = resource_name[: _MAX_NAME - len(spec_hash) - 1].rstrip("-")
-    return f"{head}-{spec_hash}"
+    """``<resource name>-<spec hash>``, kept a DNS label. A name too long for that is cut and gets 6
+    hex characters of its own hash, so two long names sharing a prefix never share a workflow."""
+    if len(resource_name) + 1 + len(spec_hash) <= _MAX_NAME:
+        return f"{resource_name}-{spec_hash}"
+    own = hashlib.sha256(resource_name.encode()).hexdigest()[:6]
+    head = resource_name[: _MAX_NAME - len(spec_hash) - len(own) - 2].rstrip("-")
+    return f"{head}-{own}-{spec_hash}"
 
 
 def labels_for(resource: Resource[Any], spec_hash: str) -> dict[str, str]:
