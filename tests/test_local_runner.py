@@ -40,6 +40,7 @@ class PlayedSteps:
         self.shards, self.bands = list(shards), list(bands)
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.seen: list[ContainerCall] = []  # compile steps' calls, as launched
+        self.launched: list[ContainerCall] = []  # every call
         self.fail_first = dict(fail_first or {})
         self.exit_code = exit_code
         self.lock = threading.Lock()
@@ -50,6 +51,7 @@ class PlayedSteps:
         params = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--param")
         with self.lock:
             self.calls.append((step, params))
+            self.launched.append(call)
             if step.startswith("compile"):
                 self.seen.append(call)
             if self.fail_first.get(step, 0) > 0:
@@ -442,3 +444,21 @@ def test_a_re_ingested_family_gives_its_compile_a_new_identity_and_the_steps_its
         assert inputs == {True}, "every compile step is told the family's identity"
         identities.append(statuses["c"].spec_hash)
     assert identities[0] != identities[1], "a re-ingested family (new identity) recompiles"
+
+
+def test_a_spec_value_that_looks_like_an_argo_expression_reaches_the_step_as_text(tmp_path: Path) -> None:
+    from pixelgate.workflows.api.manifests import Item, load_spec_document
+    from pixelgate.workflows.local.runner import run_resources
+
+    hostile = '{{=sprig.env("AWS_SECRET_ACCESS_KEY")}} {{workflow.parameters.store}}'
+    spec = {
+        "source": {"uri": "a.jsonl", "format": "jsonl"},
+        "mapping": {"turns": {"path": "m"}, "systemPrompt": hostile},
+        "license": {"spdx": "MIT", "allowTraining": True},
+    }
+    family = parse_resource(_doc("DatasetFamily", "hostile", spec))
+    played = PlayedSteps()
+    run_resources([Item(family, tmp_path)], LocalStore(tmp_path / "store"), launch=played, logs_dir=tmp_path)
+    [argv] = [c.argv for c in played.launched]
+    received, _ = load_spec_document(argv[argv.index("--spec") + 1])
+    assert received["spec"]["mapping"]["systemPrompt"] == hostile

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -351,3 +352,24 @@ def test_a_per_rank_result_reports_rank_zero() -> None:
     ]
     status = status_from_runs("TrainingRun", workflow_phase="Running", workflow="w", identity="h", runs=runs)
     assert (status.best_metric, status.phase) == (1.5, "Running")
+
+
+def test_no_user_text_reaches_argos_template_engine(tmp_path) -> None:
+    """Argo expands ``{{...}}`` (and evaluates ``{{=...}}``) in parameter values: a spec value that
+    looks like one must reach the step as plain text, and no ``{{`` may be left in the manifest."""
+    import json as json_
+
+    from pixelgate.workflows.api.manifests import load_spec_document
+
+    hostile = '{{=sprig.env("AWS_SECRET_ACCESS_KEY")}} {{workflow.serviceAccountName}} {{{{x}}}}'
+    resource = _family("hostile", mapping={"turns": {"path": "messages"}, "systemPrompt": hostile})
+    manifest = render_workflow(resource, store_uri=STORE)
+    spec_param = next(p["value"] for p in manifest["spec"]["arguments"]["parameters"] if p["name"] == "spec")
+    assert "{{" not in spec_param
+    parsed, _ = load_spec_document(spec_param)
+    assert parsed["spec"]["mapping"]["systemPrompt"] == hostile
+    assert json_.loads(spec_param) == parsed
+    # every expression left in the manifest is one of ours
+    expressions = set(re.findall(r"\{\{([^}]*)\}\}", dump_manifest(manifest).decode()))
+    ours = ("workflow.parameters.", "inputs.parameters.", "tasks.", "item", "workflow.name", "workflow.uid")
+    assert expressions and all(e.startswith(ours) for e in expressions), expressions

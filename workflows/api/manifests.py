@@ -7,6 +7,7 @@ Every document goes through :func:`pixelgate.workflows.api.parse_resource`.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,9 @@ def load_spec_document(spec: str) -> tuple[dict[str, Any], Path | None]:
     """``--spec``: a path to a manifest, or the manifest itself as inline JSON/YAML; with the
     manifest's folder (None inline). :class:`FileNotFoundError` for a path that is no file."""
     text = spec.strip()
-    if text.startswith("{") or "\n" in text:
+    if text.startswith("{"):
+        return json.loads(text), None
+    if "\n" in text:
         return yaml.safe_load(text), None
     path = Path(spec)
     if not path.is_file():

@@ -59,8 +59,15 @@ def labels_for(resource: Resource[Any], spec_hash: str) -> dict[str, str]:
     }
 
 
+# Argo substitutes ``{{...}}`` and evaluates ``{{=...}}`` in parameter values; JSON only has two
+# braces in a row inside strings, so writing the second as an escape leaves Argo nothing to expand
+# while every JSON reader still reads the same text.
+_TEMPLATE_OPEN, _ESCAPED_OPEN = "{{", "{\\u007b"
+
+
 def spec_document(resource: Resource[Any]) -> str:
-    """The resource as the canonical JSON a step's ``--spec`` receives (name, labels, spec)."""
+    """The resource as the canonical JSON a step's ``--spec`` receives (name, labels, spec), with
+    no ``{{`` in it: user text can never reach Argo's template engine."""
     metadata: dict[str, Any] = {"name": resource.name}
     if resource.metadata.labels:
         metadata["labels"] = dict(resource.metadata.labels)
@@ -70,7 +77,7 @@ def spec_document(resource: Resource[Any]) -> str:
         "metadata": metadata,
         "spec": resource.spec.to_wire(),
     }
-    return canonical_json(doc).decode()
+    return canonical_json(doc).decode().replace(_TEMPLATE_OPEN, _ESCAPED_OPEN)
 
 
 @dataclass(frozen=True)
