@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pixelgate.workflows.render import DEFAULT_IMAGE, Runtime
+from pixelgate.workflows.store import tenant_uri
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class OperatorConfig:
     store_secret: str | None = None  # Secret with the store's credentials, given to every step
     store_secret_keys: str = "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"  # their keys in that Secret
     rclone_secret: str | None = None  # Secret holding rclone.conf, mounted for rclone:// sources
+
+    def store_for(self, namespace: str) -> str:
+        """The store URI of one namespace's resources (``--store`` is the base of every tenant)."""
+        return tenant_uri(self.store_uri, namespace)
 
     def runtime(self) -> Runtime:
         env = tuple(tuple(item.split("=", 1)) for item in self.step_env)

@@ -55,9 +55,10 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         kopf.on.update(**res[kind], id="reconcile-spec", field="spec")(reconcile)
         kopf.on.resume(**res[kind], id="resume")(reconcile)
 
-        async def cleanup(name: str, logger: Any, _kind: str = kind, **_: Any) -> None:
-            removed = await reconciler.delete_outputs(_kind, name)
-            logger.info("retention Delete: removed %d objects under %s", removed, resource_prefix(_kind, name))
+        async def cleanup(namespace: str, name: str, logger: Any, _kind: str = kind, **_: Any) -> None:
+            removed = await reconciler.delete_outputs(_kind, namespace, name)
+            where = f"{reconciler.cfg.store_for(namespace)}/{resource_prefix(_kind, name)}"
+            logger.info("retention Delete: removed %d objects under %s", removed, where)
 
         kopf.on.delete(**res[kind], id="retention-delete", when=_retention_delete)(cleanup)
 

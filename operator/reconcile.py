@@ -187,7 +187,7 @@ class Reconciler:
                 render_workflow,
                 resource,
                 image=self.cfg.image,
-                store_uri=self.cfg.store_uri,
+                store_uri=self.cfg.store_for(namespace),
                 runtime=self.cfg.runtime(),
                 inputs=ready.inputs,
             )
@@ -313,7 +313,8 @@ class Reconciler:
 
     # ------------------------------------------------------------------ deletion
 
-    async def delete_outputs(self, kind: str, name: str) -> int:
-        """``spec.retention: Delete``: remove the resource's store prefix (all identities)."""
+    async def delete_outputs(self, kind: str, namespace: str, name: str) -> int:
+        """``spec.retention: Delete``: remove the resource's store prefix (all identities), in its
+        namespace's store only."""
         prefix = resource_prefix(kind, name)
-        return await asyncio.to_thread(lambda: open_store(self.cfg.store_uri).delete_prefix(prefix))
+        return await asyncio.to_thread(lambda: open_store(self.cfg.store_for(namespace)).delete_prefix(prefix))

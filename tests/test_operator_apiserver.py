@@ -314,9 +314,12 @@ def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: Runnin
     )
     assert cluster.get("DatasetFamily", "drop")["metadata"].get("finalizers") == ["pixelgate.dev/cleanup"]
     assert not cluster.get("DatasetFamily", "keep")["metadata"].get("finalizers")
-    data = store / "families" / "drop" / "abc" / "records" / "part-00000.parquet"
+    data = store / "namespaces" / cluster.ns / "families" / "drop" / "abc" / "records" / "part-00000.parquet"
     data.parent.mkdir(parents=True)
     data.write_bytes(b"x")
+    other = store / "namespaces" / "other-team" / "families" / "drop" / "abc" / "records" / "part-00000.parquet"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"theirs")
     cluster.custom.delete_namespaced_custom_object("pixelgate.dev", "v1alpha1", cluster.ns, "datasetfamilies", "drop")
 
     def gone() -> bool:
@@ -328,6 +331,7 @@ def test_finalizer_only_with_retention_delete(cluster: Cluster, operator: Runnin
 
     wait_until(gone, what="drop deleted")
     assert not data.exists()
+    assert other.read_bytes() == b"theirs", "another namespace's family of the same name is not touched"
 
 
 def test_workflows_go_with_their_owner(kube, cluster: Cluster, operator: RunningOperator):
@@ -663,3 +667,35 @@ def test_a_garbage_workflow_status_shows_as_a_condition_and_a_good_one_follows(
         lambda: cluster.status("DatasetFamily", "fam-garbage").get("phase") == "Ready",
         what="Ready after a good status",
     )
+
+
+def test_two_namespaces_keep_their_stores_apart(kube, cluster: Cluster, store: Path):
+    """Families of the same name in two namespaces: one workflow each, each on its namespace's store."""
+    from kubernetes import client
+
+    second = f"{cluster.ns}-b"
+    client.CoreV1Api(cluster.api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=second)))
+    try:
+        other = Cluster(cluster.api, second, cluster.kubeconfig)
+        cfg = OperatorConfig(
+            store_uri=str(store),
+            namespaces=(cluster.ns, second),
+            kubeconfig=str(kube.kubeconfig),
+            standalone=True,
+            metrics_port=0,
+            metrics_host="127.0.0.1",
+        )
+        with RunningOperator(cfg):
+            for team in (cluster, other):
+                team.create(family("shared-name"))
+            stores = {}
+            for team in (cluster, other):
+                wf = wait_until(
+                    lambda t=team: t.workflow_of("DatasetFamily", "shared-name"), what=f"workflow in {team.ns}"
+                )
+                stores[team.ns] = next(
+                    p["value"] for p in wf["spec"]["arguments"]["parameters"] if p["name"] == "store"
+                )
+        assert stores == {ns: f"{store}/namespaces/{ns}" for ns in (cluster.ns, second)}
+    finally:
+        client.CoreV1Api(cluster.api).delete_namespace(second)

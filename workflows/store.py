@@ -192,6 +192,14 @@ def open_store(uri: str | os.PathLike[str] | None) -> Store:
     return LocalStore(text)
 
 
+def tenant_uri(base: str, namespace: str) -> str:
+    """The store of one namespace on a cluster: ``<base>/namespaces/<namespace>``. Every key of a
+    namespace's resources lives below it, so two namespaces' families of one name never meet, and
+    ``retention: Delete`` in one never reaches the other. ``pixelgate run`` is one tenant: its
+    ``--store`` is used as it is."""
+    return f"{base.rstrip('/')}/namespaces/{namespace}"
+
+
 def write_pointer(store: Store, key: str, target: str, **extra: Any) -> None:
     """Write a ``latest.json``-style pointer naming ``target`` (a key prefix); always the last write."""
     store.write_json(key, {"target": target, **extra})
