@@ -373,3 +373,63 @@ def test_no_user_text_reaches_argos_template_engine(tmp_path) -> None:
     expressions = set(re.findall(r"\{\{([^}]*)\}\}", dump_manifest(manifest).decode()))
     ours = ("workflow.parameters.", "inputs.parameters.", "tasks.", "item", "workflow.name", "workflow.uid")
     assert expressions and all(e.startswith(ours) for e in expressions), expressions
+
+
+def _pod_of(manifest: dict, template: dict, *, secure: bool = True) -> dict:
+    """A Pod as Argo runs a template's main container (Argo adds its executor containers, whose
+    securityContext the controller's configuration sets)."""
+    container = {
+        k: v
+        for k, v in template["container"].items()
+        if k in ("image", "command", "args", "resources", "securityContext")
+    }
+    if not secure:
+        container.pop("securityContext", None)
+    pod_security = manifest["spec"]["securityContext"] if secure else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"generateName": "probe-"},
+        "spec": {
+            "securityContext": pod_security,
+            "containers": [{"name": "main", **container}],
+            "restartPolicy": "Never",
+        },
+    }
+
+
+def test_every_rendered_pod_passes_pod_security_restricted(kube) -> None:
+    """The real apiserver's Pod Security admission, in a namespace that enforces "restricted"."""
+    from kubernetes import client
+
+    multi_node = parse_resource(
+        {
+            "apiVersion": "pixelgate.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "t"},
+            "spec": {"compileRun": "c", "model": {"base": "x"}, "resources": {"nodes": 2, "gpusPerNode": 2}},
+        }
+    )
+    manifests = [render_workflow(r, store_uri=STORE) for r in [*_quickstart(), multi_node]]
+    namespace = f"restricted-{os.getpid()}"
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    with kube.api_client() as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels=labels)))
+        try:
+            checked = 0
+            for manifest in manifests:
+                for template in (t for t in manifest["spec"]["templates"] if "container" in t):
+                    core.create_namespaced_pod(namespace, _pod_of(manifest, template), dry_run="All")
+                    checked += 1
+            assert checked >= 10
+            template = next(t for t in manifests[0]["spec"]["templates"] if "container" in t)
+            with pytest.raises(client.ApiException) as refused:  # the check bites: the same pod, unhardened
+                core.create_namespaced_pod(namespace, _pod_of(manifests[0], template, secure=False), dry_run="All")
+            message = json.loads(refused.value.body)["message"]
+            assert refused.value.status == 403 and 'violates PodSecurity "restricted:latest"' in message
+        finally:
+            core.delete_namespace(namespace)

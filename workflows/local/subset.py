@@ -30,7 +30,14 @@ _TEMPLATE = {
     "name": ANY,
     "dag": {"tasks": [_TASK]},
     "parallelism": ANY,
-    "container": {"image": ANY, "command": ANY, "args": ANY, "resources": ANY, "terminationMessagePolicy": ANY},
+    "container": {
+        "image": ANY,
+        "command": ANY,
+        "args": ANY,
+        "resources": ANY,
+        "terminationMessagePolicy": ANY,
+        "securityContext": ANY,
+    },
     "inputs": {"parameters": [_PARAM]},
     "outputs": {"parameters": [_PARAM]},
     "metadata": {"labels": ANY, "annotations": ANY},
@@ -55,6 +62,7 @@ SCHEMA: dict[str, Any] = {
         "podGC": ANY,
         "ttlStrategy": ANY,
         "activeDeadlineSeconds": ANY,
+        "securityContext": ANY,
     },
 }
 

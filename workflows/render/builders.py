@@ -27,6 +27,7 @@ from ..api.meta import Resource, canonical_json
 from ..api.training_run import JUDGE_API_KEY_ENV, TrainingRunSpec
 from .common import (
     DEFAULT_IMAGE,
+    POD_SECURITY,
     ResourceDef,
     Runtime,
     StepDef,
@@ -214,6 +215,7 @@ def render_workflow(
         pod_gc=PodGC(strategy="OnPodSuccess"),
         ttl_strategy=TTLStrategy(seconds_after_success=86400, seconds_after_failure=7 * 86400),
         active_deadline_seconds=deadline,
+        security_context=POD_SECURITY,
         templates=[dag, *templates],
     )
     manifest = workflow.to_dict()

@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 from hera.workflows import Container, Parameter, RetryStrategy
-from hera.workflows.models import Backoff, Toleration
+from hera.workflows.models import (
+    Backoff,
+    Capabilities,
+    PodSecurityContext,
+    SeccompProfile,
+    SecurityContext,
+    Toleration,
+)
 
 from .. import PIPELINE_VERSION
 from ..api.kinds import Compute
@@ -101,6 +108,25 @@ class ResourceDef:
     manifest: str
 
 
+# The Pod Security "restricted" profile for every pod a workflow runs: the step images run as
+# 10001:10001 (images/*/Dockerfile); Argo's own executor containers take the controller's
+# `executor.securityContext` (docs/workflows.md).
+STEP_UID = 10001
+POD_SECURITY = PodSecurityContext(
+    run_as_non_root=True,
+    run_as_user=STEP_UID,
+    run_as_group=STEP_UID,
+    fs_group=STEP_UID,
+    seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+)
+CONTAINER_SECURITY = SecurityContext(
+    allow_privilege_escalation=False,
+    capabilities=Capabilities(drop=["ALL"]),
+    run_as_non_root=True,
+    seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+)
+
+
 def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Container:
     args = [
         "step",
@@ -139,6 +165,7 @@ def step_template(defn: StepDef, *, image: str, labels: dict[str, str]) -> Conta
         active_deadline_seconds=defn.compute.deadline_s,
         # a bad-input error is the termination message; an unexpected crash's log tail stands in for it
         termination_message_policy="FallbackToLogsOnError",
+        security_context=CONTAINER_SECURITY,
         node_selector=dict(defn.compute.node_selector) or None,
         tolerations=[Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")] if gpu else None,
     )
