@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pixelgate.workflows.render import DEFAULT_IMAGE
+from pixelgate.workflows.render import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE
 
 
 @click.command("operator")
@@ -35,6 +35,13 @@ from pixelgate.workflows.render import DEFAULT_IMAGE
     show_default=True,
     envvar="PIXELGATE_IMAGE",
     help="Step image of the rendered workflows.",
+)
+@click.option(
+    "--train-image",
+    default=DEFAULT_TRAIN_IMAGE,
+    show_default=True,
+    envvar="PIXELGATE_TRAIN_IMAGE",
+    help="Image of the train and evaluate steps (torch, DeepSpeed).",
 )
 @click.option(
     "--workflow-service-account",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pixelgate.workflows.render import DEFAULT_IMAGE, Runtime
+from pixelgate.workflows.render import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE, Runtime
 from pixelgate.workflows.store import tenant_uri
 
 
@@ -14,6 +14,7 @@ class OperatorConfig:
 
     store_uri: str = "s3://pixelgate/store"
     image: str = DEFAULT_IMAGE
+    train_image: str = DEFAULT_TRAIN_IMAGE
     namespaces: tuple[str, ...] = ()
     clusterwide: bool = False
     kubeconfig: str | None = None  # None: in-cluster credentials, else the default kubeconfig

@@ -187,6 +187,7 @@ class Reconciler:
                 render_workflow,
                 resource,
                 image=self.cfg.image,
+                train_image=self.cfg.train_image,
                 store_uri=self.cfg.store_for(namespace),
                 runtime=self.cfg.runtime(),
                 inputs=ready.inputs,

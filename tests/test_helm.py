@@ -104,6 +104,7 @@ def test_default_render(default):
     assert "--all-namespaces" in container["args"]
     env = {e["name"]: e for e in container["env"]}
     assert env["PIXELGATE_IMAGE"]["value"] == "ghcr.io/pixelgate/pixelgate-steps:0.1.0"
+    assert env["PIXELGATE_TRAIN_IMAGE"]["value"] == "ghcr.io/pixelgate/pixelgate-train:0.1.0"
     assert "AWS_SECRET_ACCESS_KEY" not in env  # no Secret named: ambient credentials
     svc = one(default, "Service")
     assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
@@ -244,6 +245,7 @@ def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, mo
         assert (cfg.clusterwide, cfg.namespaces) == (scope["clusterwide"], scope["namespaces"])
         assert cfg.liveness_endpoint == "http://0.0.0.0:8080/healthz" and cfg.metrics_port == 9090
         assert cfg.image == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_IMAGE")
+        assert cfg.train_image == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_TRAIN_IMAGE")
         assert cfg.store_uri == next(e["value"] for e in container["env"] if e["name"] == "PIXELGATE_STORE")
     # The full values' workflow wiring reaches every submitted Workflow: identity, endpoint, keys by reference.
     runtime = cfg.runtime()

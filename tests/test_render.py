@@ -433,3 +433,17 @@ def test_every_rendered_pod_passes_pod_security_restricted(kube) -> None:
             assert refused.value.status == 403 and 'violates PodSecurity "restricted:latest"' in message
         finally:
             core.delete_namespace(namespace)
+
+
+def test_train_and_evaluate_run_in_the_train_image() -> None:
+    training = next(r for r in _quickstart() if r.kind == "TrainingRun")
+    family = next(r for r in _quickstart() if r.kind == "DatasetFamily")
+    images = {"image": "registry.local/pixelgate-steps:1", "train_image": "registry.local/pixelgate-train:1"}
+    by_template = {
+        t["name"]: t["container"]["image"]
+        for t in render_workflow(training, store_uri=STORE, **images)["spec"]["templates"]
+        if "container" in t
+    }
+    assert by_template == {"train": images["train_image"], "evaluate": images["train_image"]}
+    [ingest] = [t for t in render_workflow(family, store_uri=STORE, **images)["spec"]["templates"] if "container" in t]
+    assert ingest["container"]["image"] == images["image"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .compile_run import CompileRunSpec, CompileRunStatus
 from .dataset_family import DatasetFamilySpec, DatasetFamilyStatus
@@ -83,6 +83,7 @@ class Task:
     after: tuple[str, ...] = ()
     fan_out: tuple[str, str] | None = None
     per_rank: bool = False
+    image: Literal["steps", "train"] = "steps"  # the step image, or the train image (torch, DeepSpeed)
     reports: tuple[str, ...] = ()
     internal: tuple[str, ...] = ()
 
@@ -361,6 +362,7 @@ KINDS: dict[str, Kind] = {
                     TRAIN,
                     _gpu_compute(48 * 3600),
                     per_rank=True,
+                    image="train",
                     reports=("output_uri", "metrics_uri", "best_checkpoint", "best_metric"),
                     internal=("spec_hash", "model_uri", "global_step", "tokens_per_second"),
                 ),
@@ -369,6 +371,7 @@ KINDS: dict[str, Kind] = {
                     EVALUATE,
                     _gpu_compute(12 * 3600),
                     after=("train",),
+                    image="train",
                     reports=("output_uri", "eval_report_uri", "scores"),
                     internal=("spec_hash", "targets_met"),  # GateReviews decide on the scores themselves
                 ),

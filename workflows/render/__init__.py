@@ -7,11 +7,12 @@ interprets exactly the same dict on one machine. :func:`dump_manifest` gives its
 from __future__ import annotations
 
 from .builders import RenderError, render_workflow
-from .common import DEFAULT_IMAGE, Runtime, dump_manifest, workflow_name
+from .common import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE, Runtime, dump_manifest, workflow_name
 from .status import status_from_runs
 
 __all__ = [
     "DEFAULT_IMAGE",
+    "DEFAULT_TRAIN_IMAGE",
     "RenderError",
     "Runtime",
     "dump_manifest",

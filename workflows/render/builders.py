@@ -27,6 +27,7 @@ from ..api.meta import Resource, canonical_json
 from ..api.training_run import JUDGE_API_KEY_ENV, TrainingRunSpec
 from .common import (
     DEFAULT_IMAGE,
+    DEFAULT_TRAIN_IMAGE,
     POD_SECURITY,
     ResourceDef,
     Runtime,
@@ -118,14 +119,19 @@ def _rendered(decl: TaskDecl, spec: Any) -> list[TaskDef]:
     step, compute = decl.step, decl.compute_for(spec)
     if decl.fan_out is not None:
         param = step.params[0]
-        defn = StepDef(step.name, step.name, compute, inputs=(param,), list_outputs=step.list_outputs)
+        defn = StepDef(
+            step.name, step.name, compute, inputs=(param,), list_outputs=step.list_outputs, image=decl.image
+        )
         return [TaskDef(decl.name, defn, decl.after, fan_out=decl.fan_out, item_param=param)]
     if not decl.per_rank:
-        return [TaskDef(decl.name, StepDef(step.name, step.name, compute, list_outputs=step.list_outputs), decl.after)]
+        defn = StepDef(step.name, step.name, compute, list_outputs=step.list_outputs, image=decl.image)
+        return [TaskDef(decl.name, defn, decl.after)]
     res = spec.resources
     launcher = _launcher(res.nodes, res.gpus_per_node)
     if res.nodes == 1:
-        return [TaskDef(decl.name, StepDef(step.name, step.name, compute, launcher=launcher), decl.after)]
+        return [
+            TaskDef(decl.name, StepDef(step.name, step.name, compute, launcher=launcher, image=decl.image), decl.after)
+        ]
     param = step.params[0]
     ranked = StepDef(
         step.name,
@@ -133,6 +139,7 @@ def _rendered(decl: TaskDecl, spec: Any) -> list[TaskDef]:
         compute,
         inputs=(param,),
         launcher=launcher,
+        image=decl.image,
         pod_labels={LABEL_RANK: f"{{{{inputs.parameters.{param}}}}}"},
     )
     ranks = tuple(str(rank) for rank in range(res.nodes))
@@ -170,12 +177,14 @@ def render_workflow(
     resource: Resource[Any],
     *,
     image: str | None = None,
+    train_image: str | None = None,
     store_uri: str,
     base_dir: Path | str | None = None,
     runtime: Runtime | None = None,
     inputs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Argo Workflow manifest (a plain dict) for ``resource``; deterministic for equal inputs.
+    ``image`` runs the steps, ``train_image`` (torch, DeepSpeed) the tasks declared ``image="train"``.
     ``runtime`` adds the cluster wiring (ServiceAccount, Secrets) the operator is configured with.
     ``inputs`` (``Kind/name`` -> identity of each resource it reads) join the spec in the
     workflow's hash (:func:`pixelgate.workflows.api.kinds.identity`) and reach the steps as the
@@ -191,7 +200,8 @@ def render_workflow(
     labels = labels_for(resource, digest)
     tasks = _tasks(resource.kind, resource.spec)
     steps = {t.step.template: t.step for t in tasks}
-    templates = [_template(step, image or DEFAULT_IMAGE, labels) for step in steps.values()]
+    images = {"steps": image or DEFAULT_IMAGE, "train": train_image or DEFAULT_TRAIN_IMAGE}
+    templates = [_template(s, images[s.image] if isinstance(s, StepDef) else "", labels) for s in steps.values()]
     dag = DAG(
         name=ENTRYPOINT,
         tasks=[_task(t) for t in tasks],

@@ -30,7 +30,9 @@ from ..api.kinds import Compute
 from ..api.meta import GROUP, Resource, canonical_json
 from .container import TRANSIENT_EXIT_CODE
 
-DEFAULT_IMAGE = f"ghcr.io/pixelgate/pixelgate:{PIPELINE_VERSION}"
+# What `make images` builds (images/build.sh: $REGISTRY/pixelgate-<name>:$TAG).
+DEFAULT_IMAGE = f"ghcr.io/pixelgate/pixelgate-steps:{PIPELINE_VERSION}"
+DEFAULT_TRAIN_IMAGE = f"ghcr.io/pixelgate/pixelgate-train:{PIPELINE_VERSION}"
 RESULT_PATH = "/tmp/result.json"
 OUTPUTS_DIR = "/tmp/outputs"
 
@@ -98,6 +100,7 @@ class StepDef:
     list_outputs: tuple[str, ...] = ()  # result fields exposed on their own (for withParam)
     launcher: tuple[str, ...] = ()  # e.g. torchrun and its flags; it runs `-m pixelgate.workflows.cli`
     pod_labels: dict[str, str] = field(default_factory=dict)  # extra pod labels (may use input parameters)
+    image: str = "steps"  # which image runs it: the step image, or the train image
 
 
 @dataclass(frozen=True)

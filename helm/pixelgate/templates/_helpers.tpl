@@ -61,6 +61,10 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.workflows.image.repository (default .Chart.AppVersion .Values.workflows.image.tag) }}
 {{- end }}
 
+{{- define "pixelgate.trainImage" -}}
+{{- printf "%s:%s" .Values.workflows.trainImage.repository (default .Chart.AppVersion .Values.workflows.trainImage.tag) }}
+{{- end }}
+
 {{/* Namespaces where workflows run: the release's, the watched ones and workflows.namespaces. */}}
 {{- define "pixelgate.workflowNamespaces" -}}
 {{- $all := list .Release.Namespace }}
