@@ -180,7 +180,18 @@ class Reconciler:
         expected = workflow_name(name, identity(resource.spec, ready.inputs))
         if status.get("workflow") == expected and status.get("observedGeneration") == generation:
             # this spec and these inputs already have their workflow, and the workflow watch mirrors it;
-            # a finished one is never re-created, even after Argo's TTL removed it (the status is the record)
+            # a finished one is never re-created, even after Argo's TTL removed it (the status is the record).
+            # A dependency that went away and came back at the same identity is ready again: say so.
+            await self.kube.update_status(
+                kind,
+                namespace,
+                name,
+                lambda b: (
+                    dependencies_met(kind, b.get("status") or {}, ready.met, b["metadata"].get("generation")),
+                    [],
+                ),
+                body,
+            )
             return "existing"
         try:
             manifest = await asyncio.to_thread(

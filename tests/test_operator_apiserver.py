@@ -699,3 +699,33 @@ def test_two_namespaces_keep_their_stores_apart(kube, cluster: Cluster, store: P
         assert stores == {ns: f"{store}/namespaces/{ns}" for ns in (cluster.ns, second)}
     finally:
         client.CoreV1Api(cluster.api).delete_namespace(second)
+
+
+def test_a_family_back_at_its_old_identity_makes_its_compile_ready_again(cluster: Cluster, operator: RunningOperator):
+    argo = Argo(cluster)
+    cluster.create(family("fam-back"))
+    cluster.create(compile_run("c-back", families=["fam-back"]))
+    wf = wait_until(lambda: cluster.workflow_of("DatasetFamily", "fam-back"), what="family workflow")["metadata"][
+        "name"
+    ]
+    argo.set(wf, "Succeeded", {"ingest": "Succeeded"}, results={"ingest": {"records_in": 1, "records_out": 1}})
+    compile_wf = wait_until(lambda: cluster.workflow_of("CompileRun", "c-back"), what="compile workflow")
+    result = {"records": 1, "gates": EIGHT_GATES, "gates_passed": "8/8", "passed": True}
+    tasks = {task: "Succeeded" for task in task_templates(compile_wf)}
+    argo.set(compile_wf["metadata"]["name"], "Succeeded", tasks, results={"finalize": result})
+    wait_until(lambda: cluster.status("CompileRun", "c-back").get("phase") == "Succeeded", what="compile Succeeded")
+
+    cluster.patch("DatasetFamily", "fam-back", {"spec": {"tier": 1}})  # another identity: the compile would re-run ...
+    wait_until(
+        lambda: cluster.condition("CompileRun", "c-back", "FamiliesReady").get("status") == "False", what="not ready"
+    )
+    cluster.patch("DatasetFamily", "fam-back", {"spec": {"tier": 2}})  # ... but the family is back where it was
+    wait_until(
+        lambda: cluster.status("DatasetFamily", "fam-back").get("workflow") == wf,
+        what="the family's old workflow again",
+    )
+    wait_until(
+        lambda: cluster.condition("CompileRun", "c-back", "FamiliesReady").get("status") == "True", what="ready again"
+    )
+    status = cluster.status("CompileRun", "c-back")
+    assert status["phase"] == "Succeeded" and status["workflow"] == compile_wf["metadata"]["name"]
