@@ -8,6 +8,8 @@ The pydantic JSON Schema is rewritten into a Kubernetes *structural* schema:
 * ``additionalProperties: false`` (pydantic's ``extra="forbid"``) is dropped: the apiserver prunes
   unknown fields, and structural schemas allow no ``additionalProperties`` beside ``properties``;
 * ``dict[str, Any]`` becomes ``x-kubernetes-preserve-unknown-fields``;
+* a bound on map keys (``propertyNames: {maxLength: n}``, which structural schemas lack) becomes
+  the CEL rule ``self.all(k, size(k) <= n)``;
 * defaults made by ``default_factory`` are materialised, so the apiserver applies nested defaults.
 """
 
@@ -64,6 +66,15 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
         if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
             node[plain] = node[bound]
             node[bound] = True
+    names = node.pop("propertyNames", None)
+    if names is not None:
+        if set(names) != {"maxLength"}:
+            raise ValueError(f"map keys: only maxLength can be expressed in a CRD, not {names}")
+        limit = names["maxLength"]
+        node["x-kubernetes-validations"] = [
+            *node.get("x-kubernetes-validations", []),
+            {"rule": f"self.all(k, size(k) <= {limit})", "message": f"keys must have at most {limit} characters"},
+        ]
     if node.get("type") == "object" and "properties" not in node:
         extra = node.get("additionalProperties")
         if extra in (None, True, {}):

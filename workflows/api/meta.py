@@ -6,7 +6,11 @@ Conventions (they are what the CRD generator in :mod:`pixelgate.workflows.api.cr
 * every field has a ``description``; it becomes the CRD's field description;
 * Python names are snake_case and serialize as camelCase (``allow_training`` -> ``allowTraining``);
 * unknown fields are errors (``extra="forbid"``), mirroring the structural schema;
-* CEL rules go into ``json_schema_extra={"x-kubernetes-validations": [...]}``.
+* CEL rules go into ``json_schema_extra={"x-kubernetes-validations": [...]}``;
+* nothing in a spec is unbounded: every string, list and map is typed with one of the bounded
+  aliases below (:data:`Identifier`, :data:`Uri`, :data:`Text`, :data:`LongText`, :data:`LabelKey`,
+  :data:`LabelValue`, :data:`ResourceName`, :data:`Map`) or carries ``max_length``; the same bound
+  is enforced by pydantic and, through the generated CRD, by the apiserver.
 """
 
 from __future__ import annotations
@@ -103,6 +107,31 @@ def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
 # reference to one, must be. A reference such as "../compiles/x" can never reach the store layout.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ResourceName = Annotated[str, Field(pattern=DNS_LABEL, min_length=1, max_length=63)]
+
+# Bounds of every spec field (docs/resources.md, "Limits"): generous for a real user, small
+# enough that no manifest can carry megabytes of text into the workflows and the store.
+IDENTIFIER_MAX = 253  # a name, key, column, dotted path, tag, model name: a DNS subdomain's length
+URI_MAX = 2048  # a URI, URL or path
+TEXT_MAX = 4096  # a regular expression, a model given inline as 'config:<json>'
+LONG_TEXT_MAX = 16384  # a system prompt or a chat template (16 KiB)
+LABEL_KEY_MAX = 317  # a Kubernetes label key: a 253-character prefix, '/', a 63-character name
+LABEL_VALUE_MAX = 63  # a Kubernetes label value
+MAX_ITEMS = 256  # entries of any list
+MAX_ENTRIES = 256  # entries of any map
+
+Identifier = Annotated[str, Field(max_length=IDENTIFIER_MAX)]
+Uri = Annotated[str, Field(max_length=URI_MAX)]
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
+LongText = Annotated[str, Field(max_length=LONG_TEXT_MAX)]
+LabelKey = Annotated[str, Field(max_length=LABEL_KEY_MAX)]
+LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX)]
+
+MapValueT = TypeVar("MapValueT")
+# A map with at most MAX_ENTRIES entries whose keys are Identifiers: ``Map[float]``. In the CRD
+# this is ``maxProperties`` plus a CEL rule bounding the key length (crd.py turns pydantic's
+# ``propertyNames`` into it); pydantic checks both itself.
+Map = Annotated[dict[Identifier, MapValueT], Field(max_length=MAX_ENTRIES)]
+LabelMap = Annotated[dict[LabelKey, LabelValue], Field(max_length=MAX_ENTRIES)]
 
 Phase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed", "Ready", "AwaitingApproval", "Passed"]
 
