@@ -94,3 +94,23 @@ def test_compile_immutability_rules_read_old_status():
     rules = [r["rule"] for r in _schema("CompileRun")["x-kubernetes-validations"]]
     assert any("oldSelf.spec.families" in r for r in rules)
     assert any("oldSelf.spec.split.seed" in r for r in rules)
+
+
+def test_nothing_in_a_spec_is_unbounded():
+    """Every string (but enums) has maxLength, every list maxItems, every map maxProperties and a
+    CEL rule bounding its keys: no manifest carries unbounded text into the workflows."""
+    unbounded = []
+    for kind in KINDS:
+        for path, node in _walk(_schema(kind)["properties"]["spec"], f"{kind}.spec"):
+            kind_of = node.get("type")
+            if kind_of == "string" and "enum" not in node and "maxLength" not in node:
+                unbounded.append(f"{path}: string without maxLength")
+            if kind_of == "array" and "maxItems" not in node:
+                unbounded.append(f"{path}: array without maxItems")
+            if kind_of == "object" and "additionalProperties" in node:
+                if "maxProperties" not in node:
+                    unbounded.append(f"{path}: map without maxProperties")
+                rules = [r["rule"] for r in node.get("x-kubernetes-validations", [])]
+                if not any(r.startswith("self.all(k, size(k) <= ") for r in rules):
+                    unbounded.append(f"{path}: map keys without a length rule")
+    assert not unbounded, unbounded

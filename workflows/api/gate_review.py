@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from .meta import ApiModel, Condition, ResourceName
+from .meta import MAX_ITEMS, ApiModel, Condition, Identifier, Map, ResourceName
 
 
 class Approval(ApiModel):
     required: bool = Field(default=False, description="Wait in AwaitingApproval until an approver is recorded.")
-    approved_by: str | None = Field(
+    approved_by: Identifier | None = Field(
         default=None, description="Who approved (also accepted from the annotation pixelgate.dev/approved-by)."
     )
 
@@ -29,11 +29,13 @@ class GateReviewSpec(ApiModel):
     baseline_training_run: ResourceName | None = Field(
         default=None, description="Baseline TrainingRun (expansion-improvement)."
     )
-    targets: dict[str, float] = Field(
+    targets: Map[float] = Field(
         default_factory=dict, description="Metric -> minimum; defaults to the TrainingRun's evaluation targets."
     )
-    improve: list[str] = Field(
-        default_factory=list, description="Metrics that must improve on the baseline (expansion-improvement)."
+    improve: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Metrics that must improve on the baseline (expansion-improvement).",
     )
     tolerance: float = Field(
         default=0.02, ge=0, le=1, description="Largest regression tolerated on the other metrics."

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .meta import ApiModel, ResourceName
+from .meta import MAX_ENTRIES, MAX_ITEMS, ApiModel, LabelMap, ResourceName
 
 
 class LegacySelectorWarning(DeprecationWarning):
@@ -30,14 +30,13 @@ class LabelSelector(ApiModel):
 
     # Optional on the wire, so that the bare-map form (no matchLabels key) passes the CRD schema;
     # a selector naming no label is refused (here, and by the CRD rule when matchLabels is given).
-    match_labels: dict[str, str] | None = Field(
-        default=None, description="Labels a resource must carry (all of them)."
-    )
+    match_labels: LabelMap | None = Field(default=None, description="Labels a resource must carry (all of them).")
 
     model_config = ApiModel.model_config | {
         # the bare-map form of the first release is kept (and rewritten) rather than pruned away
         "json_schema_extra": {
             "x-kubernetes-preserve-unknown-fields": True,
+            "maxProperties": MAX_ENTRIES,  # bounds the bare-map form too
             "x-kubernetes-validations": [
                 {
                     "rule": "!has(self.matchLabels) || size(self.matchLabels) > 0",
@@ -72,7 +71,9 @@ class LabelSelector(ApiModel):
 class Selection(ApiModel):
     """Resources by name, by label selector, or both (the union)."""
 
-    names: list[ResourceName] = Field(default_factory=list, description="Resource names (DNS labels).")
+    names: list[ResourceName] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Resource names (DNS labels)."
+    )
     selector: LabelSelector | None = Field(default=None, description="A label selector (matchLabels).")
 
     model_config = ApiModel.model_config | {

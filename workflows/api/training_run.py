@@ -8,29 +8,31 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .dataset_family import STAGES, Stage
-from .meta import ApiModel, Condition, ResourceName
+from .meta import MAX_ITEMS, ApiModel, Condition, Identifier, LabelValue, LongText, Map, ResourceName, Text, Uri
 from .run_status import WorkflowStatus
 
 JUDGE_API_KEY_ENV = "PIXELGATE_JUDGE_API_KEY"  # the LLM judge's key, from evaluation.judgeSecret
 
 
 class Curriculum(ApiModel):
-    weights: dict[str, float] = Field(
+    weights: Map[float] = Field(
         default_factory=dict,
         description="Mixing weight per family name or per tier ('tier1'..'tier4'). Unset: each family's own weight.",
     )
 
 
 class ModelSource(ApiModel):
-    base: str = Field(
+    base: Text = Field(
         min_length=1,
         description="A store URI, a local path, a hub name, or 'config:<json>' to build a tiny model "
         "from a transformers config.",
     )
-    tokenizer: str | None = Field(
+    tokenizer: Uri | None = Field(
         default=None, description="Tokenizer location; 'train:<vocab size>' trains one on the train shards."
     )
-    chat_template: str | None = Field(default=None, description="Jinja chat template; the tokenizer's own when unset.")
+    chat_template: LongText | None = Field(
+        default=None, description="Jinja chat template; the tokenizer's own when unset."
+    )
     max_seq_length: int = Field(default=1024, ge=16, le=131072, description="Tokens per training example.")
 
 
@@ -79,13 +81,13 @@ class DeepSpeed(ApiModel):
 class Resources(ApiModel):
     gpus_per_node: int = Field(default=1, ge=0, le=16, description="GPUs per node; 0 trains on CPU.")
     nodes: int = Field(default=1, ge=1, le=64, description="Nodes.")
-    gpu_type: str | None = Field(default=None, description="Node selector value for the GPU product label.")
-    cpu: str = Field(default="4", description="CPU request per node.")
-    memory: str = Field(default="32Gi", description="Memory request per node.")
+    gpu_type: LabelValue | None = Field(default=None, description="Node selector value for the GPU product label.")
+    cpu: Identifier = Field(default="4", description="CPU request per node.")
+    memory: Identifier = Field(default="32Gi", description="Memory request per node.")
 
 
 class Checkpoints(ApiModel):
-    uri: str | None = Field(
+    uri: Uri | None = Field(
         default=None, description="Store URI for checkpoints; default is the run's own store folder."
     )
     keep: int = Field(default=2, ge=1, description="Checkpoints kept (the best is always kept).")
@@ -102,6 +104,7 @@ class EvaluationTargets(ApiModel):
 class Evaluation(ApiModel):
     suites: list[Literal["clinical-similarity", "empathy", "safety", "over-refusal"]] = Field(
         default_factory=lambda: ["clinical-similarity", "empathy", "safety", "over-refusal"],
+        max_length=MAX_ITEMS,
         description="Suites to run.",
     )
     targets: EvaluationTargets = Field(
@@ -112,9 +115,11 @@ class Evaluation(ApiModel):
         default=128, ge=1, le=4096, description="Tokens generated per reply (greedy decoding)."
     )
     judge: Literal["heuristic", "llm"] = Field(default="heuristic", description="Who scores replies.")
-    judge_endpoint: str | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
-    judge_model: str | None = Field(default=None, description="Model name at the judge endpoint.")
-    judge_secret: str | None = Field(default=None, description="Secret holding the judge API key (key 'api-key').")
+    judge_endpoint: Uri | None = Field(default=None, description="OpenAI-compatible endpoint of the LLM judge.")
+    judge_model: Identifier | None = Field(default=None, description="Model name at the judge endpoint.")
+    judge_secret: Identifier | None = Field(
+        default=None, description="Secret holding the judge API key (key 'api-key')."
+    )
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
