@@ -257,3 +257,20 @@ def test_references_are_resource_names(cluster: Cluster, make, field):
     """A reference names a resource (a DNS label): never a path into the store."""
     message = _rejected(lambda: cluster.create(make()))
     assert field in message and "should match" in message, message
+
+
+def test_nothing_in_a_spec_is_unbounded(cluster: Cluster):
+    """The bounds of meta.py hold in the apiserver too: oversized text, lists and maps are refused."""
+    prompt = {"turns": {"path": "messages"}, "systemPrompt": "s" * 20 * 1024}
+    message = _rejected(lambda: cluster.create(family("long-prompt", mapping=prompt)))
+    assert "spec.mapping.systemPrompt" in message and "Too long" in message
+    many = [f"f{i}" for i in range(300)]
+    message = _rejected(lambda: cluster.create(compile_run("many-families", families=many)))
+    assert "spec.families.names" in message and "must have at most 256 items" in message
+    metadata = {"turns": {"path": "messages"}, "metadata": {f"k{i}": "a.b" for i in range(1000)}}
+    message = _rejected(lambda: cluster.create(family("big-map", mapping=metadata)))
+    assert "spec.mapping.metadata" in message and "must have at most 256 items" in message
+    long_key = {"turns": {"path": "messages"}, "metadata": {"k" * 300: "a"}}
+    message = _rejected(lambda: cluster.create(family("long-key", mapping=long_key)))
+    assert "spec.mapping.metadata" in message and "keys must have at most 253 characters" in message
+    cluster.create(family("fits", mapping={"turns": {"path": "messages"}, "systemPrompt": "s" * 16384}))
