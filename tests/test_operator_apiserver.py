@@ -249,6 +249,8 @@ def test_quickstart_flow(cluster: Cluster, operator: RunningOperator, store: Pat
     row_a = next(r.split() for r in rows if r.startswith("fam-a "))
     assert row_a[1:7] == ["Ready", "True", "100", "20", "0.74", wf_a]
     compiles = cluster.kubectl("get", "compileruns")
+    assert compiles.splitlines()[0].split() == ["NAME", "PHASE", "RECORDS", "DUPRATE", "GATES", "VERIFIED", "AGE"]
+    assert compiles.splitlines()[1].split()[1:6] == ["Succeeded", "150", "0.0625", "8/8", "True"]
     assert "Succeeded" in compiles and "0.0625" in compiles and "8/8" in compiles
     listing = cluster.kubectl("get", "pixelgate")
     for name in (
