@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds (or finds already cached) the real servers and CLIs the tests run:
-#   kube-apiserver, kube-controller-manager, etcd, versitygw (S3), helm, argo,
-#   and installs Debian's prometheus/promtool and rclone when they are missing.
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd, versitygw (S3), helm,
+#   argo, Argo's workflow-controller and argoexec, and installs Debian's prometheus/promtool,
+#   rclone, and the node runtime (containerd, runc, CNI plugins, iptables, debootstrap, docker.io)
+#   when they are missing.
 #
 # Usage: bash tools/testcluster/build.sh [name ...]
-#   names: kube-apiserver kube-controller-manager etcd versitygw helm argo prometheus rclone
+#   names: kube-apiserver kube-controller-manager kube-scheduler kubelet etcd versitygw helm argo
+#          workflow-controller argoexec prometheus rclone node-runtime
 #   (default: all). Idempotent: a binary already cached at its version is skipped.
 #
 # Binaries go to ${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}/<name>-<version>;
@@ -17,7 +20,8 @@ source "$HERE/versions.env"
 
 BIN_DIR="${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}"
 LOG_DIR="$(dirname "$BIN_DIR")/logs"
-mkdir -p "$BIN_DIR" "$LOG_DIR"
+SRC_DIR="$(dirname "$BIN_DIR")/src"
+mkdir -p "$BIN_DIR" "$LOG_DIR" "$SRC_DIR"
 
 if command -v go >/dev/null 2>&1; then
   GO="$(command -v go)"
@@ -71,7 +75,8 @@ build() {
   echo "== $name $version: building (log: $log) ..."
   local start end
   start=$(date +%s)
-  if (cd "$HERE/$dir" && "$GO" build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg") >"$log" 2>&1; then
+  case "$dir" in /*) ;; *) dir="$HERE/$dir" ;; esac
+  if (cd "$dir" && "$GO" build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg") >"$log" 2>&1; then
     mv -f "$out.tmp.$$" "$out"
     end=$(date +%s)
     echo "== $name $version: built in $((end - start))s, $(du -m "$out" | cut -f1) MB -> $out"
@@ -104,14 +109,51 @@ total_start=$(date +%s)
 
 sel kube-apiserver && build kube-apiserver "$KUBERNETES_VERSION" kube ./cmd/kube-apiserver "$kube_ldflags"
 sel kube-controller-manager && build kube-controller-manager "$KUBERNETES_VERSION" kube ./cmd/kube-controller-manager "$kube_ldflags"
+sel kube-scheduler && build kube-scheduler "$KUBERNETES_VERSION" kube ./cmd/kube-scheduler "$kube_ldflags"
+sel kubelet && build kubelet "$KUBERNETES_VERSION" kube ./cmd/kubelet "$kube_ldflags"
 sel etcd && build etcd "$ETCD_VERSION" etcd . \
   "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
 sel versitygw && build versitygw "$VERSITYGW_VERSION" versitygw github.com/versity/versitygw/cmd/versitygw \
   "-s -w -X main.Version=$VERSITYGW_VERSION -X main.Build=release -X main.BuildTime=unknown"
 sel helm && build helm "$HELM_VERSION" helm helm.sh/helm/v3/cmd/helm \
   "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-sel argo && build argo "$ARGO_VERSION" argo . \
-  "-s -w -X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+argo_ldflags="-s -w -X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+sel argo && build argo "$ARGO_VERSION" argo . "$argo_ldflags"
+sel workflow-controller && build workflow-controller "$ARGO_VERSION" argo \
+  github.com/argoproj/argo-workflows/v3/cmd/workflow-controller "$argo_ldflags"
+
+# argoexec cannot be built from the module as served: upstream's signal_linux.go is a symlink to
+# signal_darwin.go, and module zips drop symlinks (argoproj/argo-workflows#9590), so
+# workflow/executor/os-specific has no Setpgid on Linux. Build it from a copy of the module
+# source (in the cache, never in the repository) with that one file restored, through a scratch
+# module that replaces argo-workflows with the copy.
+argo_source() {
+  local src="$SRC_DIR/argo-workflows-$ARGO_VERSION" mod
+  if [ ! -f "$src/.complete" ]; then
+    mod=$(cd "$HERE/argo" && "$GO" mod download -json "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" \
+      | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    [ -d "$mod" ] || { echo "build.sh: argo-workflows $ARGO_VERSION is not in the module cache" >&2; return 1; }
+    rm -rf "$src.tmp" && mkdir -p "$src.tmp"
+    (cd "$mod" && tar --exclude=./ui --exclude=./docs --exclude=./test --exclude=./examples -cf - .) | tar -C "$src.tmp" -xf -
+    chmod -R u+w "$src.tmp"
+    cp "$src.tmp/workflow/executor/os-specific/signal_darwin.go" "$src.tmp/workflow/executor/os-specific/signal_linux.go"
+    touch "$src.tmp/.complete" && rm -rf "$src" && mv "$src.tmp" "$src"
+  fi
+  local scratch="$SRC_DIR/argo-local-module-$ARGO_VERSION"
+  mkdir -p "$scratch"
+  cp "$HERE/argo/go.mod" "$HERE/argo/go.sum" "$scratch/"
+  (cd "$scratch" && "$GO" mod edit -replace "github.com/argoproj/argo-workflows/v3=$src")
+  echo "$scratch"
+}
+if sel argoexec && [ ! -x "$BIN_DIR/argoexec-$ARGO_VERSION" ]; then
+  if scratch=$(argo_source); then
+    build argoexec "$ARGO_VERSION" "$scratch" github.com/argoproj/argo-workflows/v3/cmd/argoexec "$argo_ldflags"
+  else
+    status=1
+  fi
+elif sel argoexec; then
+  echo "== argoexec $ARGO_VERSION: cached at $BIN_DIR/argoexec-$ARGO_VERSION"
+fi
 
 # Argo's CRDs are read from the Go module cache at test time; make sure the
 # module source is there even when the argo binary came from the cache.
@@ -124,23 +166,29 @@ if sel argo; then
   fi
 fi
 
-# Debian's package for a tool the tests run: found on PATH, else apt-get installed (as root).
-# $1 package, $2 the commands it must provide (space-separated), $3 a shell command run after install.
+# Debian's packages for a tool the tests run: found on PATH, else apt-get installed (as root).
+# $1 packages (space-separated), $2 the commands or absolute paths they must provide
+# (space-separated), $3 a shell command run after install.
 apt_tool() {
   local pkg="$1" cmds="$2" after="${3:-}" cmd missing=0
-  for cmd in $cmds; do command -v "$cmd" >/dev/null 2>&1 || missing=1; done
+  for cmd in $cmds; do
+    case "$cmd" in
+      /*) [ -x "$cmd" ] || missing=1 ;;
+      *) command -v "$cmd" >/dev/null 2>&1 || missing=1 ;;
+    esac
+  done
   if [ "$missing" = 0 ]; then
     echo "== $pkg: found $("${cmds%% *}" --version 2>&1 | head -n1)"
   elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "== $pkg: installing Debian package (apt-get) ..."
     local start; start=$(date +%s)
-    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg"; } \
-        >"$LOG_DIR/apt-$pkg.log" 2>&1; then
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkg; } \
+        >"$LOG_DIR/apt-${pkg%% *}.log" 2>&1; then
       [ -z "$after" ] || eval "$after"
       echo "== $pkg: installed in $(( $(date +%s) - start ))s: $("${cmds%% *}" --version 2>&1 | head -n1)"
     else
-      echo "== $pkg: apt-get install failed; see $LOG_DIR/apt-$pkg.log" >&2
-      tail -n 20 "$LOG_DIR/apt-$pkg.log" >&2
+      echo "== $pkg: apt-get install failed; see $LOG_DIR/apt-${pkg%% *}.log" >&2
+      tail -n 20 "$LOG_DIR/apt-${pkg%% *}.log" >&2
       status=1
     fi
   else
@@ -157,6 +205,13 @@ stop_prometheus_service='
   if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi'
 if sel prometheus; then apt_tool prometheus "prometheus promtool" "$stop_prometheus_service"; fi
 if sel rclone; then apt_tool rclone rclone; fi
+# The end-to-end node: containerd + runc run the pods, the CNI loopback plugin is the pods' only
+# network (they use the host's), iptables for the kubelet's own chains, debootstrap and docker.io
+# build the project's images from their Dockerfiles without a registry (tools/testcluster/images.sh).
+if sel node-runtime; then
+  apt_tool "containerd runc containernetworking-plugins iptables debootstrap docker.io" \
+    "containerd ctr runc /usr/lib/cni/loopback iptables debootstrap dockerd docker"
+fi
 
 echo "== done in $(( $(date +%s) - total_start ))s; cache: $BIN_DIR ($(du -sm "$BIN_DIR" | cut -f1) MB)"
 exit "$status"

@@ -1,4 +1,4 @@
-// Builds kube-apiserver and kube-controller-manager for the test control plane.
+// Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubelet for the test cluster.
 // Versions: see ../versions.env. Do not vendor; binaries are cached outside the repo.
 module pixelgate.local/testcluster/kube
 
