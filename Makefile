@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -P -m pip
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install tools test demo crds bench-ingest bench-dedup bench-generate clean
+.PHONY: install tools test e2e demo crds bench-ingest bench-dedup bench-generate clean
 
 # Install the project with every extra, pinned by constraints.txt (the one lock file).
 $(STAMP): pyproject.toml constraints.txt
@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Build (first time) or reuse the real test servers: kube-apiserver, etcd, S3, helm, argo, prometheus.
+# Build (first time) or reuse the real test servers: kube-apiserver, etcd, S3, helm, argo, prometheus,
+# and the one-node cluster's kubelet, scheduler, containerd and Argo controller.
 tools:
 	bash tools/testcluster/build.sh
 
+# The whole suite, the real-cluster end-to-end module included (it builds its images on first use).
 test: install tools
 	$(BIN)/python -P -m pytest -ra
+
+# Only the real-cluster end-to-end module (docs/testing.md, "The real cluster").
+e2e: install tools
+	$(BIN)/python -P -m pytest -ra -m e2e tests/test_e2e_cluster.py
 
 demo: install
 	$(BIN)/python -P -m pixelgate.workflows.demo

@@ -29,6 +29,14 @@ SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"  # first IP of SERVICE_CIDR: the "kubernetes" Service (a certificate SAN only)
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KCM_CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
+# What a cluster with a node needs on top: kube-root-ca.crt in every namespace (pods' projected
+# ServiceAccount volumes), the not-ready taint lifted from a Ready node, finished pods collected.
+NODE_CONTROLLERS = (
+    "root-ca-certificate-publisher-controller",
+    "node-lifecycle-controller",
+    "pod-garbage-collector-controller",
+    "ttl-after-finished-controller",
+)
 
 
 def _b64(data: bytes) -> str:
@@ -117,10 +125,12 @@ class KubeCluster:
 
     workdir: Path
     with_controller_manager: bool = True
+    controllers: tuple[str, ...] = KCM_CONTROLLERS
     server: str = ""
     kubeconfig: Path = field(default=Path())
     ca_path: Path = field(default=Path())
     admin: pki.KeyPair | None = None
+    ca: pki.CertificateAuthority | None = None
     etcd: Etcd | None = None
     apiserver: ServerProcess | None = None
     controller_manager: ServerProcess | None = None
@@ -136,7 +146,7 @@ class KubeCluster:
         kcm_bin = tool_path("kube-controller-manager") if self.with_controller_manager else None
         try:
             pki_dir = self.workdir / "pki"
-            ca = pki.CertificateAuthority(pki_dir)
+            ca = self.ca = pki.CertificateAuthority(pki_dir)
             self.ca_path = ca.cert_path
             self.admin = ca.issue("admin", "pixelgate-admin", orgs=("system:masters",), client=True)
             sa = pki.service_account_keys(pki_dir)
@@ -179,7 +189,7 @@ class KubeCluster:
             ),
             ips=("127.0.0.1", SERVICE_IP),
         )
-        assert self.etcd is not None
+        assert self.etcd is not None and self.admin is not None
         self.apiserver = ServerProcess(
             "kube-apiserver",
             [
@@ -198,6 +208,11 @@ class KubeCluster:
                 f"--service-account-key-file={sa.cert_path}",
                 f"--service-account-signing-key-file={sa.key_path}",
                 "--allow-privileged=true",
+                # A kubelet (tests/cluster/node.py) is reached by its hostname, which resolves to
+                # 127.0.0.1, and trusts the admin certificate for logs and exec.
+                "--kubelet-preferred-address-types=Hostname,InternalIP",
+                f"--kubelet-client-certificate={self.admin.cert_path}",
+                f"--kubelet-client-key={self.admin.key_path}",
                 "--profiling=false",
                 "--v=1",
             ],
@@ -220,7 +235,7 @@ class KubeCluster:
                 f"--secure-port={port}",
                 f"--cert-dir={self.workdir / 'kcm-certs'}",
                 "--leader-elect=false",
-                "--controllers=" + ",".join(KCM_CONTROLLERS),
+                "--controllers=" + ",".join(self.controllers),
                 "--use-service-account-credentials=false",
                 f"--root-ca-file={ca.cert_path}",
                 f"--service-account-private-key-file={sa.key_path}",

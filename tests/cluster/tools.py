@@ -58,9 +58,13 @@ def versions() -> dict[str, str]:
 _VERSION_KEYS = {
     "kube-apiserver": "KUBERNETES_VERSION",
     "kube-controller-manager": "KUBERNETES_VERSION",
+    "kube-scheduler": "KUBERNETES_VERSION",
+    "kubelet": "KUBERNETES_VERSION",
     "etcd": "ETCD_VERSION",
     "helm": "HELM_VERSION",
     "argo": "ARGO_VERSION",
+    "workflow-controller": "ARGO_VERSION",
+    "argoexec": "ARGO_VERSION",
     "versitygw": "VERSITYGW_VERSION",
 }
 
