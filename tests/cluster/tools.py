@@ -62,6 +62,7 @@ _VERSION_KEYS = {
     "helm": "HELM_VERSION",
     "argo": "ARGO_VERSION",
     "versitygw": "VERSITYGW_VERSION",
+    "grafana-check": "GRAFANA_SDK_VERSION",
 }
 
 
