@@ -45,6 +45,7 @@ def test_missing_tool_skips_locally_and_fails_under_ci(monkeypatch: pytest.Monke
         ("helm/go.mod", "helm.sh/helm/v3", "HELM_VERSION"),
         ("argo/go.mod", "github.com/argoproj/argo-workflows/v3", "ARGO_VERSION"),
         ("versitygw/go.mod", "github.com/versity/versitygw", "VERSITYGW_VERSION"),
+        ("grafana-check/go.mod", "github.com/grafana/grafana-foundation-sdk/go", "GRAFANA_SDK_VERSION"),
     ],
 )
 def test_versions_env_matches_go_mod(modfile: str, module: str, key: str) -> None:

@@ -66,6 +66,7 @@ _VERSION_KEYS = {
     "workflow-controller": "ARGO_VERSION",
     "argoexec": "ARGO_VERSION",
     "versitygw": "VERSITYGW_VERSION",
+    "grafana-check": "GRAFANA_SDK_VERSION",
 }
 
 

@@ -7,7 +7,7 @@
 #
 # Usage: bash tools/testcluster/build.sh [name ...]
 #   names: kube-apiserver kube-controller-manager kube-scheduler kubelet etcd versitygw helm argo
-#          workflow-controller argoexec prometheus rclone node-runtime
+#          workflow-controller argoexec prometheus rclone node-runtime grafana-check
 #   (default: all). Idempotent: a binary already cached at its version is skipped.
 #
 # Binaries go to ${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}/<name>-<version>;
@@ -49,6 +49,7 @@ check_pin etcd/go.mod go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_pin helm/go.mod helm.sh/helm/v3 "$HELM_VERSION"
 check_pin argo/go.mod github.com/argoproj/argo-workflows/v3 "$ARGO_VERSION"
 check_pin versitygw/go.mod github.com/versity/versitygw "$VERSITYGW_VERSION"
+check_pin grafana-check/go.mod github.com/grafana/grafana-foundation-sdk/go "$GRAFANA_SDK_VERSION"
 
 # build NAME VERSION MODULE_DIR PACKAGE LDFLAGS
 build() {
@@ -121,6 +122,7 @@ argo_ldflags="-s -w -X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSI
 sel argo && build argo "$ARGO_VERSION" argo . "$argo_ldflags"
 sel workflow-controller && build workflow-controller "$ARGO_VERSION" argo \
   github.com/argoproj/argo-workflows/v3/cmd/workflow-controller "$argo_ldflags"
+sel grafana-check && build grafana-check "$GRAFANA_SDK_VERSION" grafana-check . "-s -w"
 
 # argoexec cannot be built from the module as served: upstream's signal_linux.go is a symlink to
 # signal_darwin.go, and module zips drop symlinks (argoproj/argo-workflows#9590), so
