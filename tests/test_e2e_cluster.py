@@ -33,11 +33,14 @@ import pytest
 import yaml
 from kubernetes import client
 
+from pixelgate.workflows.api import KINDS
+from pixelgate.workflows.layout import LOCAL_RUNNER_PREFIXES
 from tests.cluster import tools
 from tests.cluster.argo import ArgoController
 from tests.cluster.kube import KCM_CONTROLLERS, NODE_CONTROLLERS, KubeCluster
 from tests.cluster.node import Image, Node, build_images, node_prerequisites
 from tests.cluster.s3 import S3Server
+from tests.fake_argo import task_templates
 from tests.operator_support import KUBECTL, Cluster, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -166,8 +169,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         node = Node(kube, work / "node", images["pause"].ref)
         stack.callback(node.stop)
         node.start()
-        for name in ("argoexec", "operator", "steps"):
-            node.import_image(images[name])
+        for image in images.values():
+            node.import_image(image)
         s3 = S3Server(work / "s3").start()
         stack.callback(s3.stop)
         bucket = s3.new_bucket("pixelgate-e2e")
@@ -235,6 +238,8 @@ def quickstart(e2e: E2E) -> list[str]:
     _wait_phase(e2e, "CompileRun", ["quickstart"], "Succeeded", timeout=900)
     compile_s = time.monotonic() - started - families_s
     print(f"\nfamilies Ready in {families_s:.0f}s, compile Succeeded {compile_s:.0f}s later")
+    e2e.kubectl("apply", "-f", str(e2e.manifests / "review.yaml"))
+    _wait_phase(e2e, "GateReview", _names(e2e.manifests / "review.yaml"), "Passed", timeout=120)
     return families
 
 
@@ -250,6 +255,10 @@ def test_quickstart_runs_on_a_real_node(e2e: E2E, quickstart: list[str], tmp_pat
     verified = e2e.cluster.condition("CompileRun", "quickstart", "Verified")
     assert verified.get("status") == "True", compile_status
     assert compile_status.get("records", 0) > 0, compile_status
+
+    for review in _names(e2e.manifests / "review.yaml"):
+        assert e2e.cluster.status("GateReview", review)["decision"] == "Pass"
+        assert e2e.cluster.condition("GateReview", review, "Decided")["status"] == "True"
 
     # What `kubectl get` and `argo list/get` show a user.
     families_table = e2e.kubectl("get", "datasetfamilies").stdout
@@ -306,7 +315,10 @@ def test_quickstart_runs_on_a_real_node(e2e: E2E, quickstart: list[str], tmp_pat
         on_one_machine = _without_timing(_objects(local, e2e.bucket, prefix))
     finally:
         local.stop()
-    assert sorted(in_cluster) == sorted(on_one_machine)
+    # The local runner also keeps what a cluster holds in the resources' status and Argo's Workflows.
+    runner_only = {k for k in on_one_machine if k.startswith(LOCAL_RUNNER_PREFIXES)}
+    assert runner_only, "the local run wrote no status or run records"
+    assert sorted(in_cluster) == sorted(set(on_one_machine) - runner_only)
     differ = sorted(k for k in in_cluster if in_cluster[k] != on_one_machine[k])
     assert not differ, f"{len(differ)} of {len(in_cluster)} objects differ, e.g. {differ[:5]}"
 
@@ -448,3 +460,41 @@ def test_ttl_removes_finished_workflows_and_a_restart_reruns_nothing(e2e: E2E, q
         assert _workflows_of(e2e, kind, name) == [], f"{kind}/{name} got a new workflow after the restart"
         after = e2e.cluster.status(kind, name)
         assert after.get("phase") == status.get("phase") and after.get("workflow") == status.get("workflow")
+
+
+def test_training_runs_in_the_train_image(e2e: E2E, quickstart: list[str]) -> None:
+    """The quickstart TrainingRun (a tiny model, CPU) in the pixelgate-train image, as the chart
+    renders it, and a GateReview of that run."""
+    train = tools.need(lambda: build_images(("train",), e2e.work / "images.log"))["train"]
+    e2e.node.import_image(train)
+    e2e.kubectl("apply", "-f", str(e2e.manifests / "training.yaml"))
+    runs = _names(e2e.manifests / "training.yaml")
+    _wait_phase(e2e, "TrainingRun", runs, "Succeeded", timeout=1200)
+    for run in runs:
+        status = e2e.cluster.status("TrainingRun", run)
+        assert status.get("bestMetric") is not None and status.get("scores"), status
+        workflow = e2e.cluster.workflow_of("TrainingRun", run)
+        assert workflow is not None
+        containers = {t["name"]: t["container"]["image"] for t in workflow["spec"]["templates"] if "container" in t}
+        templates = task_templates(workflow)
+        refs = {"steps": e2e.images["steps"].ref, "train": train.ref}
+        for task in KINDS["TrainingRun"].tasks:
+            assert containers[templates[task.name]] == refs[task.image], (task.name, containers)
+    # A gate over the trained model: decided either way (a 10-step model may well miss baseline metrics).
+    review = {
+        "apiVersion": "pixelgate.dev/v1alpha1",
+        "kind": "GateReview",
+        "metadata": {"name": "quickstart-baseline"},
+        "spec": {"gate": "baseline-metrics", "trainingRun": runs[0]},
+    }
+    path = e2e.work / "baseline-review.yaml"
+    path.write_text(yaml.safe_dump(review))
+    e2e.kubectl("apply", "-f", str(path))
+    wait_until(
+        lambda: e2e.cluster.condition("GateReview", "quickstart-baseline", "Decided").get("status") == "True",
+        timeout=120,
+        interval=2,
+        what="the baseline-metrics review Decided",
+    )
+    status = e2e.cluster.status("GateReview", "quickstart-baseline")
+    assert status["decision"] in ("Pass", "Fail") and status["checks"], status

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_locations(console: Any, store_uri: str) -> None:
     from .api.kinds import COMPILE_RUN
-    from .layout import status_prefix
+    from .layout import RUNS_DIR, status_prefix
     from .store import open_store
 
     store = open_store(store_uri)
@@ -230,7 +230,7 @@ def _print_locations(console: Any, store_uri: str) -> None:
             f"compile {Path(key).stem}: manifest {status.get('manifestUri', '(none)')}  "
             f"verification report {status.get('reportUri', '(none)')}"
         )
-    for key in store.list("runs/"):
+    for key in store.list(f"{RUNS_DIR}/"):
         if key.endswith("workflow.yaml"):
             console.print(f"rendered workflow: {store.url(key)}")
 

@@ -23,6 +23,9 @@ from .api.kinds import COMPILE_RUN, DATASET_FAMILY, TRAINING_RUN
 # The store prefix of each kind with outputs: <prefix>/<name>/<identity>/... and <prefix>/<name>/latest.json
 PREFIX = {DATASET_FAMILY: "families", COMPILE_RUN: "compiles", TRAINING_RUN: "trainings"}
 POINTER = "latest.json"
+# What only the local runner writes: on a cluster, the resources' status and Argo's Workflow hold it.
+STATUS_DIR, RUNS_DIR = "status", "runs"
+LOCAL_RUNNER_PREFIXES = (f"{STATUS_DIR}/", f"{RUNS_DIR}/")
 
 
 def resource_prefix(kind: str, name: str) -> str:
@@ -73,7 +76,7 @@ def training_pointer(name: str) -> str:
 
 def status_prefix(kind: str) -> str:
     """Folder of the local runner's status files of one kind."""
-    return f"status/{kind}/"
+    return f"{STATUS_DIR}/{kind}/"
 
 
 def status_key(kind: str, name: str) -> str:
@@ -82,7 +85,7 @@ def status_key(kind: str, name: str) -> str:
 
 def run_node_key(workflow: str, node: str) -> str:
     """The local runner's record of one finished workflow node (its cache and resume point)."""
-    return f"runs/{workflow}/{node}.json"
+    return f"{RUNS_DIR}/{workflow}/{node}.json"
 
 
 def compile_split_shards(root: str, split: str) -> str:
@@ -181,7 +184,7 @@ def training_file(name: str, spec_hash: str, filename: str) -> str:
 
 def run_manifest_key(workflow: str) -> str:
     """The rendered Argo manifest the local runner executed for ``workflow``."""
-    return f"runs/{workflow}/workflow.yaml"
+    return f"{RUNS_DIR}/{workflow}/workflow.yaml"
 
 
 def family_records(root: str) -> str:

@@ -29,9 +29,12 @@ SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"  # first IP of SERVICE_CIDR: the "kubernetes" Service (a certificate SAN only)
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KCM_CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
-# What a cluster with a node needs on top: kube-root-ca.crt in every namespace (pods' projected
-# ServiceAccount volumes), the not-ready taint lifted from a Ready node, finished pods collected.
+# What a cluster with a node needs on top: Deployments' pods (the operator's), kube-root-ca.crt in
+# every namespace (pods' projected ServiceAccount volumes), the not-ready taint lifted from a Ready
+# node, finished pods collected.
 NODE_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
     "root-ca-certificate-publisher-controller",
     "node-lifecycle-controller",
     "pod-garbage-collector-controller",
