@@ -61,6 +61,7 @@ _VERSION_KEYS = {
     "etcd": "ETCD_VERSION",
     "helm": "HELM_VERSION",
     "argo": "ARGO_VERSION",
+    "argo-ui": "ARGO_VERSION",
     "versitygw": "VERSITYGW_VERSION",
 }
 
@@ -82,11 +83,12 @@ def tool_path(name: str) -> Path:
 
 
 def system_tool(name: str) -> Path:
-    """A tool installed on PATH (prometheus, promtool, rclone come from Debian's packages)."""
+    """A tool installed on PATH (prometheus, promtool, rclone, chromium come from Debian's packages)."""
     found = shutil.which(name)
     if not found:
         raise ToolMissing(
-            f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus and rclone packages)"
+            f"{name} is not on PATH; run `{BUILD_COMMAND}` "
+            "(installs Debian's prometheus, rclone and chromium packages)"
         )
     return Path(found)
 
@@ -208,6 +210,7 @@ class ServerProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        pass_fds: Sequence[int] = (),
     ):
         self.name = name
         self.argv = [str(a) for a in argv]
@@ -228,6 +231,7 @@ class ServerProcess:
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=tuple(pass_fds),
         )
         with _LIVE_LOCK:
             _LIVE.add(self)
