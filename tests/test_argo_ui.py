@@ -102,10 +102,10 @@ def _argo_server(binary: Path, kube: KubeCluster, ns: str, workdir: Path) -> tup
         apis += [f"{url}/api/v1/{kind}/{ns}" for kind in ("workflows", "workflow-templates", "cron-workflows")]
         try:
             server.wait_ready(lambda: all(urllib.request.urlopen(api, timeout=5).status == 200 for api in apis))
-        except tools.ServerStartError:
+            assert _listening(port) == {"127.0.0.1"}, f"argo server listens on {_listening(port)}"
+        except BaseException:
             server.stop()
             raise
-        assert _listening(port) == {"127.0.0.1"}, f"argo server listens on {_listening(port)}"
         return server, url
 
     return tools.start_with_retries(attempt)
@@ -215,6 +215,11 @@ def test_the_argo_ui_lists_pixelgate_workflows_with_their_labels_and_steps(
             _check_list(page, url, ns, manifests, tmp_path)
             for manifest in manifests:
                 _check_workflow_page(page, url, ns, manifest, tmp_path)
+            # The UI (built with the registry's argo-ui, not upstream's commit) ran without an
+            # uncaught exception or a console error on any of the pages.
+            errors = browser.events("Runtime.exceptionThrown")
+            errors += [e for e in browser.events("Runtime.consoleAPICalled") if e.get("type") == "error"]
+            assert not errors, f"the UI reported errors: {json.dumps(errors)[:3000]}"
     finally:
         server.stop()
 
@@ -241,7 +246,8 @@ def _check_list(page: Page, url: str, ns: str, manifests: list[dict], tmp_path: 
     for manifest in manifests:
         labels = manifest["metadata"]["labels"]
         name = manifest["metadata"]["name"]
-        # The labels pixelgate's renderer sets (workflows/render/common.py), and nothing else.
+        # The drawer lists exactly the workflow's labels, among them the four pixelgate's renderer
+        # sets (workflows/render/common.py).
         assert {LABEL_KIND, LABEL_NAME, LABEL_HASH, LABEL_VERSION} <= labels.keys()
         assert shown[name] == labels, f"{name}: the UI lists {shown[name]}, the workflow has {labels}"
     text = page.evaluate("document.body.innerText")

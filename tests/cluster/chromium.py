@@ -64,6 +64,7 @@ class Chromium:
         self._closed = False
         self._to_browser = self._from_browser = -1
         self._reader: threading.Thread | None = None
+        self.version: dict[str, Any] = {}  # Browser.getVersion, once started
 
     def start(self, timeout: float = 60.0) -> "Chromium":
         binary = system_tool("chromium")
