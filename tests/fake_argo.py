@@ -4,8 +4,9 @@ The fast operator tests cannot run Argo, so they write a workflow's ``status`` t
 them honest, every node here comes from the rendered manifest: one pod node per DAG task (per item
 of a fan-out), named and templated as Argo names them (``templateName`` = the task's template,
 ``displayName`` = the task name, ``task(i:item)`` for fan-out items), with the step's result as the
-node's output parameter ``result``, as Argo records it. A task the manifest does not have cannot be
-given a phase: the helper raises, so a test cannot invent a template.
+node's output parameter ``result``, as Argo records it, and the nodes linked by ``children`` along
+the DAG's dependencies (Argo's UI draws the graph from them). A task the manifest does not have
+cannot be given a phase: the helper raises, so a test cannot invent a template.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def workflow_status(
             "phase": phase,
         }
     }
+    by_task: dict[str, list[str]] = {}  # task -> its nodes' ids
     for order, (task, node_phase) in enumerate(tasks.items()):
         count = (items or {}).get(task, 1)
         fanned = any(
@@ -88,12 +90,33 @@ def workflow_status(
             if node_phase == "Succeeded" and i == 0 and task in (results or {}):
                 node["outputs"] = {"parameters": [{"name": "result", "value": json.dumps(results[task])}]}
             nodes[node_id] = node
+            by_task.setdefault(task, []).append(node_id)
+    _link_children(manifest, nodes, by_task)
     status: dict[str, Any] = {"phase": phase, "startedAt": "2026-01-01T00:00:00Z", "nodes": nodes}
     if phase in ("Succeeded", "Failed", "Error"):
         status["finishedAt"] = "2026-01-01T00:10:00Z"
     if progress:
         status["progress"] = progress
     return status
+
+
+def _link_children(manifest: dict[str, Any], nodes: dict[str, dict[str, Any]], by_task: dict[str, list[str]]) -> None:
+    """Argo's ``children`` edges (the UI draws the DAG from them): the DAG node's children are the
+    nodes of the started tasks that depend on nothing, a task's nodes' children the nodes of the
+    started tasks that depend on it."""
+    dag_tasks = _dag(manifest)["dag"]["tasks"]
+    assert not any("depends" in t for t in dag_tasks), "only `dependencies` lists are modelled, not `depends`"
+    after = {t["name"]: t.get("dependencies") or [] for t in dag_tasks}
+    started = list(by_task)
+    name = manifest["metadata"]["name"]
+    roots = [node_id for task in started if not after[task] for node_id in by_task[task]]
+    if roots:
+        nodes[name]["children"] = roots
+    for task in started:
+        dependents = [node_id for other in started if task in after[other] for node_id in by_task[other]]
+        for node_id in by_task[task]:
+            if dependents:
+                nodes[node_id]["children"] = dependents
 
 
 def with_status(manifest: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Real test servers for pixelgate: a Kubernetes control plane (etcd + kube-apiserver +
-kube-controller-manager), an S3 server (versitygw), Prometheus/promtool, helm and the argo CLI.
+kube-controller-manager), an S3 server (versitygw), Prometheus/promtool, helm, the argo CLI, Argo's
+web UI (``argo server`` of argo-ui) and headless Chromium (``tests.cluster.chromium``).
 
 Build the binaries with ``bash tools/testcluster/build.sh``; see docs/testing.md.
 Use them from pytest through the fixtures in ``tests.cluster.fixtures`` or by hand with

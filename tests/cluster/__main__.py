@@ -78,13 +78,22 @@ def _up(args: argparse.Namespace) -> int:
 def _tools(_: argparse.Namespace) -> int:
     print(f"cache: {tools.tools_dir()}")
     ok = True
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "versitygw", "helm", "argo", "grafana-check"):
+    for name in (
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "versitygw",
+        "helm",
+        "argo",
+        "grafana-check",
+        "argo-ui",
+    ):
         try:
             print(f"  {name:24} {tools.tool_version(name):10} {tools.tool_path(name)}")
         except tools.ToolMissing as exc:
             ok = False
             print(f"  {name:24} MISSING: {exc}")
-    for name in ("prometheus", "promtool", "rclone"):
+    for name in ("prometheus", "promtool", "rclone", "chromium"):
         try:
             print(f"  {name:24} {'(debian)':10} {tools.system_tool(name)}")
         except tools.ToolMissing as exc:

@@ -7,8 +7,8 @@ Fixtures
   s3_bucket       function a fresh, empty bucket on ``s3``
   prometheus      function factory ``prometheus(["127.0.0.1:PORT"], ...) -> PrometheusServer`` (stopped after the test)
   promtool        session  callable ``promtool("check", "config", path) -> CompletedProcess``
-  helm_bin, argo_bin, etcd_bin   session  paths of the cached binaries
-  rclone_bin      session  path of Debian's rclone (installed by build.sh)
+  helm_bin, argo_bin, argo_ui_bin, etcd_bin   session  paths of the cached binaries
+  rclone_bin, chromium_bin   session  paths of Debian's rclone and chromium (installed by build.sh)
   argo_crds_dir   session  Argo's minimal CRD manifests in the Go module cache
 
 A missing tool skips the test, except under CI=true or PIXELGATE_REQUIRE_TOOLS=1 where it fails.
@@ -118,6 +118,11 @@ def argo_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def argo_ui_bin() -> Path:
+    return tools.need(lambda: tools.tool_path("argo-ui"))
+
+
+@pytest.fixture(scope="session")
 def etcd_bin() -> Path:
     return tools.need(lambda: tools.tool_path("etcd"))
 
@@ -125,6 +130,11 @@ def etcd_bin() -> Path:
 @pytest.fixture(scope="session")
 def rclone_bin() -> Path:
     return tools.need(lambda: tools.system_tool("rclone"))
+
+
+@pytest.fixture(scope="session")
+def chromium_bin() -> Path:
+    return tools.need(lambda: tools.system_tool("chromium"))
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,7 @@ _VERSION_KEYS = {
     "argo": "ARGO_VERSION",
     "workflow-controller": "ARGO_VERSION",
     "argoexec": "ARGO_VERSION",
+    "argo-ui": "ARGO_VERSION",
     "versitygw": "VERSITYGW_VERSION",
     "grafana-check": "GRAFANA_SDK_VERSION",
 }
@@ -87,11 +88,12 @@ def tool_path(name: str) -> Path:
 
 
 def system_tool(name: str) -> Path:
-    """A tool installed on PATH (prometheus, promtool, rclone come from Debian's packages)."""
+    """A tool installed on PATH (prometheus, promtool, rclone, chromium come from Debian's packages)."""
     found = shutil.which(name)
     if not found:
         raise ToolMissing(
-            f"{name} is not on PATH; run `{BUILD_COMMAND}` (installs Debian's prometheus and rclone packages)"
+            f"{name} is not on PATH; run `{BUILD_COMMAND}` "
+            "(installs Debian's prometheus, rclone and chromium packages)"
         )
     return Path(found)
 
@@ -213,6 +215,7 @@ class ServerProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        pass_fds: Sequence[int] = (),
     ):
         self.name = name
         self.argv = [str(a) for a in argv]
@@ -233,6 +236,7 @@ class ServerProcess:
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=tuple(pass_fds),
         )
         with _LIVE_LOCK:
             _LIVE.add(self)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds (or finds already cached) the real servers and CLIs the tests run:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, etcd, versitygw (S3), helm,
-#   argo, Argo's workflow-controller and argoexec, and installs Debian's prometheus/promtool,
-#   rclone, and the node runtime (containerd, runc, CNI plugins, iptables, debootstrap, docker.io)
-#   when they are missing.
+#   argo, Argo's workflow-controller and argoexec, argo-ui (argo with the web UI embedded), and
+#   installs Debian's prometheus/promtool, rclone, chromium, and the node runtime (containerd,
+#   runc, CNI plugins, iptables, debootstrap, docker.io) when they are missing.
 #
 # Usage: bash tools/testcluster/build.sh [name ...]
 #   names: kube-apiserver kube-controller-manager kube-scheduler kubelet etcd versitygw helm argo
-#          workflow-controller argoexec prometheus rclone node-runtime grafana-check
+#          workflow-controller argoexec argo-ui prometheus rclone chromium node-runtime grafana-check
 #   (default: all). Idempotent: a binary already cached at its version is skipped.
 #
 # Binaries go to ${PIXELGATE_TOOLS:-$HOME/.cache/pixelgate/bin}/<name>-<version>;
@@ -157,6 +157,18 @@ elif sel argoexec; then
   echo "== argoexec $ARGO_VERSION: cached at $BIN_DIR/argoexec-$ARGO_VERSION"
 fi
 
+# argo-ui: the argo CLI with Argo's web UI built (npm + webpack) and embedded, for `argo server`
+# in tests/test_argo_ui.py; tools/testcluster/argo-ui/build.sh prepares its module copy.
+if sel argo-ui && [ ! -x "$BIN_DIR/argo-ui-$ARGO_VERSION" ]; then
+  if scratch=$(GO="$GO" bash "$HERE/argo-ui/build.sh"); then
+    build argo-ui "$ARGO_VERSION" "$scratch" . "$argo_ldflags"
+  else
+    status=1
+  fi
+elif sel argo-ui; then
+  echo "== argo-ui $ARGO_VERSION: cached at $BIN_DIR/argo-ui-$ARGO_VERSION"
+fi
+
 # Argo's CRDs are read from the Go module cache at test time; make sure the
 # module source is there even when the argo binary came from the cache.
 if sel argo; then
@@ -207,6 +219,8 @@ stop_prometheus_service='
   if command -v invoke-rc.d >/dev/null 2>&1; then invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi'
 if sel prometheus; then apt_tool prometheus "prometheus promtool" "$stop_prometheus_service"; fi
 if sel rclone; then apt_tool rclone rclone; fi
+# Headless Chromium takes the Argo UI's screenshots (tests/test_argo_ui.py).
+if sel chromium; then apt_tool chromium chromium; fi
 # The end-to-end node: containerd + runc run the pods, the CNI loopback plugin is the pods' only
 # network (they use the host's), iptables for the kubelet's own chains, debootstrap and docker.io
 # build the project's images from their Dockerfiles without a registry (tools/testcluster/images.sh).
