@@ -13,8 +13,9 @@ with no container registry, no pod network and a cgroup v1 hierarchy we may not 
   ``oom_score_adj`` (``restrict_oom_score_adj``), because this VM lacks CAP_SYS_RESOURCE.
 
 Everything listens on 127.0.0.1 and lives under the work directory; :meth:`Node.stop` deletes the
-pods, stops the processes by PID, kills leftover containers, unmounts what the kubelet mounted
-and removes the cgroups and iptables chains the kubelet created.
+pods, stops the processes by PID, kills leftover containers, unmounts what the kubelet mounted,
+removes the cgroups and iptables chains the kubelet created and the (gigabytes of) image content,
+keeping the logs.
 """
 
 from __future__ import annotations
@@ -254,6 +255,9 @@ state = "{root / "state"}"
         self._unmount()
         self._remove_cgroups()
         self._remove_iptables_chains()
+        # The images' content and snapshots are gigabytes; the logs stay for a failed test's reader.
+        for bulky in (self.workdir / "containerd" / "root", self.workdir / "kubelet"):
+            shutil.rmtree(bulky, ignore_errors=True)
 
     def _delete_pods(self, timeout: float = 60.0) -> None:
         from kubernetes import client

@@ -132,6 +132,8 @@ build_image() {
         || { echo "images.sh: images/build.sh $name failed; last lines of $LOG_DIR/image-$name.log:" >&2
              tail -n 30 "$LOG_DIR/image-$name.log" >&2; return 1; }
       docker save -o "$tar.tmp" "$ref" && mv "$tar.tmp" "$tar"
+      # The tar is the image now: drop it and the build's leftovers from dockerd (gigabytes each).
+      docker rmi "$ref" >/dev/null && docker image prune -f >/dev/null
       ;;
   esac
 }
