@@ -78,16 +78,7 @@ def _up(args: argparse.Namespace) -> int:
 def _tools(_: argparse.Namespace) -> int:
     print(f"cache: {tools.tools_dir()}")
     ok = True
-    for name in (
-        "etcd",
-        "kube-apiserver",
-        "kube-controller-manager",
-        "versitygw",
-        "helm",
-        "argo",
-        "grafana-check",
-        "argo-ui",
-    ):
+    for name in tools.TOOL_NAMES:
         try:
             print(f"  {name:24} {tools.tool_version(name):10} {tools.tool_path(name)}")
         except tools.ToolMissing as exc:

@@ -71,6 +71,9 @@ _VERSION_KEYS = {
 }
 
 
+TOOL_NAMES = tuple(_VERSION_KEYS)  # every binary build.sh caches
+
+
 def tools_dir() -> Path:
     return Path(os.environ.get("PIXELGATE_TOOLS") or Path.home() / ".cache" / "pixelgate" / "bin")
 
