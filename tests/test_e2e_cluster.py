@@ -35,6 +35,7 @@ from kubernetes import client
 
 from pixelgate.workflows.api import KINDS
 from pixelgate.workflows.layout import LOCAL_RUNNER_PREFIXES
+from tests.argo_ui_support import check_ui
 from tests.cluster import tools
 from tests.cluster.argo import ArgoController
 from tests.cluster.kube import KCM_CONTROLLERS, NODE_CONTROLLERS, KubeCluster
@@ -324,6 +325,14 @@ def test_quickstart_runs_on_a_real_node(e2e: E2E, quickstart: list[str], tmp_pat
 
 def _without_timing(objects: dict[str, bytes]) -> dict[str, bytes]:
     return {k: v for k, v in objects.items() if Path(k).name not in TIMING_FILES}
+
+
+def test_the_argo_ui_shows_the_real_workflows(
+    e2e: E2E, quickstart: list[str], argo_ui_bin: Path, chromium_bin: Path, tmp_path: Path
+) -> None:
+    """Argo's web UI, served on loopback against this cluster, lists the workflows the real
+    controller ran, with pixelgate's labels, and draws each one's steps (screenshots in tmp_path)."""
+    check_ui(argo_ui_bin, e2e.kube, NAMESPACE, e2e.cluster.workflows(), tmp_path, exact=False)
 
 
 def _workflows_of(env: E2E, kind: str, name: str) -> list[dict[str, Any]]:
