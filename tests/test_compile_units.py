@@ -204,3 +204,33 @@ def test_a_batch_with_fewer_tokens_than_the_shingle_size():
 
     sets = Shingler(6).sets(["a a a a"])
     assert len(sets) == 1 and len(sets[0]) == 1  # one shingle of all its tokens
+
+
+def test_signature_files_have_the_same_bytes_whatever_writes_them(monkeypatch):
+    """The signatures stage's .npz depends on the arrays only: not on the clock, and not on how the
+    running Python streams zip members (np.savez's force_zip64 headers differ between releases).
+    np.load reads it as it reads np.savez's."""
+    import io
+    import time
+    import zipfile
+
+    from pixelgate.workflows.steps.compile.stages import write_npz
+
+    arrays = {"exact": np.arange(5, dtype=np.uint64), "shingled": np.array([True, False]), "id": np.array(["a", "b"])}
+
+    def written(clock: float) -> bytes:
+        monkeypatch.setattr(time, "time", lambda: clock)
+        buf = io.BytesIO()
+        write_npz(buf, arrays)
+        return buf.getvalue()
+
+    first = written(1_700_000_000.0)
+    assert first == written(1_800_000_000.0)
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        for info in zf.infolist():
+            # no zip64 extra field or 0xFFFFFFFF size placeholders: the header holds the real sizes
+            assert info.extra == b"" and info.date_time == (1980, 1, 1, 0, 0, 0), info
+    with np.load(io.BytesIO(first)) as npz:
+        assert list(npz.files) == list(arrays)
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(npz[name], array)

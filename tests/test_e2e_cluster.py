@@ -132,6 +132,9 @@ def _install_chart(kube: KubeCluster, s3: S3Server, bucket: str, work: Path) -> 
         "operator": {
             "probePort": tools.free_port(),
             "metricsPort": metrics_port,
+            # The node has 2 CPUs and each step asks for 1: with the operator's 0.1 on top, steps
+            # would run one at a time instead of the compile's two workers.
+            "resources": {"requests": {"cpu": "0", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             # hostNetwork pods cannot use the `kubernetes` Service (its endpoint cannot be loopback).
             "extraEnv": [
                 {"name": "KUBERNETES_SERVICE_HOST", "value": host},

@@ -26,8 +26,9 @@ import functools
 import hashlib
 import io
 import logging
+import zipfile
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -177,8 +178,20 @@ def signatures_stage(store: Store, name: str, spec_hash: str, spec: CompileRunSp
         "parent_key": id_keys(pc.list_flatten(parents).to_pylist()),
     }
     with store.writer(key) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        write_npz(fh, arrays)
     return SignaturesResult(shard=shard, records=len(sig), key=key)
+
+
+def write_npz(fh: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez``'s format (a zip of ``<name>.npy`` members, read by ``np.load``), in bytes that
+    depend on nothing but the arrays. np.savez streams each member with ``force_zip64``, whose
+    headers differ between Python releases (3.11.2 and 3.11.7 write different bytes), so the steps
+    image and a ``pixelgate run`` elsewhere would not agree; members of known size do."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
 
 
 def _signature_column(store: Store, name: str, spec_hash: str, shard: int, field: str) -> np.ndarray:
