@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ NODE_TOOLS = ("kubelet", "kube-scheduler", "workflow-controller", "argoexec", "h
 IMAGES = ("pause", "argoexec", "operator", "steps")
 ALERTS = CHART / "files" / "alerts.yaml"
 METRICS_JOB = "pixelgate-operator"  # the chart's ServiceMonitor job, which the alert rules select
+PIXELGATE = (sys.executable, "-P", "-m", "pixelgate.workflows.cli")  # the CLI of the code under test
 TIMING_FILES = {"timing.json"}  # wall-clock figures: the one thing two runs cannot share
 
 
@@ -105,7 +107,7 @@ def _quickstart_in_s3(work: Path, s3: S3Server, bucket: str) -> Path:
     """The quickstart manifests with each family's source uploaded to ``s3://bucket/data/``."""
     data = work / "data"
     subprocess.run(
-        [str(REPO / ".venv" / "bin" / "pixelgate"), "demo-data", "--size", "40", "-o", str(data)],
+        [*PIXELGATE, "demo-data", "--size", "40", "-o", str(data)],
         check=True,
         capture_output=True,
     )
@@ -299,7 +301,7 @@ def test_quickstart_runs_on_a_real_node(e2e: E2E, quickstart: list[str], tmp_pat
     cluster_prefix, local_prefix = f"store/namespaces/{NAMESPACE}/", "local-run/"
     ran = subprocess.run(
         [
-            str(REPO / ".venv" / "bin" / "pixelgate"),
+            *PIXELGATE,
             "run",
             "-f",
             str(e2e.manifests / "families.yaml"),
