@@ -63,14 +63,22 @@ class Image:
     tar: Path
 
 
+IMAGE_TOOLS = ("dockerd", "docker", "debootstrap", "gcc")
+
+
 def build_images(names: tuple[str, ...], log: Path) -> dict[str, Image]:
-    """Build what is missing with ``tools/testcluster/images.sh`` and return the images by name."""
+    """Build what is missing with ``tools/testcluster/images.sh`` and return the images by name.
+    Raises ToolMissing when the machine lacks a build tool, RuntimeError when a build fails (a
+    broken Dockerfile must fail the test, never skip it)."""
+    missing = [cmd for cmd in IMAGE_TOOLS if shutil.which(cmd) is None]
+    if missing:
+        raise ToolMissing(f"building the images needs {missing}; run `bash tools/testcluster/build.sh node-runtime`")
     script = Path(__file__).resolve().parents[2] / "tools" / "testcluster" / "images.sh"
     with open(log, "ab") as err:
         out = subprocess.run(["bash", str(script), "--print", *names], stdout=subprocess.PIPE, stderr=err, check=False)
     if out.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise ToolMissing(f"tools/testcluster/images.sh {' '.join(names)} failed (log {log}):\n{tail}")
+        raise RuntimeError(f"tools/testcluster/images.sh {' '.join(names)} failed (log {log}):\n{tail}")
     images = {}
     for line in out.stdout.decode().splitlines():
         name, ref, tar = line.split()
