@@ -20,6 +20,7 @@ column and stored byte is checked against what a ``pixelgate run`` of the same m
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from kubernetes import client
@@ -512,3 +514,32 @@ def test_training_runs_in_the_train_image(e2e: E2E, quickstart: list[str]) -> No
     )
     status = e2e.cluster.status("GateReview", "quickstart-baseline")
     assert status["decision"] in ("Pass", "Fail") and status["checks"], status
+
+
+def test_spec_text_never_reaches_argos_template_engine(e2e: E2E) -> None:
+    """Argo substitutes ``{{…}}`` and evaluates ``{{=…}}`` in workflow parameters. A spec string
+    holding both reaches the step, and the records, verbatim: the real controller evaluated nothing
+    (it would have put the workflow's ServiceAccount and the step's S3 secret there)."""
+    hostile = "https://example.org/{{workflow.serviceAccountName}}/{{=sprig.env('AWS_SECRET_ACCESS_KEY')}}"
+    family = next(d for d in yaml.safe_load_all((e2e.manifests / "families.yaml").read_text()) if d)
+    family["metadata"]["name"] = "template-text"
+    family["spec"]["license"]["url"] = hostile
+    path = e2e.work / "template-text.yaml"
+    path.write_text(yaml.safe_dump(family))
+    e2e.kubectl("apply", "-f", str(path))
+    _wait_phase(e2e, "DatasetFamily", ["template-text"], "Ready", timeout=300)
+    (workflow,) = _workflows_of(e2e, "DatasetFamily", "template-text")
+    spec_param = next(p["value"] for p in workflow["spec"]["arguments"]["parameters"] if p["name"] == "spec")
+    assert "{{" not in spec_param
+    parts = [
+        body
+        for key, body in e2e.store_objects(f"store/namespaces/{NAMESPACE}/families/template-text/").items()
+        if "/records/" in key
+    ]
+    assert parts
+    urls = {
+        row["license_url"]
+        for body in parts
+        for row in pq.read_table(io.BytesIO(body)).column("provenance").to_pylist()
+    }
+    assert urls == {hostile}
