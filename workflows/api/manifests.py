@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from . import parse_resource
+from . import ManifestError, parse_resource
 from .meta import Resource
 
 
@@ -31,8 +31,60 @@ class Item:
         return (self.resource.kind, self.resource.name)
 
 
+# The most nodes (mappings, lists, scalars) a manifest may expand to. YAML aliases share one object,
+# so a small file can name the same list a billion times ("billion laughs"); everything after the
+# loader (validation, JSON, the Workflow) walks the expanded tree.
+MAX_EXPANDED_NODES = 200_000
+
+
+class ManifestTooLarge(ManifestError):
+    """A manifest that expands, through YAML aliases, past :data:`MAX_EXPANDED_NODES` (or into itself)."""
+
+
+def expanded_size(doc: Any, limit: int = MAX_EXPANDED_NODES) -> int:
+    """How many nodes ``doc`` has once every alias is expanded; linear in the distinct objects
+    (each shared one is sized once). Raises :class:`ManifestTooLarge` past ``limit`` or on a cycle."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_ids:
+            raise ManifestTooLarge("the manifest contains itself through a YAML alias")
+        open_ids.add(key)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise ManifestTooLarge(
+                    f"the manifest expands to more than {limit} nodes through YAML aliases; write it out, smaller"
+                )
+        open_ids.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(doc)
+
+
+def _bounded(doc: Any) -> Any:
+    expanded_size(doc)
+    return doc
+
+
+def _load_all(text: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except RecursionError:  # the YAML parser recurses once per nesting level
+        raise ManifestTooLarge("the manifest is nested too deeply to read") from None
+
+
 def _documents(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if d]
+    return [_bounded(d) for d in _load_all(text) if d]
 
 
 def load_items(paths: list[str]) -> list[Item]:
@@ -64,8 +116,15 @@ def load_spec_document(spec: str) -> tuple[dict[str, Any], Path | None]:
     if text.startswith("{"):
         return json.loads(text), None
     if "\n" in text:
-        return yaml.safe_load(text), None
+        return _single(text), None
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"no such manifest file: {spec}")
-    return yaml.safe_load(path.read_text()), path.parent.resolve()
+    return _single(path.read_text()), path.parent.resolve()
+
+
+def _single(text: str) -> Any:
+    docs = _load_all(text)
+    if len(docs) != 1:
+        raise ManifestError(f"--spec must hold one manifest, not {len(docs)}")
+    return _bounded(docs[0])
