@@ -75,6 +75,20 @@ from pixelgate.workflows.render import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE
     help="Secret holding rclone.conf, mounted into the ingest of rclone:// sources (RCLONE_CONFIG points at it).",
 )
 @click.option(
+    "--allowed-source-root",
+    "allowed_source_roots",
+    multiple=True,
+    help="A folder (in the step pods) local source paths may be under (repeatable); default: none, "
+    "so a DatasetFamily on this cluster reads no local file.",
+)
+@click.option(
+    "--allowed-source-network",
+    "allowed_source_networks",
+    multiple=True,
+    help="A CIDR network http(s) sources may reach beyond public addresses (repeatable); default: none, "
+    "so loopback, private and cluster-internal addresses are refused (link-local always is).",
+)
+@click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False),
     default=None,
@@ -113,7 +127,8 @@ def operator_command(verbose: bool, **options: object) -> None:
     from .main import run
 
     options["namespaces"] = tuple(options["namespaces"])  # type: ignore[arg-type]
-    options["step_env"] = tuple(options["step_env"])  # type: ignore[arg-type]
+    for name in ("step_env", "allowed_source_roots", "allowed_source_networks"):
+        options[name] = tuple(options[name])  # type: ignore[arg-type]
     try:
         cfg = OperatorConfig(**options)  # type: ignore[arg-type]
     except ValueError as err:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
+from pixelgate.workflows import source_policy
 from pixelgate.workflows.render import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE, Runtime
 from pixelgate.workflows.store import tenant_uri
 
@@ -30,13 +32,20 @@ class OperatorConfig:
     store_secret: str | None = None  # Secret with the store's credentials, given to every step
     store_secret_keys: str = "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"  # their keys in that Secret
     rclone_secret: str | None = None  # Secret holding rclone.conf, mounted for rclone:// sources
+    # The source policy every ingest step gets (workflows/steps/ingest/source_policy.py): local
+    # folders sources may be read from (none by default) and networks beyond the public internet.
+    allowed_source_roots: tuple[str, ...] = ()
+    allowed_source_networks: tuple[str, ...] = ()
 
     def store_for(self, namespace: str) -> str:
         """The store URI of one namespace's resources (``--store`` is the base of every tenant)."""
         return tenant_uri(self.store_uri, namespace)
 
     def runtime(self) -> Runtime:
-        env = tuple(tuple(item.split("=", 1)) for item in self.step_env)
+        env = tuple(tuple(item.split("=", 1)) for item in self.step_env) + (
+            (source_policy.ROOTS_ENV, ":".join(self.allowed_source_roots)),
+            (source_policy.NETWORKS_ENV, ",".join(self.allowed_source_networks)),
+        )
         keys = tuple(self.store_secret_keys.split(","))
         return Runtime(self.workflow_service_account, env, self.store_secret, keys, self.rclone_secret)  # type: ignore[arg-type]
 
@@ -46,6 +55,16 @@ class OperatorConfig:
         bad = [item for item in self.step_env if "=" not in item or not item.split("=", 1)[0]]
         if bad:
             raise ValueError(f"--step-env: expected NAME=VALUE, got {', '.join(bad)}")
+        bad_roots = [root for root in self.allowed_source_roots if not root.startswith("/") or ":" in root]
+        if bad_roots:
+            raise ValueError(
+                f"--allowed-source-root: expected absolute folders without ':', got {', '.join(bad_roots)}"
+            )
+        for network in self.allowed_source_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"--allowed-source-network: {network!r} is not a CIDR network") from None
         if len(self.store_secret_keys.split(",")) != 2:
             raise ValueError(
                 f"--store-secret-keys: expected ACCESS_KEY_ID_KEY,SECRET_ACCESS_KEY_KEY, "

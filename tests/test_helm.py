@@ -250,7 +250,12 @@ def test_rendered_operator_command_line_is_accepted_by_the_cli(default, full, mo
     # The full values' workflow wiring reaches every submitted Workflow: identity, endpoint, keys by reference.
     runtime = cfg.runtime()
     assert runtime.service_account == "pixelgate-runner" and runtime.rclone_secret == "pixelgate-rclone"
-    assert dict(runtime.env) == {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "https://minio.example.com"}
+    assert dict(runtime.env) == {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "https://minio.example.com",
+        "PIXELGATE_SOURCE_ROOTS": "/mnt/datasets",  # the source policy (docs/security.md)
+        "PIXELGATE_SOURCE_NETWORKS": "10.20.0.0/16",
+    }
     assert (runtime.store_secret, runtime.store_secret_keys) == ("pixelgate-s3", ("access-key", "secret-key"))
 
 

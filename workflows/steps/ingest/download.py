@@ -25,11 +25,14 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ... import source_policy
 
 _CHUNK = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -73,10 +76,21 @@ def _http_error(err: urllib.error.HTTPError) -> DownloadError:
     return DownloadError(f"HTTP {err.code} {err.reason}")
 
 
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to where the source policy would let the URL itself go."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # urllib's signature
+        source_policy.check_url(urllib.parse.urljoin(req.full_url, newurl))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_CheckedRedirects)
+
+
 def head(url: str, timeout: float = 60) -> RemoteInfo:
     """Size, ETag and Last-Modified of ``url``; empty when the server does not answer HEAD."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as resp:
+        with _OPENER.open(urllib.request.Request(url, method="HEAD"), timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             return RemoteInfo(
                 int(length) if length and length.isdigit() else None,
@@ -140,7 +154,7 @@ def _transfer(url: str, part: Path, part_meta: Path, timeout: float) -> None:
     offset = part.stat().st_size if part.exists() else 0
     validator = _read_json(part_meta).get("validator", "") if offset else ""
     headers = {"Range": f"bytes={offset}-", "If-Range": validator} if offset and validator else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+    with _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
         ranged = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "")) if resp.status == 206 else None
         if ranged and int(ranged.group(1)) == offset:
             mode, total = "ab", None if ranged.group(3) == "*" else int(ranged.group(3))

@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
+from ... import source_policy
 from ..registry import StepInputError
 from . import download, rclone
 from .encoding import UndecodableText, decode_bytes
@@ -160,10 +161,13 @@ def resolve_source(uri: str, base_dir: Path | None) -> list[SourceFile]:
         path = Path(text)
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
+        source_policy.check_path(path)  # a glob's own folder, before anything in it is listed
         if _GLOB_CHARS.search(str(path)):
             matches = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
         else:
             matches = [path] if path.is_file() else []
+        for match in matches:  # each file again: a symlink may point anywhere
+            source_policy.check_path(match)
         files = [
             SourceFile(
                 uri=p.resolve().as_uri(),
@@ -217,8 +221,12 @@ def _resolve_s3(uri: str) -> list[SourceFile]:
 def _resolve_rclone(uri: str) -> list[SourceFile]:
     target = uri[len("rclone://") :]
     remote, sep, pattern = target.partition(":")
+    if target.startswith(":"):  # an on-the-fly backend, ":s3,provider=...:path"
+        remote = target.split(":", 2)[1]
+        source_policy.check_remote(f":{remote}")
     if not sep or not remote:
         raise IngestError("source.uri", f"expected rclone://<remote>:<path>, got {uri!r}")
+    source_policy.check_remote(remote)
     try:
         wildcard = _GLOB_CHARS.search(pattern)
         if wildcard:
@@ -247,6 +255,7 @@ def _resolve_rclone(uri: str) -> list[SourceFile]:
 
 
 def _resolve_http(uri: str) -> SourceFile:
+    source_policy.check_url(uri)
     try:
         info = download.head(uri)
     except download.DownloadError as err:
