@@ -159,9 +159,14 @@ def test_rclone_remotes_can_be_limited(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_source("rclone://other:esconv/a.jsonl", None)
 
 
-def test_the_step_fails_and_stores_nothing_of_what_it_refused(tmp_path: Path, monkeypatch) -> None:
-    """``pixelgate run`` of a family reading the step's own environment: refused, and no output file
-    anywhere in the store holds a byte of that environment."""
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [("/proc/self/environ", "system file"), ("http://169.254.169.254/latest/meta-data/x.jsonl", "link-local")],
+)
+def test_the_step_fails_and_stores_nothing_of_what_it_refused(tmp_path: Path, monkeypatch, uri, message) -> None:
+    """``pixelgate run`` of a family reading the step's own environment or the metadata service:
+    refused with the rule's message, and no output file anywhere in the store holds a byte of the
+    step's environment."""
     canary = "canary-9f3b2a-not-for-the-store"
     monkeypatch.setenv("PIXELGATE_TEST_CANARY", canary)
     manifest = {
@@ -169,7 +174,7 @@ def test_the_step_fails_and_stores_nothing_of_what_it_refused(tmp_path: Path, mo
         "kind": "DatasetFamily",
         "metadata": {"name": "environ"},
         "spec": {
-            "source": {"uri": "/proc/self/environ", "format": "jsonl"},
+            "source": {"uri": uri, "format": "jsonl"},
             "mapping": {"turns": {"path": "messages"}},
             "license": {"spdx": "MIT", "allowTraining": True},
         },
@@ -179,7 +184,8 @@ def test_the_step_fails_and_stores_nothing_of_what_it_refused(tmp_path: Path, mo
     store = tmp_path / "store"
     result = CliRunner().invoke(main, ["run", "-f", str(path), "--store", str(store)])
     assert result.exit_code != 0
-    assert "system file" in " ".join(result.output.split()), result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
     for stored in store.rglob("*"):
         if stored.is_file():
             assert canary.encode() not in stored.read_bytes(), stored

@@ -190,7 +190,7 @@ def fingerprint_source(uri: str) -> list[Any]:
     that cannot be listed fingerprints as its error, so that the run goes on and the step reports it."""
     try:
         return [[f.uri, f.size, f.modified, f.version] for f in resolve_source(uri, None)]
-    except IngestError as err:
+    except StepInputError as err:  # no such source, or one the source policy refuses
         return [uri, f"error: {err}"]
 
 
