@@ -106,7 +106,12 @@ from pixelgate.workflows.render import DEFAULT_IMAGE, DEFAULT_TRAIN_IMAGE
     help="KopfPeering object shared by the replicas; one is active.",
 )
 @click.option(
-    "--priority", type=int, default=0, show_default=True, help="Peering priority; the highest active replica wins."
+    "--priority",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Peering priority; the highest active replica wins. Replicas given the same one never tie: "
+    "each adds a random tie-breaker, so exactly one is active.",
 )
 @click.option(
     "--liveness",

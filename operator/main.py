@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +33,16 @@ PREFIX = "pixelgate.dev"
 FINALIZER = f"{PREFIX}/cleanup"
 
 
+# kopf pauses every peer that shares the highest priority, so replicas started with the same
+# --priority (a Deployment's) would all pause. Each adds a random tie-breaker below this.
+TIE_BREAKER = 1 << 20
+
+
+def peering_priority(base: int) -> int:
+    """``base`` ranks replicas as given (a higher --priority always wins); equal ones never tie."""
+    return base * TIE_BREAKER + secrets.randbelow(TIE_BREAKER)
+
+
 def settings_for(cfg: OperatorConfig) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -43,7 +54,7 @@ def settings_for(cfg: OperatorConfig) -> kopf.OperatorSettings:
     settings.peering.name = cfg.peering_name
     settings.peering.standalone = cfg.standalone
     settings.peering.mandatory = not cfg.standalone
-    settings.peering.priority = cfg.priority
+    settings.peering.priority = peering_priority(cfg.priority)
     settings.posting.level = logging.WARNING  # kopf's own log lines are not Kubernetes Events
     settings.watching.server_timeout = 300
     return settings

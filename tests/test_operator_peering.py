@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -84,3 +85,55 @@ def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path
         wait_until(lambda: _reconciles(follower) >= 1, what="the follower counted its reconcile")
     finally:
         follower.stop()
+
+
+def test_replicas_with_the_same_priority_run_exactly_one_active(kube, cluster: Cluster, tmp_path: Path):
+    """The chart's Deployment gives every replica the same --priority; kopf pauses all peers that tie
+    at the highest priority, so without a tie-breaker `replicas: 2` ran nothing. Now exactly one of
+    two equal replicas reconciles, and the other takes over when it stops."""
+    from pixelgate.operator.main import TIE_BREAKER, peering_priority
+
+    assert peering_priority(1) > peering_priority(0) + 0 and peering_priority(0) < TIE_BREAKER
+    cluster.custom.create_namespaced_custom_object(
+        "kopf.dev",
+        "v1",
+        cluster.ns,
+        "kopfpeerings",
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "pixelgate"}},
+    )
+    same = OperatorConfig(
+        store_uri=str(tmp_path / "store"),
+        namespaces=(cluster.ns,),
+        kubeconfig=str(kube.kubeconfig),
+        peering_name="pixelgate",
+        priority=10,  # as helm/pixelgate/ci/full-values.yaml gives both of its replicas
+        liveness_endpoint=None,
+    )
+    replicas = [RunningOperator(same).start(), RunningOperator(same).start()]
+    try:
+        # both registered, and each has seen the other's keepalive (where a tie pauses them both)
+        wait_until(
+            lambda: (
+                len(
+                    cluster.custom.get_namespaced_custom_object(
+                        "kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate"
+                    ).get("status")
+                    or {}
+                )
+                == 2
+            ),
+            what="both replicas in the peering object",
+        )
+        time.sleep(5)
+        cluster.create(family("equal-1"))
+        wait_until(lambda: cluster.workflow_of("DatasetFamily", "equal-1"), timeout=90, what="one replica active")
+        wait_until(lambda: sum(_reconciles(r) for r in replicas) >= 1, what="its reconcile counted")
+        active, standby = sorted(replicas, key=_reconciles, reverse=True)
+        assert _reconciles(standby) == 0
+        active.stop()
+        cluster.create(family("equal-2"))
+        wait_until(lambda: cluster.workflow_of("DatasetFamily", "equal-2"), timeout=90, what="the standby takes over")
+        wait_until(lambda: _reconciles(standby) >= 1, what="the standby counted its reconcile")
+    finally:
+        for replica in replicas:
+            replica.stop()
