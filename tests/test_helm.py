@@ -315,3 +315,21 @@ def test_rendered_manifests_pass_the_real_apiserver(helm_bin, kube, argo_crds_di
     assert done.returncode == 0, done.stderr
     applied = [line for line in done.stdout.splitlines() if "(server dry run)" in line]
     assert len(applied) == len(docs), done.stdout
+
+
+def test_the_network_policy_admits_only_scrapes_probes_dns_the_api_server_and_the_store(default, full):
+    assert by_kind(default, "NetworkPolicy") == []
+    policy = one(full, "NetworkPolicy")["spec"]
+    pod = one(full, "Deployment")["spec"]["template"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    metrics, probe = policy["ingress"]
+    assert [p["port"] for p in metrics["ports"]] == [ports["metrics"]]
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert [p["port"] for p in probe["ports"]] == [ports["healthz"]] and "from" not in probe
+    dns, api, store = policy["egress"]
+    assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")] and "to" not in dns
+    assert [t["ipBlock"]["cidr"] for t in api["to"]] == ["10.0.0.1/32", "192.168.10.0/24"]
+    assert [p["port"] for p in api["ports"]] == [443, 6443]
+    assert store == {"to": [{"ipBlock": {"cidr": "10.2.0.0/16"}}], "ports": [{"port": 9000, "protocol": "TCP"}]}
