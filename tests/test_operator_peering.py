@@ -18,6 +18,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _create_peering(cluster: Cluster) -> None:
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "pixelgate"}}
+    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", peering)
+
+
+def _peers(cluster: Cluster) -> int:
+    """Replicas registered in the KopfPeering "pixelgate"."""
+    peering = cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate")
+    return len(peering.get("status") or {})
+
+
 def _reconciles(op: RunningOperator) -> float:
     """DatasetFamily reconciles this replica ran (a paused replica runs none)."""
     return sum(
@@ -29,17 +40,7 @@ def _reconciles(op: RunningOperator) -> float:
 
 
 def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path):
-    cluster.custom.create_namespaced_custom_object(
-        "kopf.dev",
-        "v1",
-        cluster.ns,
-        "kopfpeerings",
-        {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfPeering",
-            "metadata": {"name": "pixelgate"},
-        },
-    )
+    _create_peering(cluster)
     port = _free_port()
 
     def cfg(priority: int, liveness: str | None = None) -> OperatorConfig:
@@ -58,20 +59,7 @@ def test_one_replica_active_then_failover(kube, cluster: Cluster, tmp_path: Path
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
             assert resp.status == 200
             json.loads(resp.read() or b"{}")
-        wait_until(
-            lambda: (
-                len(
-                    (
-                        cluster.custom.get_namespaced_custom_object(
-                            "kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate"
-                        ).get("status")
-                        or {}
-                    )
-                )
-                == 2
-            ),
-            what="both replicas in the peering object",
-        )
+        wait_until(lambda: _peers(cluster) == 2, what="both replicas in the peering object")
         cluster.create(family("peer-1"))
         wait_until(lambda: cluster.workflow_of("DatasetFamily", "peer-1"), what="workflow from the active replica")
         wait_until(lambda: _reconciles(leader) >= 1, what="the leader reconciled")
@@ -94,13 +82,7 @@ def test_replicas_with_the_same_priority_run_exactly_one_active(kube, cluster: C
     from pixelgate.operator.main import TIE_BREAKER, peering_priority
 
     assert peering_priority(1) > peering_priority(0) + 0 and peering_priority(0) < TIE_BREAKER
-    cluster.custom.create_namespaced_custom_object(
-        "kopf.dev",
-        "v1",
-        cluster.ns,
-        "kopfpeerings",
-        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "pixelgate"}},
-    )
+    _create_peering(cluster)
     same = OperatorConfig(
         store_uri=str(tmp_path / "store"),
         namespaces=(cluster.ns,),
@@ -112,18 +94,7 @@ def test_replicas_with_the_same_priority_run_exactly_one_active(kube, cluster: C
     replicas = [RunningOperator(same).start(), RunningOperator(same).start()]
     try:
         # both registered, and each has seen the other's keepalive (where a tie pauses them both)
-        wait_until(
-            lambda: (
-                len(
-                    cluster.custom.get_namespaced_custom_object(
-                        "kopf.dev", "v1", cluster.ns, "kopfpeerings", "pixelgate"
-                    ).get("status")
-                    or {}
-                )
-                == 2
-            ),
-            what="both replicas in the peering object",
-        )
+        wait_until(lambda: _peers(cluster) == 2, what="both replicas in the peering object")
         time.sleep(5)
         cluster.create(family("equal-1"))
         wait_until(lambda: cluster.workflow_of("DatasetFamily", "equal-1"), timeout=90, what="one replica active")
