@@ -79,11 +79,19 @@ def check_ui(binary: Path, kube: KubeCluster, ns: str, manifests: list[dict], tm
         version = json.loads(_get(f"{url}/api/v1/version")[1])["version"]
         major_minor = version.rsplit(".", 1)[0] if "." in version else version
         with Chromium(tmp_path / "chromium", WIDTH, HEIGHT).start() as browser:
-            page = browser.new_page()
-            page.on_new_document(DISMISS_MODALS % json.dumps(major_minor))
+
+            def tab() -> Page:  # one per page checked: each holds its own event streams open
+                page = browser.new_page()
+                page.on_new_document(DISMISS_MODALS % json.dumps(major_minor))
+                return page
+
+            page = tab()
             _check_list(page, url, ns, manifests, tmp_path)
+            page.close()
             for manifest in manifests:
+                page = tab()
                 _check_workflow_page(page, url, ns, manifest, tmp_path, exact)
+                page.close()
             # The UI (built with the registry's argo-ui, not upstream's commit) ran without an
             # uncaught exception or a console error on any of the pages.
             errors = browser.events("Runtime.exceptionThrown")

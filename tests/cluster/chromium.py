@@ -176,7 +176,7 @@ class Chromium:
     def new_page(self) -> "Page":
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        page = Page(self, session)
+        page = Page(self, session, target)
         page.call("Page.enable")
         page.call("Runtime.enable")
         page.call(
@@ -214,9 +214,15 @@ class Chromium:
 class Page:
     """A tab: commands go to its session."""
 
-    def __init__(self, browser: Chromium, session: str):
+    def __init__(self, browser: Chromium, session: str, target: str):
         self.browser = browser
         self.session = session
+        self.target = target
+
+    def close(self) -> None:
+        """Close the tab, and with it every connection its documents still hold (a browser keeps
+        six per host: pages that stream, as Argo's UI does, would exhaust them)."""
+        self.browser.call("Target.closeTarget", {"targetId": self.target})
 
     def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
         return self.browser.call(method, params, session=self.session, timeout=timeout)
