@@ -32,7 +32,7 @@ class OperatorConfig:
     store_secret: str | None = None  # Secret with the store's credentials, given to every step
     store_secret_keys: str = "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"  # their keys in that Secret
     rclone_secret: str | None = None  # Secret holding rclone.conf, mounted for rclone:// sources
-    # The source policy every ingest step gets (workflows/steps/ingest/source_policy.py): local
+    # The source policy every ingest step gets (workflows/source_policy.py): local
     # folders sources may be read from (none by default) and networks beyond the public internet.
     allowed_source_roots: tuple[str, ...] = ()
     allowed_source_networks: tuple[str, ...] = ()

@@ -222,8 +222,7 @@ def _resolve_rclone(uri: str) -> list[SourceFile]:
     target = uri[len("rclone://") :]
     remote, sep, pattern = target.partition(":")
     if target.startswith(":"):  # an on-the-fly backend, ":s3,provider=...:path"
-        remote = target.split(":", 2)[1]
-        source_policy.check_remote(f":{remote}")
+        source_policy.check_remote(target)
     if not sep or not remote:
         raise IngestError("source.uri", f"expected rclone://<remote>:<path>, got {uri!r}")
     source_policy.check_remote(remote)
